@@ -1,0 +1,42 @@
+# admodes: `make test` and `make bench` each set up .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test bench bench-quick check-perf lint format clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench sweep
+	$(PY) -m bench plot
+	$(PY) -m bench report
+
+bench-quick: $(STAMP)
+	$(PY) -m bench sweep --quick --out reports/quick
+	$(PY) -m bench plot --out reports/quick
+	$(PY) -m bench report --out reports/quick
+
+check-perf: $(STAMP)
+	$(PY) -m bench check
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks build *.egg-info

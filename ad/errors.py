@@ -1,0 +1,60 @@
+"""Exception types raised by ``ad``.
+
+Every error names what was wrong and where (the primitive, the node ``vN`` of the
+Wengert list, the argument), so that a message alone tells the user what to fix.
+"""
+
+from __future__ import annotations
+
+
+class ADError(Exception):
+    """Base class of every error raised by ``ad``."""
+
+
+class UnsupportedOperationError(ADError, TypeError):
+    """A NumPy function or ufunc met while tracing has no primitive.
+
+    The message names the function and says how to add a primitive.
+    """
+
+    def __init__(self, name: str):
+        super().__init__(
+            f"ad cannot trace NumPy function '{name}': it has no primitive. "
+            "Write the function with supported operations, or add a primitive "
+            "(a shape rule, eval, JVP and VJP in one block of ad/primitives/, "
+            "see README 'Adding a primitive') and map it in ad/trace.py."
+        )
+        self.name = name
+
+
+class InputTypeError(ADError, TypeError):
+    """An input is not a real floating-point array (integer, complex, bool, object)."""
+
+
+class ShapeError(ADError, ValueError):
+    """Operand shapes do not fit a primitive, or a tangent/cotangent has the wrong shape."""
+
+
+class NonScalarOutputError(ADError, TypeError):
+    """``grad`` was asked for the gradient of a function whose output is not a scalar."""
+
+
+class GraphError(ADError, ValueError):
+    """A Graph is malformed: unknown or reused ids, cycles, wrong shapes, bad parameters."""
+
+
+class TracerError(ADError, TypeError):
+    """A traced value was used where a concrete number is needed (``float(x)``,
+    ``np.asarray(x)``), or a tracer escaped the function being traced."""
+
+
+class SingularMatrixError(ADError, ValueError):
+    """A matrix operation (inv, solve, det gradient) met an exactly singular matrix."""
+
+
+class NonFiniteError(ADError, FloatingPointError):
+    """A sweep produced a NaN or an infinity; the message names the first such node."""
+
+
+class DegenerateDerivativeError(ADError, ValueError):
+    """The derivative does not exist: eigen- or singular vectors of a repeated value."""

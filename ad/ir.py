@@ -1,0 +1,272 @@
+"""The one graph IR of ``ad``: a Wengert list.
+
+A :class:`Graph` is an ordered list of equations ``out = prim(inputs..., **params)``
+over variables of fixed shape. Inputs come first, then constants, then the
+equations in the order they were recorded, which is a topological order by
+construction: an equation may only read variables defined above it. Broadcasting
+is explicit (a ``gather`` node), so every elementwise node sees equal shapes.
+
+Everything reads this structure and nothing else: the tracer writes it
+(:mod:`ad.trace`), the reference interpreters run it (:mod:`ad.reference`), the
+Numba lowering flattens it (:mod:`ad.kernels`), the cost model counts it
+(:mod:`ad.cost`) and the benchmark builds it directly with :class:`GraphBuilder`.
+
+Example::
+
+    b = GraphBuilder()
+    x = b.input(())
+    y = b.apply("sin", x)
+    g = b.build(b.apply("mul", x, y))
+    print(g)          # v1 = sin(v0) ; v2 = mul(v0, v1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ad.errors import GraphError, ShapeError
+
+if TYPE_CHECKING:
+    from ad.primitives.core import Primitive
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Var:
+    """A value of the Wengert list: an id (printed ``v<id>``) and a fixed shape."""
+
+    id: int
+    shape: Shape
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"v{self.id}"
+
+
+@dataclass(frozen=True, eq=False)
+class Eqn:
+    """One line of the Wengert list: ``outputs = prim(inputs..., **params)``."""
+
+    prim: Primitive
+    inputs: tuple[Var, ...]
+    outputs: tuple[Var, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lhs = ", ".join(map(repr, self.outputs))
+        args = [repr(v) for v in self.inputs]
+        args += [f"{k}={_short(v)}" for k, v in self.params.items() if not k.startswith("_")]
+        shapes = ", ".join(str(v.shape) for v in self.outputs)
+        return f"{lhs} = {self.prim.name}({', '.join(args)})".ljust(40) + f"  # shape {shapes}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"<int{value.shape}>" if value.size > 6 else np.array2string(value, separator=",")
+    return repr(value)
+
+
+class Graph:
+    """A Wengert list: inputs, constants, equations in topological order, outputs.
+
+    ``out_tree`` is ``None`` when the traced function returned a single array and the
+    number of outputs when it returned a tuple. A Graph is immutable once built;
+    engines attach their compiled forms to it lazily (``graph._cache``).
+    """
+
+    def __init__(
+        self,
+        inputs: list[Var],
+        consts: list[Var],
+        const_values: dict[int, Any],
+        eqns: list[Eqn],
+        outputs: list[Var],
+        out_tree: int | None = None,
+    ):
+        self.inputs = list(inputs)
+        self.consts = list(consts)
+        self.const_values = dict(const_values)
+        self.eqns = list(eqns)
+        self.outputs = list(outputs)
+        self.out_tree = out_tree
+        self._cache: dict[str, Any] = {}
+
+    # -- sizes -------------------------------------------------------------------
+    @property
+    def n_in(self) -> int:
+        """Number of scalar inputs (n)."""
+        return sum(v.size for v in self.inputs)
+
+    @property
+    def n_out(self) -> int:
+        """Number of scalar outputs (m)."""
+        return sum(v.size for v in self.outputs)
+
+    def __len__(self) -> int:
+        """Number of equations (nodes) in the Wengert list."""
+        return len(self.eqns)
+
+    def variables(self) -> list[Var]:
+        """Every variable, in definition order: inputs, constants, equation outputs."""
+        out = self.inputs + self.consts
+        for e in self.eqns:
+            out.extend(e.outputs)
+        return out
+
+    # -- checking ----------------------------------------------------------------
+    def validate(self) -> Graph:
+        """Check ids, definition order, shapes and parameters; raise GraphError."""
+        from ad.primitives.core import Primitive
+
+        defined: set[int] = set()
+
+        def define(v: Var, where: str) -> None:
+            if not isinstance(v, Var):
+                raise GraphError(f"{where}: {v!r} is not a Var")
+            if v.id in defined:
+                raise GraphError(f"{where}: variable v{v.id} is defined twice")
+            if any((not isinstance(d, (int, np.integer))) or d < 0 for d in v.shape):
+                raise GraphError(f"{where}: v{v.id} has an invalid shape {v.shape}")
+            defined.add(v.id)
+
+        for v in self.inputs:
+            define(v, "input")
+        for v in self.consts:
+            define(v, "constant")
+            if v.id not in self.const_values:
+                raise GraphError(f"constant v{v.id} has no value")
+            if np.shape(self.const_values[v.id]) != v.shape:
+                raise GraphError(f"constant v{v.id}: value shape differs from {v.shape}")
+        for i, e in enumerate(self.eqns):
+            where = f"node {i} ({e.prim.name if isinstance(e.prim, Primitive) else e.prim!r})"
+            if not isinstance(e.prim, Primitive):
+                raise GraphError(f"{where}: not a registered primitive")
+            for v in e.inputs:
+                if not isinstance(v, Var) or v.id not in defined:
+                    raise GraphError(
+                        f"{where}: reads {v!r}, which is not defined above it "
+                        "(unknown id, or a cycle / out-of-order node)"
+                    )
+            try:
+                shapes = e.prim.out_shapes([v.shape for v in e.inputs], e.params)
+            except (ShapeError, GraphError) as err:
+                raise GraphError(f"{where}: {err}") from None
+            if tuple(v.shape for v in e.outputs) != shapes:
+                raise GraphError(
+                    f"{where}: output shapes {[v.shape for v in e.outputs]} do not "
+                    f"match the shape rule {list(shapes)}"
+                )
+            for v in e.outputs:
+                define(v, where)
+        for v in self.outputs:
+            if not isinstance(v, Var) or v.id not in defined:
+                raise GraphError(f"output {v!r} is not defined in the graph")
+        return self
+
+    # -- replay --------------------------------------------------------------------
+    def __call__(self, *args: Any) -> Any:
+        """Evaluate the Wengert list on new inputs of the same shapes (no re-trace)."""
+        from ad.kernels import primal
+
+        return primal(self, args)
+
+    # -- printing ----------------------------------------------------------------
+    def __str__(self) -> str:
+        lines = [f"inputs: {', '.join(f'v{v.id} {v.shape}' for v in self.inputs)}"]
+        for v in self.consts:
+            lines.append(f"v{v.id} = const".ljust(40) + f"  # shape {v.shape}")
+        lines += [str(e) for e in self.eqns]
+        lines.append(f"outputs: {', '.join(repr(v) for v in self.outputs)}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Graph n_in={self.n_in} n_out={self.n_out} nodes={len(self.eqns)}>"
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz dot syntax (inputs as boxes, nodes labelled by primitive)."""
+        out = ["digraph wengert {", "  rankdir=LR;"]
+        for v in self.inputs:
+            out.append(f'  v{v.id} [shape=box, label="v{v.id} {v.shape}"];')
+        for v in self.consts:
+            out.append(f'  v{v.id} [shape=box, style=dashed, label="const {v.shape}"];')
+        for e in self.eqns:
+            for o in e.outputs:
+                out.append(f'  v{o.id} [label="v{o.id} = {e.prim.name}"];')
+                out.extend(f"  v{i.id} -> v{o.id};" for i in e.inputs)
+        for v in self.outputs:
+            out.append(f"  v{v.id} [peripheries=2];")
+        out.append("}")
+        return "\n".join(out)
+
+
+class GraphBuilder:
+    """Public builder of Wengert lists, used by the tracer and by problem generators.
+
+    ``apply`` runs the primitive's shape rule, so a builder never produces an
+    ill-shaped graph; ``build`` validates the result.
+    """
+
+    def __init__(self) -> None:
+        self._next = 0
+        self.inputs: list[Var] = []
+        self.consts: list[Var] = []
+        self.const_values: dict[int, Any] = {}
+        self.eqns: list[Eqn] = []
+
+    def _new(self, shape: Shape) -> Var:
+        v = Var(self._next, tuple(int(d) for d in shape))
+        self._next += 1
+        return v
+
+    def input(self, shape: Shape = ()) -> Var:
+        """Declare the next input variable, of the given shape."""
+        v = self._new(shape)
+        self.inputs.append(v)
+        return v
+
+    def const(self, value: Any) -> Var:
+        """Add a constant (a float64 array; its derivative is zero)."""
+        if not hasattr(value, "shape"):
+            value = np.asarray(value, dtype=np.float64)
+        v = self._new(value.shape)
+        self.consts.append(v)
+        self.const_values[v.id] = value
+        return v
+
+    def apply(self, prim: Primitive | str, *inputs: Var, **params: Any) -> Any:
+        """Append ``out = prim(inputs..., **params)``; return the output Var (or tuple)."""
+        from ad.primitives.core import registry
+
+        if isinstance(prim, str):
+            if prim not in registry:
+                raise GraphError(f"unknown primitive '{prim}'")
+            prim = registry[prim]
+        shapes = prim.out_shapes([v.shape for v in inputs], params)
+        outs = tuple(self._new(s) for s in shapes)
+        self.eqns.append(Eqn(prim, tuple(inputs), outs, params))
+        return outs[0] if prim.n_out == 1 else outs
+
+    def build(self, outputs: Var | tuple[Var, ...] | list[Var], validate: bool = True) -> Graph:
+        """Finish the graph with the given output(s)."""
+        single = isinstance(outputs, Var)
+        outs = [outputs] if single else list(outputs)
+        g = Graph(
+            self.inputs,
+            self.consts,
+            self.const_values,
+            self.eqns,
+            outs,
+            None if single else len(outs),
+        )
+        return g.validate() if validate else g

@@ -1,0 +1,275 @@
+"""Elementwise primitives.
+
+The Jacobian of an elementwise map is diagonal, so its JVP and its VJP are the same
+product with the partial derivative: ``x_dot * d`` and ``ans_bar * d``. Each
+primitive below is therefore one block: the primitive, then ``defderiv`` with one
+partial-derivative function per operand, written as array code (so it traces).
+Operands of a binary primitive have equal shapes: the public functions broadcast
+explicitly first (a ``gather`` in the IR).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ad.errors import ShapeError
+from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.primitives.shape import broadcast_to, traced
+from ad.trace import concrete
+
+
+def _same_shape(*shapes, **params):
+    for s in shapes[1:]:
+        if s != shapes[0]:
+            raise ShapeError(f"elementwise operands have different shapes {shapes}")
+    return shapes[0]
+
+
+def elementwise(name: str, impl: Any, n_in: int = 1) -> Primitive:
+    """An elementwise primitive: equal operand shapes, output of the same shape."""
+    return Primitive(name, _same_shape, impl, n_in=n_in)
+
+
+def defderiv(prim: Primitive, *partials: Any) -> None:
+    """JVP and VJP rules of an elementwise primitive from its partial derivatives.
+
+    ``partials[i](ans, *xs, **params)`` is d ans / d x_i, elementwise; ``None``
+    marks a non-differentiable operand.
+    """
+
+    def make(d):
+        if d is None:
+            return None
+        return lambda t, ans, *xs, **p: t * d(ans, *xs, **p)
+
+    rules = [make(d) for d in partials]
+    defjvp(prim, *rules)
+    defvjp(prim, *rules)
+
+
+def _broadcast(*xs: Any) -> list[Any]:
+    shape = np.broadcast_shapes(*[np.shape(x) for x in xs])
+    return [broadcast_to(x, shape) for x in xs]
+
+
+def _unary(prim: Primitive):
+    def fn(x: Any) -> Any:
+        if not traced(x):
+            return prim.impl(np.asarray(x, dtype=np.float64))
+        return prim.bind(x)
+
+    fn.__name__ = prim.name
+    fn.__doc__ = f"Elementwise ``np.{prim.name}``; traced as the primitive '{prim.name}'."
+    return fn
+
+
+def _binary(prim: Primitive):
+    def fn(x: Any, y: Any) -> Any:
+        if not traced(x, y):
+            return prim.impl(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        return prim.bind(*_broadcast(x, y))
+
+    fn.__name__ = prim.name
+    fn.__doc__ = f"Elementwise ``{prim.name}`` with NumPy broadcasting (made explicit)."
+    return fn
+
+
+# -- neg ---------------------------------------------------------------------------
+neg_p = elementwise("neg", np.negative)
+defjvp(neg_p, lambda x_dot, ans, x: negative(x_dot))
+defvjp(neg_p, lambda ans_bar, ans, x: negative(ans_bar))
+negative = _unary(neg_p)
+
+# -- add / sub ---------------------------------------------------------------------
+add_p = elementwise("add", np.add, 2)
+defjvp(add_p, lambda x_dot, ans, x, y: x_dot, lambda y_dot, ans, x, y: y_dot)
+defvjp(add_p, lambda ans_bar, ans, x, y: ans_bar, lambda ans_bar, ans, x, y: ans_bar)
+add = _binary(add_p)
+
+sub_p = elementwise("sub", np.subtract, 2)
+defjvp(sub_p, lambda x_dot, ans, x, y: x_dot, lambda y_dot, ans, x, y: negative(y_dot))
+defvjp(sub_p, lambda ans_bar, ans, x, y: ans_bar, lambda ans_bar, ans, x, y: negative(ans_bar))
+subtract = _binary(sub_p)
+
+# -- mul: d(xy) = y dx + x dy -----------------------------------------------------------
+mul_p = elementwise("mul", np.multiply, 2)
+defderiv(mul_p, lambda ans, x, y: y, lambda ans, x, y: x)
+multiply = _binary(mul_p)
+
+# -- div: d(x/y) = dx / y - (x/y) dy / y ----------------------------------------------
+div_p = elementwise("div", np.divide, 2)
+defderiv(div_p, lambda ans, x, y: 1.0 / y, lambda ans, x, y: negative(ans / y))
+divide = _binary(div_p)
+
+# -- pow: d(x^y) = y x^(y-1) dx + log(x) x^y dy ---------------------------------------
+pow_p = elementwise("pow", np.power, 2)
+defderiv(pow_p, lambda ans, x, y: y * power(x, y - 1.0), lambda ans, x, y: log(x) * ans)
+_pow = _binary(pow_p)
+
+
+# -- integer_pow: d(x^n) = n x^(n-1) dx (exact for negative x) -------------------------
+def _integer_pow_impl(x, *, n):
+    return np.power(x, n)
+
+
+integer_pow_p = Primitive("integer_pow", _same_shape, _integer_pow_impl, n_in=1)
+
+
+def _integer_pow_deriv(ans, x, *, n):
+    if n == 2:
+        return 2.0 * x
+    return float(n) * integer_pow(x, n - 1)
+
+
+defderiv(integer_pow_p, _integer_pow_deriv)
+
+
+def integer_pow(x: Any, n: int) -> Any:
+    """``x ** n`` for a Python integer n, recorded as one primitive."""
+    n = int(n)
+    if n == 0:
+        return np.ones(np.shape(x))
+    if n == 1:
+        return x
+    if not traced(x):
+        return np.power(np.asarray(x, dtype=np.float64), n)
+    return integer_pow_p.bind(x, n=n)
+
+
+def power(x: Any, y: Any) -> Any:
+    """``x ** y``: integer exponents and 0.5 get their own primitives."""
+    if not isinstance(y, (np.ndarray,)) and not traced(y):
+        yv = float(y)
+        if yv.is_integer() and abs(yv) <= 64:
+            return integer_pow(x, int(yv)) if yv >= 0 else 1.0 / integer_pow(x, -int(yv))
+        if yv == 0.5:
+            return sqrt(x)
+    return _pow(x, y)
+
+
+def square(x: Any) -> Any:
+    """``np.square``: ``integer_pow(x, 2)``."""
+    return integer_pow(x, 2)
+
+
+# -- the transcendental functions: one line each, the derivative beside it -------------
+sin_p = elementwise("sin", np.sin)
+defderiv(sin_p, lambda ans, x: cos(x))
+sin = _unary(sin_p)
+
+cos_p = elementwise("cos", np.cos)
+defderiv(cos_p, lambda ans, x: negative(sin(x)))
+cos = _unary(cos_p)
+
+tan_p = elementwise("tan", np.tan)
+defderiv(tan_p, lambda ans, x: 1.0 + square(ans))  # sec^2 = 1 + tan^2
+tan = _unary(tan_p)
+
+exp_p = elementwise("exp", np.exp)
+defderiv(exp_p, lambda ans, x: ans)
+exp = _unary(exp_p)
+
+log_p = elementwise("log", np.log)
+defderiv(log_p, lambda ans, x: 1.0 / x)
+log = _unary(log_p)
+
+log1p_p = elementwise("log1p", np.log1p)
+defderiv(log1p_p, lambda ans, x: 1.0 / (1.0 + x))
+log1p = _unary(log1p_p)
+
+expm1_p = elementwise("expm1", np.expm1)
+defderiv(expm1_p, lambda ans, x: ans + 1.0)
+expm1 = _unary(expm1_p)
+
+sqrt_p = elementwise("sqrt", np.sqrt)
+defderiv(sqrt_p, lambda ans, x: 0.5 / ans)
+sqrt = _unary(sqrt_p)
+
+tanh_p = elementwise("tanh", np.tanh)
+defderiv(tanh_p, lambda ans, x: 1.0 - square(ans))
+tanh = _unary(tanh_p)
+
+sinh_p = elementwise("sinh", np.sinh)
+defderiv(sinh_p, lambda ans, x: cosh(x))
+sinh = _unary(sinh_p)
+
+cosh_p = elementwise("cosh", np.cosh)
+defderiv(cosh_p, lambda ans, x: sinh(x))
+cosh = _unary(cosh_p)
+
+arctan_p = elementwise("arctan", np.arctan)
+defderiv(arctan_p, lambda ans, x: 1.0 / (1.0 + square(x)))
+arctan = _unary(arctan_p)
+
+arcsin_p = elementwise("arcsin", np.arcsin)
+defderiv(arcsin_p, lambda ans, x: 1.0 / sqrt(1.0 - square(x)))
+arcsin = _unary(arcsin_p)
+
+arccos_p = elementwise("arccos", np.arccos)
+defderiv(arccos_p, lambda ans, x: -1.0 / sqrt(1.0 - square(x)))
+arccos = _unary(arccos_p)
+
+# -- abs: d|x| = sign(x) dx (0 at x = 0, as JAX and PyTorch) ----------------------------
+abs_p = elementwise("abs", np.abs)
+defderiv(abs_p, lambda ans, x: np.sign(concrete(x)))
+abs = _unary(abs_p)  # noqa: A001  (the NumPy name)
+
+
+# -- maximum / minimum: the derivative follows the larger (smaller) operand; ties split --
+def _pick(first: Any, x: Any, y: Any) -> np.ndarray:
+    cx, cy = concrete(x), concrete(y)
+    return np.where(first(cx, cy), 1.0, np.where(cx == cy, 0.5, 0.0))
+
+
+maximum_p = elementwise("maximum", np.maximum, 2)
+defderiv(
+    maximum_p,
+    lambda ans, x, y: _pick(np.greater, x, y),
+    lambda ans, x, y: _pick(np.greater, y, x),
+)
+maximum = _binary(maximum_p)
+
+minimum_p = elementwise("minimum", np.minimum, 2)
+defderiv(minimum_p, lambda ans, x, y: _pick(np.less, x, y), lambda ans, x, y: _pick(np.less, y, x))
+minimum = _binary(minimum_p)
+
+
+# -- select: where(mask, a, b) with a concrete mask -------------------------------------
+def _select_impl(a, b, *, mask):
+    return np.where(mask, a, b)
+
+
+select_p = Primitive("select", _same_shape, _select_impl, n_in=2)
+
+
+def select_a_rule(t, ans, a, b, *, mask):
+    return select(mask, t, np.zeros(np.shape(t)))
+
+
+def select_b_rule(t, ans, a, b, *, mask):
+    return select(mask, np.zeros(np.shape(t)), t)
+
+
+defjvp(select_p, select_a_rule, select_b_rule)
+defvjp(select_p, select_a_rule, select_b_rule)
+
+
+def select(mask: Any, a: Any, b: Any) -> Any:
+    """``np.where(mask, a, b)`` for a concrete boolean mask (it has no derivative).
+
+    The unselected branch gets an exact zero derivative, even where its own
+    derivative is infinite (no NaN from 0 * inf).
+    """
+    mask = np.asarray(concrete(mask), dtype=bool)
+    if not traced(a, b):
+        return np.where(mask, a, b)
+    shape = np.broadcast_shapes(mask.shape, np.shape(a), np.shape(b))
+    a, b = broadcast_to(a, shape), broadcast_to(b, shape)
+    return select_p.bind(a, b, mask=np.broadcast_to(mask, shape[len(shape) - mask.ndim :]).copy())
+
+
+def sign(x: Any) -> Any:
+    """``np.sign``: piecewise constant, so a constant (zero derivative)."""
+    return np.sign(concrete(x))

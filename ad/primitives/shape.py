@@ -1,0 +1,309 @@
+"""Structural primitives: every reshaping, indexing and broadcasting is a ``gather``,
+every summation a ``scatter_add``.
+
+A structural NumPy operation only moves (or adds up) entries, so it is described by an
+integer index map computed once, at trace time, by applying the operation to an array
+of indices. Two primitives then cover transpose, reshape, broadcast_to, indexing and
+slicing, concatenate, stack, diag, tril/triu (``gather``) and every sum over axes
+(``scatter_add``). They are each other's transpose, so their rules are one line each,
+and the kernels need two instructions for all of them.
+
+Index maps use -1 for "no source" (a zero entry: the off-diagonal of ``diag(v)``, the
+dropped half of ``tril``). Both primitives are batch-polymorphic: operands may carry
+extra leading axes (the tangent directions), which pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ad.errors import ShapeError
+from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.trace import Tracer
+
+
+def traced(*xs: Any) -> bool:
+    """True if any operand is a tracer (so the operation must be recorded)."""
+    return any(isinstance(x, Tracer) for x in xs)
+
+
+def index_map(op: Any, *shapes: tuple[int, ...]) -> np.ndarray:
+    """Apply a structural ``op`` to index arrays of the given shapes; -1 marks zeros.
+
+    Entry k of the result is the flat position (in the concatenation of all the
+    operands) that output entry k copies, or -1 where the output is zero.
+    """
+    arrays, start = [], 1
+    for s in shapes:
+        size = int(np.prod(s, dtype=np.int64))
+        arrays.append(np.arange(start, start + size, dtype=np.int64).reshape(s))
+        start += size
+    return np.asarray(op(*arrays), dtype=np.int64) - 1
+
+
+def _split(shape: tuple[int, ...], core_ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    cut = len(shape) - core_ndim
+    if cut < 0:
+        raise ShapeError(f"operand of shape {shape} has fewer than {core_ndim} axes")
+    return shape[:cut], shape[cut:]
+
+
+# ----------------------------------------------------------------------------------
+# gather: out[..., k] = concat(ravel(x_i))[..., idx[k]]   (0 where idx[k] == -1)
+# ----------------------------------------------------------------------------------
+
+
+def _gather_shape(*shapes, idx, in_ndims, label=None):
+    batch = None
+    for s, nd in zip(shapes, in_ndims):
+        b, _ = _split(s, nd)
+        if batch is not None and b != batch:
+            raise ShapeError(f"gather operands have different batch axes {batch} and {b}")
+        batch = b
+    total = sum(int(np.prod(_split(s, nd)[1], dtype=np.int64)) for s, nd in zip(shapes, in_ndims))
+    if idx.size and (idx.max() >= total or idx.min() < -1):
+        raise ShapeError(f"gather index out of range for {total} source entries")
+    return batch + idx.shape
+
+
+def _gather_impl(*xs, idx, in_ndims, label=None):
+    batch = np.shape(xs[0])[: np.ndim(xs[0]) - in_ndims[0]]
+    flat = [np.reshape(x, batch + (-1,)) for x in xs]
+    if (idx < 0).any():
+        flat.append(np.zeros(batch + (1,)))
+    src = flat[0] if len(flat) == 1 else np.concatenate(flat, axis=-1)
+    return src[..., idx]
+
+
+gather_p = Primitive("gather", _gather_shape, _gather_impl)
+
+
+def _local_index(idx: np.ndarray, sizes: list[int], i: int) -> np.ndarray:
+    """The part of ``idx`` that reads operand i, re-based to it; -1 elsewhere."""
+    lo = sum(sizes[:i])
+    inside = (idx >= lo) & (idx < lo + sizes[i])
+    return np.where(inside, idx - lo, -1)
+
+
+def _operand_index(xs, in_ndims, idx, i):
+    """The map restricted to operand i (several operands: concatenate)."""
+    if len(xs) == 1:
+        return idx
+    sizes = [int(np.prod(np.shape(x)[np.ndim(x) - d :])) for x, d in zip(xs, in_ndims)]
+    return _local_index(idx, sizes, i)
+
+
+def gather_jvp(i, x_dot, ans, *xs, idx, in_ndims, label=None):
+    return gather(x_dot, idx=_operand_index(xs, in_ndims, idx, i), in_ndim=in_ndims[i])
+
+
+def gather_vjp(i, ans_bar, ans, *xs, idx, in_ndims, label=None):
+    x_shape = _split(np.shape(xs[i]), in_ndims[i])[1]
+    return scatter_add(ans_bar, idx=_operand_index(xs, in_ndims, idx, i), out_shape=x_shape)
+
+
+defjvp(gather_p, variadic=gather_jvp)
+defvjp(gather_p, variadic=gather_vjp)
+
+
+def gather(*xs: Any, idx: np.ndarray, in_ndim: int | Sequence[int] | None = None, label=None):
+    """``concat(ravel(xs))[..., idx]`` with -1 giving 0; ``in_ndim`` counts the
+    non-batch axes of each operand (default: all of them)."""
+    if in_ndim is None:
+        in_ndims = tuple(np.ndim(x) for x in xs)
+    elif isinstance(in_ndim, int):
+        in_ndims = (in_ndim,) * len(xs)
+    else:
+        in_ndims = tuple(in_ndim)
+    idx = np.asarray(idx, dtype=np.int64)
+    if not traced(*xs):
+        return _gather_impl(
+            *[np.asarray(x, dtype=np.float64) for x in xs], idx=idx, in_ndims=in_ndims
+        )
+    return gather_p.bind(*xs, idx=idx, in_ndims=in_ndims, label=label)
+
+
+# ----------------------------------------------------------------------------------
+# scatter_add: out[..., j] = sum over k with idx[k] == j of g[..., k]   (the transpose)
+# ----------------------------------------------------------------------------------
+
+
+def _scatter_shape(g, *, idx, out_shape, label=None):
+    batch, core = _split(g, idx.ndim)
+    if core != idx.shape:
+        raise ShapeError(f"scatter_add operand {g} does not end with index shape {idx.shape}")
+    if idx.size and idx.max() >= int(np.prod(out_shape, dtype=np.int64)):
+        raise ShapeError(f"scatter_add index out of range for shape {out_shape}")
+    return batch + tuple(out_shape)
+
+
+def _scatter_impl(g, *, idx, out_shape, label=None):
+    g = np.asarray(g, dtype=np.float64)
+    batch = g.shape[: g.ndim - idx.ndim]
+    size = int(np.prod(out_shape, dtype=np.int64))
+    rows = int(np.prod(batch, dtype=np.int64))
+    flat_idx = idx.reshape(-1)
+    keep = flat_idx >= 0
+    gg = g.reshape(rows, -1)[:, keep]
+    ii = flat_idx[keep][None, :] + size * np.arange(rows)[:, None]
+    out = np.bincount(ii.reshape(-1), weights=gg.reshape(-1), minlength=rows * size)
+    return out.reshape(batch + tuple(out_shape))
+
+
+scatter_add_p = Primitive("scatter_add", _scatter_shape, _scatter_impl, n_in=1)
+
+
+def scatter_add_jvp(g_dot, ans, g, *, idx, out_shape, label=None):
+    return scatter_add(g_dot, idx=idx, out_shape=out_shape, label=label)
+
+
+def scatter_add_vjp(ans_bar, ans, g, *, idx, out_shape, label=None):
+    return gather(ans_bar, idx=idx, in_ndim=len(out_shape))
+
+
+defjvp(scatter_add_p, scatter_add_jvp)
+defvjp(scatter_add_p, scatter_add_vjp)
+
+
+def scatter_add(g: Any, *, idx: np.ndarray, out_shape: tuple[int, ...], label=None):
+    """Sum the trailing ``idx.shape`` axes of ``g`` into ``out_shape`` (-1: dropped)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    out_shape = tuple(int(d) for d in out_shape)
+    if not traced(g):
+        return _scatter_impl(g, idx=idx, out_shape=out_shape)
+    return scatter_add_p.bind(g, idx=idx, out_shape=out_shape, label=label)
+
+
+# ----------------------------------------------------------------------------------
+# The NumPy structural functions, each an index map
+# ----------------------------------------------------------------------------------
+
+
+def _structural(name: str, op: Any, *xs: Any):
+    if not traced(*xs):
+        return op(*[np.asarray(x, dtype=np.float64) for x in xs])
+    idx = index_map(op, *[np.shape(x) for x in xs])
+    return gather(*xs, idx=idx, label=name)
+
+
+def reshape(x: Any, shape: Any) -> Any:
+    """``np.reshape`` (C order)."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if traced(x) and np.shape(x) == tuple(np.empty(np.shape(x)).reshape(shape).shape):
+        return x
+    return _structural("reshape", lambda a: np.reshape(a, shape), x)
+
+
+def transpose(x: Any, axes: Any = None) -> Any:
+    """``np.transpose``."""
+    if np.ndim(x) < 2 and axes is None:
+        return x
+    return _structural("transpose", lambda a: np.transpose(a, axes), x)
+
+
+def swapaxes(x: Any, a1: int, a2: int) -> Any:
+    return _structural("swapaxes", lambda a: np.swapaxes(a, a1, a2), x)
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Any:
+    return _structural("moveaxis", lambda a: np.moveaxis(a, source, destination), x)
+
+
+def mT(x: Any) -> Any:
+    """Transpose of the last two axes (identity for 0-d and 1-d)."""
+    return x if np.ndim(x) < 2 else swapaxes(x, -1, -2)
+
+
+def broadcast_to(x: Any, shape: Any) -> Any:
+    """``np.broadcast_to``; the IR records it as an explicit gather."""
+    shape = tuple(shape)
+    if np.shape(x) == shape:
+        return x
+    return _structural("broadcast_to", lambda a: np.broadcast_to(a, shape), x)
+
+
+def expand_dims(x: Any, axis: Any) -> Any:
+    return reshape(x, np.expand_dims(np.empty(np.shape(x)), axis).shape)
+
+
+def squeeze(x: Any, axis: Any = None) -> Any:
+    return reshape(x, np.squeeze(np.empty(np.shape(x)), axis).shape)
+
+
+def ravel(x: Any) -> Any:
+    return reshape(x, (-1,))
+
+
+def _concrete_index(idx: Any) -> Any:
+    from ad.trace import concrete
+
+    if isinstance(idx, tuple):
+        return tuple(concrete(i) for i in idx)
+    return concrete(idx)
+
+
+def getitem(x: Any, idx: Any) -> Any:
+    """``x[idx]``: basic slicing, integer and boolean array indexing."""
+    idx = _concrete_index(idx)
+    return _structural("getitem", lambda a: a[idx], x)
+
+
+def concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Any:
+    """``np.concatenate``."""
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    return _structural("concatenate", lambda *a: np.concatenate(a, axis=axis), *arrays)
+
+
+def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
+    """``np.stack``."""
+    return _structural("stack", lambda *a: np.stack(a, axis=axis), *arrays)
+
+
+def hstack(arrays: Sequence[Any]) -> Any:
+    return _structural("hstack", lambda *a: np.hstack(a), *arrays)
+
+
+def vstack(arrays: Sequence[Any]) -> Any:
+    return _structural("vstack", lambda *a: np.vstack(a), *arrays)
+
+
+def diag(x: Any, k: int = 0) -> Any:
+    """``np.diag``: the diagonal of a matrix, or a matrix with a vector on its diagonal."""
+    return _structural("diag", lambda a: np.diag(a, k), x)
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    return _structural("diagonal", lambda a: np.diagonal(a, offset, axis1, axis2).copy(), x)
+
+
+def tril(x: Any, k: int = 0) -> Any:
+    """``np.tril`` (the index map puts -1, i.e. zero, above the k-th diagonal)."""
+    return _structural("tril", lambda a: np.where(np.tri(*a.shape[-2:], k, dtype=bool), a, 0), x)
+
+
+def triu(x: Any, k: int = 0) -> Any:
+    """``np.triu``."""
+    return _structural(
+        "triu", lambda a: np.where(np.tri(*a.shape[-2:], k - 1, dtype=bool), 0, a), x
+    )
+
+
+def flip(x: Any, axis: Any = None) -> Any:
+    return _structural("flip", lambda a: np.flip(a, axis), x)
+
+
+def tile(x: Any, reps: Any) -> Any:
+    return _structural("tile", lambda a: np.tile(a, reps), x)
+
+
+def repeat(x: Any, repeats: Any, axis: Any = None) -> Any:
+    return _structural("repeat", lambda a: np.repeat(a, repeats, axis), x)
+
+
+def pad(x: Any, pad_width: Any) -> Any:
+    """``np.pad`` with zeros."""
+    return _structural("pad", lambda a: np.pad(a, pad_width), x)
