@@ -66,9 +66,16 @@ class Eqn:
     def __str__(self) -> str:
         lhs = ", ".join(map(repr, self.outputs))
         args = [repr(v) for v in self.inputs]
-        args += [f"{k}={_short(v)}" for k, v in self.params.items() if not k.startswith("_")]
+        params = {k: v for k, v in self.params.items() if k not in _HIDDEN}
+        args += [f"{k}={_short(v)}" for k, v in params.items()]
         shapes = ", ".join(str(v.shape) for v in self.outputs)
-        return f"{lhs} = {self.prim.name}({', '.join(args)})".ljust(40) + f"  # shape {shapes}"
+        label = self.params.get("label")
+        name = f"{self.prim.name}[{label}]" if label else self.prim.name
+        return f"{lhs} = {name}({', '.join(args)})".ljust(40) + f"  # shape {shapes}"
+
+
+# structural bookkeeping that the printed Wengert list leaves out
+_HIDDEN = ("label", "in_ndims")
 
 
 def _short(value: Any) -> str:

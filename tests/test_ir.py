@@ -1,0 +1,89 @@
+"""The Wengert list: builder, validation, printing."""
+
+import numpy as np
+import pytest
+
+import ad
+from ad.errors import GraphError
+from ad.ir import Eqn, Graph, GraphBuilder, Var
+from ad.primitives import registry
+
+
+def small_graph():
+    b = GraphBuilder()
+    x, y = b.input(()), b.input(())
+    v = b.apply("mul", x, y)
+    return b.build(b.apply("sin", v))
+
+
+def test_builder_makes_a_valid_graph_in_topological_order():
+    g = small_graph()
+    assert [v.id for v in g.inputs] == [0, 1]
+    assert [e.prim.name for e in g.eqns] == ["mul", "sin"]
+    assert g.n_in == 2 and g.n_out == 1 and len(g) == 2
+    assert g.validate() is g
+
+
+def test_printing_uses_the_seminar_notation():
+    text = str(small_graph())
+    assert "v2 = mul(v0, v1)" in text
+    assert "v3 = sin(v2)" in text
+    assert "# shape ()" in text
+    assert "outputs: v3" in text
+
+
+def test_to_dot_lists_every_edge():
+    dot = small_graph().to_dot()
+    assert dot.startswith("digraph")
+    for edge in ("v0 -> v2", "v1 -> v2", "v2 -> v3"):
+        assert edge in dot
+
+
+def test_builder_rejects_a_shape_mismatch():
+    b = GraphBuilder()
+    x, y = b.input((3,)), b.input((4,))
+    with pytest.raises(ad.errors.ShapeError, match="different shapes"):
+        b.apply("add", x, y)
+
+
+def test_builder_rejects_an_unknown_primitive():
+    with pytest.raises(GraphError, match="unknown primitive 'frobnicate'"):
+        GraphBuilder().apply("frobnicate")
+
+
+def test_validate_rejects_an_undefined_or_out_of_order_variable():
+    x = Var(0, ())
+    later = Var(5, ())
+    eqns = [Eqn(registry["sin"], (later,), (Var(1, ()),)), Eqn(registry["cos"], (x,), (later,))]
+    g = Graph([x], [], {}, eqns, [Var(1, ())])
+    with pytest.raises(GraphError, match="not defined above it"):
+        g.validate()
+
+
+def test_validate_rejects_reused_ids_and_wrong_shapes():
+    x = Var(0, (2,))
+    g = Graph([x], [], {}, [Eqn(registry["sin"], (x,), (Var(0, (2,)),))], [x])
+    with pytest.raises(GraphError, match="defined twice"):
+        g.validate()
+    g = Graph([x], [], {}, [Eqn(registry["sin"], (x,), (Var(1, (3,)),))], [x])
+    with pytest.raises(GraphError, match="shape rule"):
+        g.validate()
+
+
+def test_validate_rejects_a_wrong_arity_and_undefined_output():
+    x = Var(0, ())
+    g = Graph([x], [], {}, [Eqn(registry["add"], (x,), (Var(1, ()),))], [x])
+    with pytest.raises(GraphError, match="takes 2 inputs"):
+        g.validate()
+    with pytest.raises(GraphError, match="output"):
+        Graph([x], [], {}, [], [Var(7, ())]).validate()
+
+
+def test_constants_are_part_of_the_list():
+    b = GraphBuilder()
+    x = b.input((2,))
+    c = b.const(np.array([1.0, 2.0]))
+    g = b.build(b.apply("mul", x, c))
+    assert "v1 = const" in str(g)
+    out = ad.forward.jacobian(g, np.ones(2), engine="reference")
+    np.testing.assert_allclose(out, np.diag([1.0, 2.0]))
