@@ -22,8 +22,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -35,8 +34,7 @@ if TYPE_CHECKING:
 Shape = tuple[int, ...]
 
 
-@dataclass(frozen=True, eq=False)
-class Var:
+class Var(NamedTuple):
     """A value of the Wengert list: an id (printed ``v<id>``) and a fixed shape."""
 
     id: int
@@ -54,14 +52,13 @@ class Var:
         return f"v{self.id}"
 
 
-@dataclass(frozen=True, eq=False)
-class Eqn:
+class Eqn(NamedTuple):
     """One line of the Wengert list: ``outputs = prim(inputs..., **params)``."""
 
     prim: Primitive
     inputs: tuple[Var, ...]
     outputs: tuple[Var, ...]
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = {}
 
     def __str__(self) -> str:
         lhs = ", ".join(map(repr, self.outputs))
@@ -232,7 +229,7 @@ class GraphBuilder:
         self.eqns: list[Eqn] = []
 
     def _new(self, shape: Shape) -> Var:
-        v = Var(self._next, tuple(int(d) for d in shape))
+        v = Var(self._next, shape if type(shape) is tuple else tuple(int(d) for d in shape))
         self._next += 1
         return v
 
@@ -253,16 +250,21 @@ class GraphBuilder:
 
     def apply(self, prim: Primitive | str, *inputs: Var, **params: Any) -> Any:
         """Append ``out = prim(inputs..., **params)``; return the output Var (or tuple)."""
-        from ad.primitives.core import registry
-
         if isinstance(prim, str):
+            from ad.primitives.core import registry
+
             if prim not in registry:
                 raise GraphError(f"unknown primitive '{prim}'")
             prim = registry[prim]
         shapes = prim.out_shapes([v.shape for v in inputs], params)
+        if prim.n_out == 1:
+            out = Var(self._next, shapes[0])
+            self._next += 1
+            self.eqns.append(Eqn(prim, inputs, (out,), params))
+            return out
         outs = tuple(self._new(s) for s in shapes)
-        self.eqns.append(Eqn(prim, tuple(inputs), outs, params))
-        return outs[0] if prim.n_out == 1 else outs
+        self.eqns.append(Eqn(prim, inputs, outs, params))
+        return outs
 
     def build(self, outputs: Var | tuple[Var, ...] | list[Var], validate: bool = True) -> Graph:
         """Finish the graph with the given output(s)."""

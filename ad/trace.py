@@ -42,7 +42,7 @@ class Trace:
         return Tracer(self, var, value)
 
     def to_var(self, x: Any) -> Var:
-        if isinstance(x, Tracer) and x._trace is self:
+        if type(x) is Tracer and x._trace is self:
             return x._var
         hit = self._consts.get(id(x))
         if hit is not None and hit[0] is x:
@@ -69,7 +69,7 @@ def bind(prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
     """Apply ``prim`` to ``args``: record it in the top trace, or evaluate it."""
     top = None
     for a in args:
-        if isinstance(a, Tracer):
+        if type(a) is Tracer:
             if not a._trace.alive:
                 raise TracerError(
                     f"a traced value (v{a._var.id}) escaped the function that was being "
@@ -91,6 +91,12 @@ def as_float_array(x: Any) -> Any:
         else:
             raise InputTypeError(f"cannot use a value of dtype {a.dtype} in a traced operation")
     return a
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """Shape of an array, tracer or scalar, without NumPy's dispatch."""
+    s = getattr(x, "shape", None)
+    return s if s is not None else np.shape(x)
 
 
 def concrete(x: Any) -> Any:
@@ -154,10 +160,17 @@ def trace(f: Callable[..., Any], *args: Any) -> Graph:
     return trace_with_values(f, args)[0]
 
 
-def _np():
-    import ad.numpy as anp
+_anp = None
 
-    return anp
+
+def _np():
+    """ad.numpy, imported on first use (it imports this module)."""
+    global _anp
+    if _anp is None:
+        import ad.numpy
+
+        _anp = ad.numpy
+    return _anp
 
 
 class Tracer:

@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from ad.errors import GraphError
+from ad.trace import bind as trace_bind
 
 Shape = tuple[int, ...]
 
@@ -68,14 +69,12 @@ class Primitive:
             raise GraphError(f"{self.name} takes {self.n_in} inputs, got {len(in_shapes)}")
         out = self.shape_rule(*in_shapes, **params)
         if self.n_out == 1:
-            return (tuple(out),)
+            return (out if type(out) is tuple else tuple(out),)
         return tuple(tuple(s) for s in out)
 
     def bind(self, *args: Any, **params: Any) -> Any:
         """Apply the primitive: evaluate on arrays, or record when an argument is traced."""
-        from ad.trace import bind
-
-        return bind(self, args, params)
+        return trace_bind(self, args, params)
 
 
 def defjvp(

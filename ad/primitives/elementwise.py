@@ -17,7 +17,7 @@ import numpy as np
 from ad.errors import ShapeError
 from ad.primitives.core import Primitive, defjvp, defvjp
 from ad.primitives.shape import broadcast_to, traced
-from ad.trace import concrete
+from ad.trace import concrete, shape_of
 
 
 def _same_shape(*shapes, **params):
@@ -49,9 +49,12 @@ def defderiv(prim: Primitive, *partials: Any) -> None:
     defvjp(prim, *rules)
 
 
-def _broadcast(*xs: Any) -> list[Any]:
-    shape = np.broadcast_shapes(*[np.shape(x) for x in xs])
-    return [broadcast_to(x, shape) for x in xs]
+def _broadcast(x: Any, y: Any) -> tuple[Any, Any]:
+    sx, sy = shape_of(x), shape_of(y)
+    if sx == sy:
+        return x, y
+    shape = np.broadcast_shapes(sx, sy)
+    return broadcast_to(x, shape), broadcast_to(y, shape)
 
 
 def _unary(prim: Primitive):

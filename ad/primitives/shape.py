@@ -22,12 +22,15 @@ import numpy as np
 
 from ad.errors import ShapeError
 from ad.primitives.core import Primitive, defjvp, defvjp
-from ad.trace import Tracer
+from ad.trace import Tracer, shape_of
 
 
 def traced(*xs: Any) -> bool:
     """True if any operand is a tracer (so the operation must be recorded)."""
-    return any(isinstance(x, Tracer) for x in xs)
+    for x in xs:
+        if type(x) is Tracer:
+            return True
+    return False
 
 
 def index_map(op: Any, *shapes: tuple[int, ...]) -> np.ndarray:
@@ -220,7 +223,7 @@ def mT(x: Any) -> Any:
 def broadcast_to(x: Any, shape: Any) -> Any:
     """``np.broadcast_to``; the IR records it as an explicit gather."""
     shape = tuple(shape)
-    if np.shape(x) == shape:
+    if shape_of(x) == shape:
         return x
     return _structural("broadcast_to", lambda a: np.broadcast_to(a, shape), x)
 
