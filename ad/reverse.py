@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ad import reference
 from ad.engine import as_args, choose, jacobian_blocks, jacobian_tree, out_tree, run_vjp
 from ad.errors import NonScalarOutputError, ShapeError
 from ad.ir import Graph
@@ -66,6 +67,32 @@ def jacobian(
     xs = as_args(graph, args)
     blocks = jacobian_blocks(graph, xs, chunk, choose(engine, *xs), "reverse", None)
     return jacobian_tree(graph, blocks)
+
+
+def gradient_graph(graph: Graph, args: Any) -> Graph:
+    """The gradient computation of a scalar-output graph, recorded as a Graph.
+
+    The reverse sweep's rules are array code, so running the reference interpreter on
+    tracers records the adjoint sweep itself: the result is a Wengert list with the
+    same inputs whose output is the gradient, which both compiled engines run like any
+    other graph (forward mode over it gives Hessian-vector products: forward over
+    reverse). Like any traced Graph it is specific to the control flow taken at
+    ``args``. Example::
+
+        G = ad.reverse.gradient_graph(graph, x)
+        Hv = ad.forward.jvp(G, x, v)[1]
+    """
+    from ad.trace import trace
+
+    xs = as_args(graph, args)
+    gradient(graph, xs, engine="reference")  # checks the output is a scalar
+
+    def adjoint_sweep(*inputs: Any) -> Any:
+        _, bars = reference.vjp(graph, inputs, [np.float64(1.0)])
+        bars = [np.zeros(v.shape) if b is None else b for v, b in zip(graph.inputs, bars)]
+        return bars[0] if len(bars) == 1 else tuple(bars)
+
+    return trace(adjoint_sweep, *xs)
 
 
 def tape_bytes(graph: Graph) -> int:

@@ -100,3 +100,15 @@ def test_third_order_tensor(engine):
     expected = np.zeros((2, 2, 2))
     expected[0, 0, 0], expected[1, 1, 1] = 6.0, 12.0
     np.testing.assert_allclose(T, expected)
+
+
+def test_gradient_graph_gives_hvp_and_hessian_on_an_engine(engine, rng):
+    f = lambda x: np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    x, v = rng.standard_normal(5), rng.standard_normal(5)
+    graph = ad.trace(f, x)
+    G = ad.reverse.gradient_graph(graph, x)
+    assert G.n_in == 5 and G.n_out == 5
+    H = ad.hessian(f, engine="reference")(x)
+    np.testing.assert_allclose(ad.forward.jvp(G, x, v, engine=engine)[1], H @ v, rtol=1e-12)
+    np.testing.assert_allclose(ad.forward.jacobian(G, x, engine=engine), H, rtol=1e-12)
+    np.testing.assert_allclose(ad.reverse.jacobian(G, x, engine=engine), H, rtol=1e-12)
