@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ad.engine import pick_chunk
+from ad.errors import GraphError
 from ad.ir import Eqn, Graph
 
 CALIBRATION = Path(__file__).with_name("cost_calibration.json")
@@ -37,7 +38,18 @@ CALIBRATION = Path(__file__).with_name("cost_calibration.json")
 TEXTBOOK = {"f0": 1.0, "f1": 1.5, "r0": 1.5, "r1": 2.5, "overhead": 0.0}
 
 KINDS = ("scalar", "elementwise", "structural", "matmul", "linalg")
-_LINALG = {"inv", "solve", "det", "slogdet", "cholesky", "eigh", "svd", "svdvals", "eigvalsh"}
+_LINALG = {
+    "inv",
+    "solve",
+    "det",
+    "slogdet",
+    "cholesky",
+    "eigh",
+    "svd",
+    "svdvals",
+    "eigvalsh",
+    "adjugate",
+}
 
 
 def kind(e: Eqn) -> str:
@@ -116,7 +128,7 @@ def _tape_bytes(graph: Graph) -> int:
         from ad import reverse
 
         return int(reverse.tape_bytes(graph))
-    except (ImportError, AttributeError):  # no compiled engine: values only
+    except (ImportError, AttributeError, GraphError):  # not lowerable: count values only
         return 8 * sum(v.size for v in graph.variables())
 
 

@@ -94,9 +94,9 @@ def where(cond: Any, a: Any = None, b: Any = None) -> Any:
     return select(cond, a, b)
 
 
-def trace(x: Any, offset: int = 0) -> Any:
-    """``np.trace`` of a matrix: the sum of its diagonal."""
-    return sum(diagonal(x, offset))
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """``np.trace``: the sum of the diagonal (over the last axis ``diagonal`` makes)."""
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
@@ -119,6 +119,16 @@ class linalg:  # noqa: N801  (mirrors the numpy.linalg namespace)
     """``ad.numpy.linalg``: the linear-algebra functions (``np.linalg`` dispatches here)."""
 
     norm = staticmethod(_la.norm)
+    inv = staticmethod(_la.inv)
+    solve = staticmethod(_la.solve)
+    det = staticmethod(_la.det)
+    slogdet = staticmethod(_la.slogdet)
+    cholesky = staticmethod(_la.cholesky)
+    eigh = staticmethod(_la.eigh)
+    eigvalsh = staticmethod(_la.eigvalsh)
+    svd = staticmethod(_la.svd)
+    svdvals = staticmethod(_la.svdvals)
+    adjugate = staticmethod(_la.adjugate)
 
 
 def _copy(x: Any, *args: Any, **kw: Any) -> Any:
@@ -208,6 +218,14 @@ FUNCTIONS = {
     np.clip: clip,
     np.copy: _copy,
     np.linalg.norm: _la.norm,
+    np.linalg.inv: _la.inv,
+    np.linalg.solve: _la.solve,
+    np.linalg.det: _la.det,
+    np.linalg.slogdet: _la.slogdet,
+    np.linalg.cholesky: _la.cholesky,
+    np.linalg.eigh: _la.eigh,
+    np.linalg.eigvalsh: _la.eigvalsh,
+    np.linalg.svd: _la.svd,
     np.zeros_like: _float_like(np.zeros_like),
     np.ones_like: _float_like(np.ones_like),
     np.full_like: _float_like(np.full_like),
@@ -217,3 +235,5 @@ FUNCTIONS = {
 }
 for _f in (np.argmax, np.argmin, np.argsort, np.isclose, np.allclose, np.all, np.any):
     FUNCTIONS[_f] = _concrete_fn(_f)
+if hasattr(np.linalg, "svdvals"):  # NumPy >= 2.0
+    FUNCTIONS[np.linalg.svdvals] = _la.svdvals
