@@ -18,7 +18,7 @@ from ad.trace import Tracer, check_input
 
 #: Engine used when none is named: "compiled" (Numba kernels) or "reference" (NumPy).
 ENGINES = ("compiled", "reference")
-DEFAULT_ENGINE = "reference"
+DEFAULT_ENGINE = "compiled"
 
 #: ForwardDiff.jl's pickchunksize threshold: up to this many directions go in one sweep.
 CHUNK_THRESHOLD = 12

@@ -2,9 +2,7 @@
 differences agree, and every chunk width gives the same Jacobian."""
 
 import numpy as np
-import pytest
-from conftest import ENGINES
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ad
@@ -42,8 +40,9 @@ programs = st.lists(
 )
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=25, deadline=None)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(prog=programs, n=st.integers(13, 17), seed=st.integers(0, 2**16))
 def test_forward_reverse_and_finite_differences_agree(engine, prog, n, seed):
     rng = np.random.default_rng(seed)

@@ -1,0 +1,72 @@
+"""The project's one Numba wrapper: every kernel is compiled with the same defaults.
+
+``kjit`` is ``numba.njit`` with ``cache=True`` (compiled code is kept on disk next to
+the source, so only the first import on a machine pays for compilation),
+``fastmath=False`` (IEEE semantics: the kernels must agree with the NumPy reference
+to round-off and must propagate NaN/inf so that the non-finite check can find them),
+``error_model="numpy"`` (x / 0 is inf or NaN, not ZeroDivisionError),
+``boundscheck=False`` (the lowering validates every index in Python before a kernel
+runs, see :func:`ad.kernels.program.validate`) and ``nogil=True``.
+
+Set ``NUMBA_DISABLE_JIT=1`` to run the same kernels as plain Python (slow, but every
+line is then visible to coverage and to a debugger).
+
+Numba keys a cached function on its own source file only, but the sweeps inline the
+blocks of the other kernel modules: after an edit of ``elementwise.py`` the cached
+``sweeps`` would be stale. :func:`invalidate_stale_cache` therefore drops the cached
+kernels (in the default cache location, ``ad/kernels/__pycache__``) whenever the
+digest of the package's sources changes; it runs once, at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numba
+
+DEFAULTS: dict[str, Any] = {
+    "cache": True,
+    "fastmath": False,
+    "boundscheck": False,
+    "nogil": True,
+    "error_model": "numpy",
+}
+
+
+def kjit(fn: Callable[..., Any] | None = None, *, inline: bool = False) -> Any:
+    """Compile ``fn`` in nopython mode with the project's defaults (see the module doc).
+
+    ``@kjit(inline=True)`` inlines the function into its callers at the Numba IR level:
+    used for the scalar fast paths, whose body is a few instructions, so that a call
+    (which passes every array as a struct and is not inlined by LLVM) does not cost
+    more than the work.
+    """
+    opts = dict(DEFAULTS, inline="always") if inline else DEFAULTS
+    if fn is None:
+        return numba.njit(**opts)
+    return numba.njit(**opts)(fn)
+
+
+def invalidate_stale_cache(folder: Path = Path(__file__).parent) -> bool:
+    """Delete the cached kernels of ``folder`` if its sources changed; True if it did."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    cache = folder / "__pycache__"
+    stamp = cache / "kernel-sources.sha256"
+    try:
+        if stamp.exists() and stamp.read_text() == digest.hexdigest():
+            return False
+        for old in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+            old.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest.hexdigest())
+    except OSError:  # a read-only install: Numba falls back to its own cache dir
+        return False
+    return True
+
+
+invalidate_stale_cache()

@@ -1,0 +1,35 @@
+"""Micro-benchmarks of the compiled sweeps (issue 3); not part of ``make test``.
+
+Run single-threaded, pinned to one core, and print the ratios against the targets::
+
+    taskset -c 0 .venv/bin/python -m pytest bench/micro --benchmark-json=/tmp/micro.json
+    .venv/bin/python -m bench.micro.ratios /tmp/micro.json
+
+The process pins itself to one core here as well (os.sched_setaffinity), before NumPy
+or Numba start any thread. Absolute times on a shared machine drift; the ratios to
+the primal sweep, measured in the same run, are what the targets are about.
+"""
+
+from __future__ import annotations
+
+import os
+
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from bench.micro.workload import random_workload  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def workload():
+    """(graph, program, x) for n = 10, m = 1, T = 100,000, lowered and warmed up."""
+    import ad.kernels as kernels
+
+    g = random_workload(10, 1)
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, 10)
+    prog = kernels.get_program(g)
+    kernels.primal(g, (x,))
+    return g, prog, x

@@ -1,0 +1,275 @@
+"""The lowered program: tape size, validation of bad programs, activity, errors."""
+
+import numpy as np
+import pytest
+from kernel_graphs import N
+
+import ad
+import ad.kernels as K
+from ad import reference
+from ad.errors import GraphError, InputTypeError, NonFiniteError, ShapeError
+from ad.ir import GraphBuilder
+from ad.kernels import opcodes as oc
+from ad.kernels.program import validate
+
+
+def small_graph():
+    b = GraphBuilder()
+    x = b.input((3,))
+    s = b.apply("sin", x)
+    m = b.apply("mul", s, x)
+    return b.build(b.apply("scatter_add", m, idx=np.zeros(3, dtype=np.int64), out_shape=()))
+
+
+# -- tape_bytes ----------------------------------------------------------------------
+
+
+def test_tape_bytes_is_eight_bytes_per_scalar_of_every_var():
+    g = small_graph()  # x (3) + sin (3) + mul (3) + sum (1) = 10 slots
+    assert K.tape_bytes(g) == 8 * 10
+    assert ad.reverse.tape_bytes(g) == 80
+
+
+def test_tape_bytes_counts_constants_and_matrices():
+    b = GraphBuilder()
+    A = b.input((4, 5))
+    B = b.const(np.ones((5, 2)))
+    g = b.build(b.apply("matmul", A, B))  # 20 + 10 + 8
+    assert K.tape_bytes(g) == 8 * 38
+
+
+def test_tape_of_the_random_program_is_one_float_per_value():
+    from bench.problems.random import random_graph
+
+    g = random_graph(10, 3, 1000, seed=0)
+    values = sum(v.size for v in g.variables())
+    assert K.tape_bytes(g) == 8 * values
+    assert K.tape_bytes(g) <= 1.5 * 8 * values
+
+
+# -- validation: bad programs never reach a kernel -------------------------------------
+
+
+def test_a_graph_reading_an_undefined_variable_is_rejected():
+    b = GraphBuilder()
+    x = b.input((2,))
+    other = GraphBuilder()
+    other.input((2,))
+    ghost = other.apply("sin", other.input((2,)))
+    g = b.build(b.apply("add", x, ghost), validate=False)
+    with pytest.raises(GraphError, match="not defined"):
+        K.primal(g, (np.ones(2),))
+
+
+def _tampered(attr, index, value):
+    g = small_graph()
+    prog = K.get_program(g)
+    arr = getattr(prog, attr).copy()
+    arr[index] = value
+    setattr(prog, attr, arr)
+    return prog, g
+
+
+@pytest.mark.parametrize(
+    "attr, index, value, message",
+    [
+        ("ops", 0, 999, "unknown opcode"),
+        ("code", 0, 10**9, "outside the"),
+        ("code", 1, -5, "outside the"),
+        ("ptr", 1, 0, "payload has"),
+    ],
+)
+def test_a_corrupted_program_is_rejected_in_python(attr, index, value, message):
+    prog, g = _tampered(attr, index, value)
+    with pytest.raises(GraphError, match=message):
+        validate(prog, g)
+
+
+def test_a_gather_map_out_of_range_is_rejected():
+    b = GraphBuilder()
+    x = b.input((3,))
+    g = b.build(b.apply("gather", x, idx=np.array([2, 0, 1, -1]), in_ndims=(1,)))
+    prog = K.get_program(g)
+    (i,) = np.flatnonzero(prog.ops == oc.GATHER)
+    m = prog.code[prog.ptr[i] + 2]
+    prog.pool = prog.pool.copy()
+    prog.pool[m] = 10**6
+    with pytest.raises(GraphError, match="gather source slot out of range"):
+        validate(prog, g)
+
+
+def test_a_scatter_target_outside_its_output_is_rejected():
+    prog = K.get_program(small_graph())
+    (i,) = np.flatnonzero(prog.ops == oc.SCATTER_ADD)
+    m = prog.code[prog.ptr[i] + 4]
+    prog.pool = prog.pool.copy()
+    prog.pool[m] = 0  # the input's slot, not the output's
+    with pytest.raises(GraphError, match="scatter_add target"):
+        validate(prog)
+
+
+def test_a_primitive_without_a_kernel_is_a_clear_error(monkeypatch):
+    from ad.kernels import lower
+
+    monkeypatch.delitem(lower.LOWERINGS, "sin")
+    with pytest.raises(GraphError, match="no instruction for this primitive"):
+        K.get_program(small_graph())
+
+
+def test_arguments_are_checked():
+    g = small_graph()
+    with pytest.raises(ShapeError, match="shape"):
+        K.primal(g, (np.ones(4),))
+    with pytest.raises(ShapeError, match="inputs"):
+        K.primal(g, (np.ones(3), np.ones(3)))
+    with pytest.raises(InputTypeError):
+        K.primal(g, (np.arange(3),))
+    with pytest.raises(ShapeError, match="tangent"):
+        K.jvp(g, [np.ones(3)], [np.ones((2, 4))])
+    with pytest.raises(ShapeError, match="None"):
+        K.jvp(g, [np.ones(3)], [None])
+    assert K.primal(g, np.ones(3)) == pytest.approx(3 * np.sin(1.0))  # bare array
+
+
+# -- activity: inactive operands are never differentiated -----------------------------
+
+
+def test_pow_with_a_constant_exponent_never_forms_log_of_a_negative_base():
+    b = GraphBuilder()
+    x = b.input((N,))
+    g = b.build(b.apply("pow", x, b.const(np.full(N, 3.0))))
+    x0 = -np.linspace(0.5, 2.0, N)  # log(x) is NaN here
+    J = ad.forward.jacobian(g, x0, engine="compiled")
+    np.testing.assert_allclose(J, np.diag(3 * x0**2), rtol=1e-13)
+    np.testing.assert_allclose(ad.reverse.jacobian(g, x0, engine="compiled"), J, rtol=1e-13)
+
+
+def test_an_output_that_does_not_depend_on_the_inputs_has_no_tangent():
+    b = GraphBuilder()
+    x = b.input((2,))
+    k = b.apply("sin", b.const(np.ones(2)))
+    g = b.build((b.apply("sin", x), k))
+    outs, touts = K.jvp(g, [np.ones(2)], [np.ones((1, 2))])
+    assert touts[1] is None
+    np.testing.assert_allclose(outs[1], np.sin(np.ones(2)))
+
+
+def test_instructions_off_the_path_to_an_output_are_skipped():
+    b = GraphBuilder()
+    x = b.input((2,))
+    b.apply("exp", x)  # dead code
+    g = b.build(b.apply("sin", x))
+    prog = K.get_program(g)
+    assert list(prog.act & 1) == [0, 1]
+
+
+# -- the tape is recorded once per input ----------------------------------------------
+
+
+def test_the_tape_is_reused_for_the_same_inputs_and_rerecorded_for_new_ones(monkeypatch):
+    g = small_graph()
+    calls = []
+    real = K._run_primal
+    monkeypatch.setattr(K, "_run_primal", lambda *a: calls.append(1) or real(*a))
+    x0, x1 = np.array([0.1, 0.2, 0.3]), np.array([1.0, 2.0, 3.0])
+    for _ in range(3):
+        _, (bar,) = K.vjp(g, [x0], [np.ones((1,))])
+    assert len(calls) == 1
+    np.testing.assert_allclose(bar[0], np.cos(x0) * x0 + np.sin(x0), rtol=1e-14)
+    _, (bar,) = K.vjp(g, [x1], [np.ones((1,))])
+    assert len(calls) == 2
+    np.testing.assert_allclose(bar[0], np.cos(x1) * x1 + np.sin(x1), rtol=1e-14)
+
+
+def test_buffers_are_allocated_once_per_width():
+    g = small_graph()
+    prog = K.get_program(g)
+    K.jvp(g, [np.ones(3)], [np.ones((2, 3))])
+    buf = prog.dual("partials", 2)
+    K.jvp(g, [np.ones(3) * 2], [np.ones((2, 3))])
+    assert prog.dual("partials", 2) is buf
+    assert K.get_program(g) is prog
+
+
+# -- non-finite values name the node ---------------------------------------------------
+
+
+def test_a_non_finite_value_names_the_first_node_that_produced_it():
+    b = GraphBuilder()
+    x = b.input((2,))
+    s = b.apply("sub", x, b.const(np.full(2, 5.0)))  # v2 = sub(v0, v1) < 0
+    lg = b.apply("log", s)  # v3 = log(v2): NaN
+    g = b.build(b.apply("exp", lg))
+    with pytest.raises(NonFiniteError, match=r"v3 = log\(v2\)"):
+        g(np.ones(2))
+    with pytest.raises(NonFiniteError, match=r"v3 = log\(v2\)"):
+        ad.reverse.gradient(
+            b.build(b.apply("scatter_add", lg, idx=np.zeros(2, dtype=np.int64), out_shape=())),
+            np.ones(2),
+            engine="compiled",
+        )
+
+
+def test_a_non_finite_derivative_names_the_node_in_both_modes():
+    b = GraphBuilder()
+    x = b.input((2,))
+    sq = b.apply("sqrt", x)  # derivative 1 / (2 sqrt 0) = inf at 0
+    g = b.build(b.apply("sin", sq))
+    x0 = np.array([0.0, 1.0])
+    with pytest.raises(NonFiniteError, match=r"forward sweep.*sqrt"):
+        ad.forward.jacobian(g, x0, engine="compiled")
+    with pytest.raises(NonFiniteError, match=r"adjoint sweep.*sqrt"):
+        ad.reverse.jacobian(g, x0, engine="compiled")
+
+
+def test_the_non_finite_check_can_be_switched_off(monkeypatch):
+    monkeypatch.setattr(K, "CHECK_FINITE", False)
+    b = GraphBuilder()
+    x = b.input((2,))
+    g = b.build(b.apply("log", x))
+    y = g(np.array([-1.0, 1.0]))
+    assert np.isnan(y[0]) and y[1] == 0.0
+    J = ad.forward.jacobian(g, np.array([0.0, 1.0]), engine="compiled")
+    assert np.isinf(J[0, 0])
+
+
+# -- edge cases ---------------------------------------------------------------------
+
+
+def test_outputs_that_are_inputs_or_constants_and_empty_arrays():
+    b = GraphBuilder()
+    x = b.input((2,))
+    e = b.input((0,))
+    k = b.const(np.array([1.0, 2.0]))
+    g = b.build((x, k, b.apply("sin", e), b.apply("add", x, x)))
+    args = [np.array([0.5, -0.5]), np.zeros(0)]
+    outs = g(*args)
+    env = reference.evaluate(g, args)
+    for o, v in zip(outs, g.outputs):
+        np.testing.assert_array_equal(o, env[v.id])
+    J = ad.reverse.jacobian(g, tuple(args), engine="compiled")
+    np.testing.assert_array_equal(J[0][0], np.eye(2))
+    np.testing.assert_array_equal(J[3][0], 2 * np.eye(2))
+    np.testing.assert_array_equal(J[1][0], np.zeros((2, 2)))
+
+
+def test_nan_and_ties_in_maximum_follow_numpy():
+    b = GraphBuilder()
+    x, y = b.input((3,)), b.input((3,))
+    g = b.build(b.apply("maximum", x, y))
+    args = [np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 0.0])]
+    J = ad.forward.jacobian(g, tuple(args), engine="compiled")
+    np.testing.assert_array_equal(J[0], np.diag([0.5, 0.0, 1.0]))
+    np.testing.assert_array_equal(J[1], np.diag([0.5, 1.0, 0.0]))
+
+
+def test_cached_kernels_are_dropped_when_a_kernel_source_changes(tmp_path):
+    from ad.kernels.jit import invalidate_stale_cache
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert invalidate_stale_cache(tmp_path)  # first time: no stamp
+    cached = tmp_path / "__pycache__" / "a.f-1.py311.nbi"
+    cached.write_text("")
+    assert not invalidate_stale_cache(tmp_path) and cached.exists()
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert invalidate_stale_cache(tmp_path) and not cached.exists()
