@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ad.engine import as_args
 from ad.errors import ShapeError
 from ad.ir import Graph
 from ad.kernels.program import (
@@ -64,25 +65,6 @@ def get_program(graph: Graph) -> Program:
         validate(prog, graph)
         graph._cache["kernels"] = prog
     return prog
-
-
-def _args(graph: Graph, args: Any, what: str = "args") -> list[np.ndarray]:
-    from ad.trace import check_input
-
-    if not isinstance(args, (tuple, list)):
-        args = (args,)
-    if len(args) != len(graph.inputs):
-        raise ShapeError(f"the graph has {len(graph.inputs)} inputs, {what} has {len(args)}")
-    out = []
-    for i, (v, a) in enumerate(zip(graph.inputs, args)):
-        if type(a) is np.ndarray and a.dtype == np.float64 and a.shape == v.shape:
-            out.append(a)  # the common case, already checked by the engine layer
-            continue
-        a = check_input(a, f"{what}[{i}]")
-        if a.shape != v.shape:
-            raise ShapeError(f"{what}[{i}] has shape {a.shape}, the graph input v{v.id} {v.shape}")
-        out.append(a)
-    return out
 
 
 def _run_primal(prog: Program, graph: Graph, xs: list[np.ndarray]) -> None:
@@ -121,7 +103,7 @@ def primal(graph: Graph, args: Any) -> Any:
         y = ad.kernels.primal(ad.trace(np.sin, x), x)
     """
     prog = get_program(graph)
-    xs = _args(graph, args)
+    xs = as_args(graph, args)
     _run_primal(prog, graph, xs)
     outs = prog.read(prog.outputs)
     _check_values(prog, graph, outs)
@@ -149,7 +131,7 @@ def jvp(
     from ad.kernels.sweeps import forward_sweep
 
     prog = get_program(graph)
-    xs = _args(graph, args)
+    xs = as_args(graph, args)
     p = _width(tangents, "tangent")
     P = prog.dual("partials", p)
     prog.load(xs)
@@ -195,7 +177,7 @@ def vjp(
     from ad.kernels.sweeps import adjoint_sweep
 
     prog = get_program(graph)
-    xs = _args(graph, args)
+    xs = as_args(graph, args)
     q = _width(cotangents, "cotangent")
     if not _same(prog.tape_key, xs):
         _run_primal(prog, graph, xs)

@@ -127,18 +127,6 @@ CASES = {
 }
 
 
-def all_cases():
-    for name, cases in CASES.items():
-        for label, fn, samplers in cases:
-            yield pytest.param(fn, samplers, id=f"{name}-{label}")
-
-
-@pytest.mark.parametrize("fn, samplers", list(all_cases()))
-def test_check_grads_order2_both_modes(fn, samplers, engine, rng):
-    args = [s(rng) for s in samplers]
-    ad.check_grads(fn, args, order=2, modes=("fwd", "rev"), engine=engine)
-
-
 def test_every_linalg_primitive_has_cases():
     prims = {p.name for p in vars(la).values() if isinstance(p, Primitive)}
     assert prims - {"matmul"} <= set(CASES), prims - set(CASES)  # matmul: test_primitives
