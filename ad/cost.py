@@ -1,18 +1,46 @@
 """Cost model: which mode would you choose for this graph?
 
-The seminar's question, answered from the Graph. Every equation has a *kind*
-(scalar, elementwise, structural, matmul, linalg) and a *work* (entries touched, or
-flops for matrix products and factorisations). A sweep costs, per equation,
+The seminar's question, answered from the Graph in predicted *seconds*, so that tiny
+graphs (where the fixed cost of a call dominates) are predicted as well as large ones.
 
-    forward sweep with p directions:    w_e * (f0[kind] + f1[kind] * p) + overhead
-    reverse (record + q adjoints):      w_e * (r0[kind] + r1[kind] * q) + overhead
+Counts. Every equation has a *kind* (:func:`kind`: scalar, elementwise, structural,
+matmul, linalg) and a *work* (:func:`work`: entries touched, flops of a matrix
+product, n^3 of a factorisation). Per kind k the graph has work W_k, of which Wd_k
+belongs to *active* equations (output depends on an input and reaches an output: the
+only ones whose derivative the engines compute); A (Ad) counts the array (non-scalar)
+instructions (active ones); S is the number of value slots (the tape, in float64s).
 
-in units of one primal evaluation's per-work cost, and a full Jacobian costs
-ceil(n / p) forward sweeps or ceil(m / q) reverse sweeps. The constants come from a
-calibration that the benchmark measures (``python -m bench calibrate`` writes
-``ad/cost_calibration.json``); without one, Griewank and Walther's textbook ratios are
-used (one tangent ~ 2.5 x f, p tangents 1 + 1.5 p, one adjoint ~ 4 x f, q adjoints
-1.5 + 2.5 q; Evaluating Derivatives, 2nd ed., ch. 4).
+Model (all constants in seconds; ``c_k`` is seconds per unit of work of the primal):
+
+    P          = sum_k c_k W_k + i_primal A                   primal sweep (= the recording)
+    F(p)       = sum_k c_k [(W_k - Wd_k) + Wd_k (f0_k + f1_k p)] + i_forward A
+    R(q)       = sum_k c_k Wd_k (r0_k - 1 + r1_k q) + i_reverse Ad + fill S q
+    primal     = call_primal + P
+    JVP, p     = call_forward + F(p) + seed (n + m) p
+    VJP, q     = call_reverse + P + R(q) + seed (n + m) q     (record + adjoint sweep)
+    Jac fwd    = call_jacobian + ceil(n/p) (call_forward + F(p) + seed (n + m) p) + entry n m
+    Jac rev    = call_jacobian + P + ceil(m/q) (call_reverse + R(q) + seed (n + m) q)
+                 + entry n m
+
+So a forward sweep with p directions costs ``w c (f0 + f1 p)`` per active equation and
+a VJP with q cotangents ``w c (r0 + r1 q)`` (r0 includes the recording sweep, which a
+Jacobian pays once: its ceil(m/q) adjoint sweeps replay one tape). The ``call_*``
+constants are the Python + kernel-call cost of a call or a sweep (they dominate tiny
+graphs); ``i_*`` the dispatch cost of an array instruction (a scalar instruction's is
+inside its c); ``fill`` the zeroing of the (S, q) adjoint buffer before every adjoint
+sweep; ``seed`` the seeding and reading of one entry per direction; ``entry`` the
+assembly of one Jacobian entry. Default chunks follow :func:`ad.engine.pick_chunk`.
+
+Calibration. ``python -m bench.calibrate`` (:mod:`bench.calibrate`; also ``python -m
+bench calibrate``) times small graphs of every kind with the compiled engines and fits
+these constants by least squares (the model is linear in them: :func:`terms`); it
+writes ``ad/cost_calibration.json`` (machine and revision recorded), which ships with
+the package. :mod:`bench.costmodel` checks the predicted winners against the
+benchmark's measured ones. Without that file the *textbook* constants are used: Griewank and
+Walther's ratios (one tangent ~ 2.5 x f, p tangents 1 + 1.5 p, one adjoint ~ 4 x f,
+q adjoints 1.5 + 2.5 q; Evaluating Derivatives, 2nd ed., ch. 4) on top of the absolute
+scale the design measured for the kernels (about 20 ns per scalar operation, 1-2 us
+per kernel call; DESIGN.md, invariant 3).
 
 For comparison, ``RULES`` holds the rules peers use: CasADi weighs reverse as twice
 forward (``ad_weight`` 0.33: forward when 0.33 n <= 0.67 m), ADOL-C runs forward when
@@ -23,8 +51,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +60,39 @@ from ad.engine import pick_chunk
 from ad.errors import GraphError
 from ad.ir import Eqn, Graph
 
+#: The shipped calibration file (written by ``python -m bench calibrate``).
 CALIBRATION = Path(__file__).with_name("cost_calibration.json")
 
-#: Textbook constants (Griewank & Walther, ch. 4), used when no calibration is present.
-TEXTBOOK = {"f0": 1.0, "f1": 1.5, "r0": 1.5, "r1": 2.5, "overhead": 0.0}
-
 KINDS = ("scalar", "elementwise", "structural", "matmul", "linalg")
+
+#: Textbook ratios (Griewank & Walther, ch. 4): forward 1 + 1.5 p, VJP 1.5 + 2.5 q.
+TEXTBOOK = {"f0": 1.0, "f1": 1.5, "r0": 1.5, "r1": 2.5}
+
+#: Seconds per unit of work of the primal when no calibration exists (DESIGN.md: ~20 ns
+#: per scalar op through the dispatch chain; loops over arrays ~1 ns per entry or flop).
+TEXTBOOK_SECONDS = {
+    "scalar": 20e-9,
+    "elementwise": 2e-9,
+    "structural": 2e-9,
+    "matmul": 1e-9,
+    "linalg": 2e-9,
+}
+
+#: Overheads in seconds when no calibration exists (DESIGN.md: a kernel call 1-2 us; the
+#: Python around a sweep a few us).
+TEXTBOOK_OVERHEADS = {
+    "call_primal": 3e-6,
+    "call_forward": 8e-6,
+    "call_reverse": 10e-6,
+    "call_jacobian": 10e-6,
+    "i_primal": 30e-9,
+    "i_forward": 60e-9,
+    "i_reverse": 60e-9,
+    "fill": 0.5e-9,
+    "seed": 2e-9,
+    "entry": 2e-9,
+}
+
 _LINALG = {
     "inv",
     "solve",
@@ -50,24 +105,31 @@ _LINALG = {
     "eigvalsh",
     "adjugate",
 }
+_STRUCTURAL = {"gather", "scatter_add", "reduce_max", "reduce_min"}
 
 
 def kind(e: Eqn) -> str:
-    """The cost kind of an equation."""
+    """The cost kind of an equation: matmul, linalg, scalar (every operand a single
+    number, or a one-entry gather: the kernels' scalar fast paths), structural (gather,
+    scatter_add, reductions) or elementwise."""
     name = e.prim.name
     if name == "matmul":
         return "matmul"
     if name in _LINALG:
         return "linalg"
-    if name in ("gather", "scatter_add"):
-        return "structural"
-    if all(v.size == 1 for v in e.outputs):
+    if all(v.size == 1 for v in e.outputs) and (
+        name == "gather" or all(v.size == 1 for v in e.inputs)
+    ):
         return "scalar"
+    if name in _STRUCTURAL:
+        return "structural"
     return "elementwise"
 
 
 def work(e: Eqn) -> float:
-    """Work of one equation: entries touched, or flops of a matrix operation."""
+    """Work of one equation: flops of a matrix product (2 b r k c), n^3 of a matrix
+    function, entries moved by a gather (its output) or a scatter/reduction (its input),
+    else the largest operand's size (elementwise)."""
     name = e.prim.name
     if name == "matmul":
         a, b = e.inputs[0].shape, e.inputs[1].shape
@@ -78,21 +140,301 @@ def work(e: Eqn) -> float:
     if name in _LINALG:
         nmax = max(max(v.shape[-2:], default=1) for v in e.inputs)
         return float(nmax) ** 3
+    if name == "gather":
+        return float(max(e.outputs[0].size, 1))
+    if name in _STRUCTURAL:
+        return float(max(e.inputs[0].size, 1))
     return float(max([v.size for v in e.inputs + e.outputs] + [1]))
 
 
-def load_calibration(path: Path | None = None) -> dict[str, dict[str, float]]:
-    """Per-kind constants from the calibration file, or the textbook ones."""
-    path = path or CALIBRATION
-    if path.exists():
-        data = json.loads(path.read_text())
-        return {k: {**TEXTBOOK, **data.get("kinds", {}).get(k, {})} for k in KINDS}
-    return {k: dict(TEXTBOOK) for k in KINDS}
+# ----------------------------------------------------------------------------------
+# Calibration: the constants, from the shipped file or the textbook
+# ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The model's constants: per kind ``{c, f0, f1, r0, r1}``, the overheads, and where
+    they came from (``source``: a file path or ``"textbook"``; ``meta``: the file's
+    machine, revision and fit statistics)."""
+
+    kinds: dict[str, dict[str, float]]
+    overheads: dict[str, float]
+    source: str = "textbook"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON layout of ``cost_calibration.json`` (without the metadata)."""
+        return {"kinds": self.kinds, "overheads": self.overheads}
+
+
+def textbook() -> Calibration:
+    """The constants used when no calibration file exists (see the module docstring)."""
+    kinds = {k: {"c": TEXTBOOK_SECONDS[k], **TEXTBOOK} for k in KINDS}
+    return Calibration(kinds, dict(TEXTBOOK_OVERHEADS), "textbook")
+
+
+def from_dict(data: Mapping[str, Any], source: str = "dict") -> Calibration:
+    """A Calibration from the JSON layout; missing entries take the textbook values."""
+    base = textbook()
+    given = data.get("kinds", {})
+    kinds = {
+        k: {**base.kinds[k], **{a: float(v) for a, v in given.get(k, {}).items()}} for k in KINDS
+    }
+    over = {**base.overheads, **{a: float(v) for a, v in data.get("overheads", {}).items()}}
+    meta = {k: v for k, v in data.items() if k not in ("kinds", "overheads")}
+    return Calibration(kinds, over, source, meta)
+
+
+_LOADED: dict[tuple[str, float], Calibration] = {}
+
+
+def load_calibration(path: Path | str | None = None) -> Calibration:
+    """The calibration in ``path`` (default: the shipped ``cost_calibration.json``), or
+    the textbook constants when the file does not exist. Cached per file version.
+
+    Example::
+
+        ad.cost.load_calibration().source        # ".../ad/cost_calibration.json"
+    """
+    path = Path(path) if path is not None else CALIBRATION
+    if not path.exists():
+        return textbook()
+    key = (str(path), path.stat().st_mtime)
+    cal = _LOADED.get(key)
+    if cal is None:
+        cal = from_dict(json.loads(path.read_text()), str(path))
+        _LOADED.clear()
+        _LOADED[key] = cal
+    return cal
+
+
+def _calibration(calibration: Any) -> Calibration:
+    if isinstance(calibration, Calibration):
+        return calibration
+    if isinstance(calibration, Mapping):
+        return from_dict(calibration)
+    return load_calibration(calibration)
+
+
+# ----------------------------------------------------------------------------------
+# Counts: one pass over the graph, cached on it
+# ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the model reads from a graph (see the module docstring)."""
+
+    n: int
+    m: int
+    nodes: int
+    slots: int
+    tape_bytes: int
+    work: dict[str, float]
+    active_work: dict[str, float]
+    array_instructions: int
+    active_array_instructions: int
+
+
+def _lowered(graph: Graph) -> tuple[set[int] | None, int, int]:
+    """(equations whose derivative is needed, value slots, tape bytes).
+
+    From the compiled program when the graph has one (or has matrix functions, whose
+    residual slots only the lowering knows); otherwise from the same activity analysis
+    and one slot per scalar of every Var, which is what the lowering allocates for the
+    other instructions (see ``ad.kernels.tape_bytes``), without paying for lowering.
+    """
+    try:
+        from ad import kernels
+        from ad.kernels.lower import activity
+    except ImportError:  # no compiled engines: every equation active, no residuals
+        slots = sum(v.size for v in graph.variables())
+        return None, slots, 8 * slots
+    if "kernels" in graph._cache or any(e.prim.name in _LINALG for e in graph.eqns):
+        try:
+            prog = kernels.get_program(graph)
+        except GraphError:
+            pass
+        else:
+            need = set(prog.eqn_of[(prog.act & 1) == 1].tolist())
+            return need, int(prog.n_values), int(prog.tape_bytes())
+    active, useful = activity(graph)
+    need = {
+        i
+        for i, e in enumerate(graph.eqns)
+        if any(v.id in active and v.id in useful for v in e.outputs)
+    }
+    slots = sum(v.size for v in graph.variables())
+    return need, slots, 8 * slots
+
+
+def counts(graph: Graph) -> Counts:
+    """Work per kind (all and active), instructions, slots, tape bytes of ``graph``.
+
+    Computed once per graph (cached on it). Example::
+
+        ad.cost.counts(ad.trace(np.sin, np.ones(3))).work["elementwise"]     # 3.0
+    """
+    got = graph._cache.get("cost_counts")
+    if got is not None:
+        return got
+    need, slots, tape = _lowered(graph)
+    w = dict.fromkeys(KINDS, 0.0)
+    wd = dict.fromkeys(KINDS, 0.0)
+    arrays = active_arrays = 0
+    for i, e in enumerate(graph.eqns):
+        k, x = kind(e), work(e)
+        active = need is None or i in need
+        w[k] += x
+        if active:
+            wd[k] += x
+        if k != "scalar":
+            arrays += 1
+            active_arrays += active
+    got = Counts(
+        n=graph.n_in,
+        m=graph.n_out,
+        nodes=len(graph.eqns),
+        slots=slots,
+        tape_bytes=tape,
+        work=w,
+        active_work=wd,
+        array_instructions=arrays,
+        active_array_instructions=active_arrays,
+    )
+    graph._cache["cost_counts"] = got
+    return got
+
+
+# ----------------------------------------------------------------------------------
+# The model: predicted seconds are linear in the constants
+# ----------------------------------------------------------------------------------
+
+#: Names of the model's linear parameters: per kind ``c.k`` (= c_k), ``cf0.k`` (c_k f0_k),
+#: ``cf1.k`` (c_k f1_k), ``ca0.k`` (c_k (r0_k - 1): the adjoint sweep's base), ``cr1.k``
+#: (c_k r1_k); then the overheads. :mod:`bench.calibrate` fits these by least squares.
+LINEAR = tuple(f"{a}.{k}" for a in ("c", "cf0", "cf1", "ca0", "cr1") for k in KINDS) + tuple(
+    TEXTBOOK_OVERHEADS
+)
+
+#: What :func:`terms` can predict.
+TARGETS = ("primal", "jvp", "vjp", "jacobian_forward", "jacobian_reverse")
+
+
+def _add(out: dict[str, float], part: dict[str, float], times: float = 1.0) -> None:
+    for k, v in part.items():
+        out[k] = out.get(k, 0.0) + times * v
+
+
+def _record(cnt: Counts) -> dict[str, float]:
+    """P: the primal sweep (also reverse mode's recording sweep)."""
+    t = {f"c.{k}": cnt.work[k] for k in KINDS}
+    t["i_primal"] = float(cnt.array_instructions)
+    return t
+
+
+def _forward(cnt: Counts, p: int) -> dict[str, float]:
+    """call + F(p) + seeding: one forward sweep of p directions."""
+    t = {"call_forward": 1.0, "i_forward": float(cnt.array_instructions)}
+    for k in KINDS:
+        wd = cnt.active_work[k]
+        t[f"c.{k}"] = cnt.work[k] - wd
+        t[f"cf0.{k}"] = wd
+        t[f"cf1.{k}"] = wd * p
+    t["seed"] = float((cnt.n + cnt.m) * p)
+    return t
+
+
+def _adjoint(cnt: Counts, q: int) -> dict[str, float]:
+    """call + R(q) + seeding: one adjoint sweep of q cotangents over a recorded tape."""
+    t = {"call_reverse": 1.0, "i_reverse": float(cnt.active_array_instructions)}
+    for k in KINDS:
+        t[f"ca0.{k}"] = cnt.active_work[k]
+        t[f"cr1.{k}"] = cnt.active_work[k] * q
+    t["fill"] = float(cnt.slots * q)
+    t["seed"] = float((cnt.n + cnt.m) * q)
+    return t
+
+
+def terms(cnt: Counts, target: str, width: int = 1) -> dict[str, float]:
+    """Coefficients of the linear parameters (:data:`LINEAR`) in the predicted seconds
+    of ``target`` (one of :data:`TARGETS`) with ``width`` directions per sweep.
+
+    ``sum(theta[k] * v for k, v in terms(...).items())`` is the prediction; this is
+    the model of the module docstring written as a linear form (what the calibration
+    fits). Example::
+
+        terms(counts(g), "jacobian_reverse", 8)["fill"]     # slots * 8 * ceil(m / 8)
+    """
+    out: dict[str, float] = {}
+    if target == "primal":
+        _add(out, _record(cnt))
+        out["call_primal"] = 1.0
+    elif target == "jvp":
+        _add(out, _forward(cnt, width))
+    elif target == "vjp":
+        _add(out, _record(cnt))
+        _add(out, _adjoint(cnt, width))
+    elif target in ("jacobian_forward", "jacobian_reverse"):
+        out["call_jacobian"] = 1.0
+        out["entry"] = float(cnt.n * cnt.m)
+        if target == "jacobian_forward":
+            _add(out, _forward(cnt, width), math.ceil(cnt.n / width))
+        else:
+            _add(out, _record(cnt))
+            _add(out, _adjoint(cnt, width), math.ceil(cnt.m / width))
+    else:
+        raise ValueError(f"target must be one of {TARGETS}, not {target!r}")
+    return out
+
+
+def linear(cal: Calibration) -> dict[str, float]:
+    """The calibration as values of the linear parameters (:data:`LINEAR`)."""
+    theta = dict(cal.overheads)
+    for k in KINDS:
+        c = cal.kinds[k]
+        theta[f"c.{k}"] = c["c"]
+        theta[f"cf0.{k}"] = c["c"] * c["f0"]
+        theta[f"cf1.{k}"] = c["c"] * c["f1"]
+        theta[f"ca0.{k}"] = c["c"] * (c["r0"] - 1.0)
+        theta[f"cr1.{k}"] = c["c"] * c["r1"]
+    return theta
+
+
+def from_linear(
+    theta: Mapping[str, float], source: str = "fit", meta: dict[str, Any] | None = None
+) -> Calibration:
+    """A Calibration from fitted linear parameters (c floored at 1e-15 s so that the
+    ratios f0 = cf0 / c, ... exist; the products c f0, ... are kept exactly)."""
+    kinds = {}
+    for k in KINDS:
+        c = max(float(theta[f"c.{k}"]), 1e-15)
+        kinds[k] = {
+            "c": c,
+            "f0": float(theta[f"cf0.{k}"]) / c,
+            "f1": float(theta[f"cf1.{k}"]) / c,
+            "r0": 1.0 + float(theta[f"ca0.{k}"]) / c,
+            "r1": float(theta[f"cr1.{k}"]) / c,
+        }
+    over = {k: float(theta[k]) for k in TEXTBOOK_OVERHEADS}
+    return Calibration(kinds, over, source, dict(meta or {}))
+
+
+def predict(cnt: Counts, target: str, width: int, cal: Calibration) -> float:
+    """Predicted seconds of ``target`` (see :func:`terms`)."""
+    theta = linear(cal)
+    return sum(theta[k] * v for k, v in terms(cnt, target, width).items())
 
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """Predicted costs, in units of one primal evaluation (``primal`` = 1)."""
+    """Predicted costs of one graph: seconds (``*_s``) and the same in primal units.
+
+    ``jvp``/``vjp``/``jacobian_*`` are ratios to one primal call (``primal_s``);
+    ``chunk_forward`` / ``chunk_reverse`` are p and q; ``sweeps_*`` ceil(n/p), ceil(m/q);
+    ``tape_bytes`` the reverse mode's memory; ``mode`` the cheaper Jacobian mode.
+    """
 
     n: int
     m: int
@@ -100,73 +442,85 @@ class CostEstimate:
     work: float
     chunk_forward: int
     chunk_reverse: int
+    sweeps_forward: int
+    sweeps_reverse: int
+    primal_s: float
+    jvp_s: float
+    vjp_s: float
+    jacobian_forward_s: float
+    jacobian_reverse_s: float
     jvp: float
     vjp: float
     jacobian_forward: float
     jacobian_reverse: float
     tape_bytes: int
     mode: str
+    calibration: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
         return asdict(self)
 
 
-def _sweeps(graph: Graph, consts: dict[str, dict[str, float]], p: int, q: int):
-    primal = fwd = rev = 0.0
-    for e in graph.eqns:
-        c = consts[kind(e)]
-        w = work(e)
-        primal += w
-        fwd += w * (c["f0"] + c["f1"] * p) + c["overhead"]
-        rev += w * (c["r0"] + c["r1"] * q) + c["overhead"]
-    primal = max(primal, 1.0)
-    return fwd / primal, rev / primal, primal
-
-
-def _tape_bytes(graph: Graph) -> int:
-    try:
-        from ad import reverse
-
-        return int(reverse.tape_bytes(graph))
-    except (ImportError, AttributeError, GraphError):  # not lowerable: count values only
-        return 8 * sum(v.size for v in graph.variables())
+def _width(chunk: int | None, total: int) -> int:
+    """The chunk ``jacobian_blocks`` runs: the default rule, or ``chunk`` capped at total."""
+    if chunk is None:
+        return pick_chunk(total)
+    return max(1, min(int(chunk), max(total, 1)))
 
 
 def estimate(graph: Graph, chunk: int | None = None, calibration: Any = None) -> CostEstimate:
-    """Predicted cost of one JVP, one VJP and the full Jacobian by each mode.
+    """Predicted seconds of one primal, one JVP, one VJP and the full Jacobian by each
+    mode (chunk p = q = ``chunk``, or the engines' default rule), and the tape bytes.
 
-    Costs are in units of one primal sweep; ``chunk`` fixes p = q (``None``: the
-    engines' default rule). Example::
+    ``calibration``: a :class:`Calibration`, its JSON dict, a path, or None (the shipped
+    file, else the textbook constants). Costs one pass over the graph (cached on it).
+    Example::
 
-        ad.cost.estimate(ad.trace(f, x)).mode        # "forward" or "reverse"
+        est = ad.cost.estimate(ad.trace(f, x))
+        est.mode, est.jacobian_forward_s, est.jacobian_reverse_s
     """
-    consts = calibration if isinstance(calibration, dict) else load_calibration(calibration)
-    n, m = graph.n_in, graph.n_out
-    p = chunk or pick_chunk(n)
-    q = chunk or pick_chunk(m)
-    jvp1, vjp1, total = _sweeps(graph, consts, 1, 1)
-    fwd_p, _, _ = _sweeps(graph, consts, p, 1)
-    _, rev_q, _ = _sweeps(graph, consts, 1, q)
-    jac_f = math.ceil(n / p) * fwd_p
-    jac_r = math.ceil(m / q) * rev_q
+    cal = _calibration(calibration)
+    cnt = counts(graph)
+    n, m = cnt.n, cnt.m
+    p, q = _width(chunk, n), _width(chunk, m)
+    primal_s = predict(cnt, "primal", 1, cal)
+    jvp_s = predict(cnt, "jvp", 1, cal)
+    vjp_s = predict(cnt, "vjp", 1, cal)
+    jf = predict(cnt, "jacobian_forward", p, cal)
+    jr = predict(cnt, "jacobian_reverse", q, cal)
+    unit = primal_s if primal_s > 0 else 1.0
     return CostEstimate(
         n=n,
         m=m,
-        nodes=len(graph.eqns),
-        work=total,
+        nodes=cnt.nodes,
+        work=sum(cnt.work.values()),
         chunk_forward=p,
         chunk_reverse=q,
-        jvp=jvp1,
-        vjp=vjp1,
-        jacobian_forward=jac_f,
-        jacobian_reverse=jac_r,
-        tape_bytes=_tape_bytes(graph),
-        mode="forward" if jac_f <= jac_r else "reverse",
+        sweeps_forward=math.ceil(n / p),
+        sweeps_reverse=math.ceil(m / q),
+        primal_s=primal_s,
+        jvp_s=jvp_s,
+        vjp_s=vjp_s,
+        jacobian_forward_s=jf,
+        jacobian_reverse_s=jr,
+        jvp=jvp_s / unit,
+        vjp=vjp_s / unit,
+        jacobian_forward=jf / unit,
+        jacobian_reverse=jr / unit,
+        tape_bytes=cnt.tape_bytes,
+        mode="forward" if jf <= jr else "reverse",
+        calibration=cal.source,
     )
 
 
 def choose_mode(graph: Graph, chunk: int | None = None) -> str:
-    """ "forward" or "reverse": the mode the model predicts is cheaper for the Jacobian."""
+    """ "forward" or "reverse": the mode the model predicts is faster for the Jacobian.
+
+    Used by ``ad.jacobian(f, mode="auto")``. Example::
+
+        ad.cost.choose_mode(ad.trace(lambda x: A @ x, x))
+    """
     return estimate(graph, chunk).mode
 
 
@@ -177,8 +531,16 @@ RULES: dict[str, Callable[[int, int], str]] = {
 }
 
 
+def _seconds(t: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t * 1e9:.3g} ns"
+
+
 def explain(f_or_graph: Any, *args: Any, chunk: int | None = None) -> str:
-    """A short answer to "which mode would you choose?" for a function or a Graph.
+    """A short answer to "which mode would you choose?" for a function or a Graph:
+    n, m, T, the predicted time and memory of each mode, the choice and why.
 
     Example::
 
@@ -189,20 +551,29 @@ def explain(f_or_graph: Any, *args: Any, chunk: int | None = None) -> str:
     graph = f_or_graph if isinstance(f_or_graph, Graph) else trace(f_or_graph, *args)
     est = estimate(graph, chunk)
     other = "reverse" if est.mode == "forward" else "forward"
-    best, worst = sorted([est.jacobian_forward, est.jacobian_reverse])
+    best, worst = sorted([est.jacobian_forward_s, est.jacobian_reverse_s])
     ratio = worst / best if best > 0 else float("inf")
+
+    def plural(k: int, word: str) -> str:
+        return f"{k} {word}" + ("" if k == 1 else "s")
+
     why = (
-        f"forward needs ceil(n/p) = {math.ceil(est.n / est.chunk_forward)} sweeps of "
-        f"{est.chunk_forward} directions, reverse ceil(m/q) = "
-        f"{math.ceil(est.m / est.chunk_reverse)} sweeps of {est.chunk_reverse} adjoints"
+        f"forward needs ceil(n/p) = {plural(est.sweeps_forward, 'sweep')} of "
+        f"{plural(est.chunk_forward, 'direction')}; reverse one recording and ceil(m/q) = "
+        f"{plural(est.sweeps_reverse, 'adjoint sweep')} of "
+        f"{plural(est.chunk_reverse, 'cotangent')}"
     )
+    vjp = "one VJP (the gradient)" if est.m == 1 else "one VJP"
     return "\n".join(
         [
-            f"n = {est.n} inputs, m = {est.m} outputs, T = {est.nodes} nodes (work {est.work:.3g})",
-            f"full Jacobian, in primal evaluations: forward {est.jacobian_forward:.3g}, "
-            f"reverse {est.jacobian_reverse:.3g}",
-            f"one JVP {est.jvp:.3g} x f, one VJP (gradient) {est.vjp:.3g} x f; "
-            f"reverse-mode tape {est.tape_bytes:,} bytes",
-            f"choose {est.mode} mode: {ratio:.3g}x cheaper than {other} ({why})",
+            f"n = {est.n} inputs, m = {est.m} outputs, T = {est.nodes} nodes "
+            f"(work {est.work:.3g}); constants: {Path(est.calibration).name}",
+            f"f: {_seconds(est.primal_s)}; one JVP {_seconds(est.jvp_s)} ({est.jvp:.3g} x f), "
+            f"{vjp} {_seconds(est.vjp_s)} ({est.vjp:.3g} x f)",
+            f"full Jacobian: forward {_seconds(est.jacobian_forward_s)} "
+            f"({est.jacobian_forward:.3g} x f, no tape), reverse "
+            f"{_seconds(est.jacobian_reverse_s)} ({est.jacobian_reverse:.3g} x f, "
+            f"tape {est.tape_bytes:,} bytes)",
+            f"choose {est.mode} mode: {ratio:.3g}x faster than {other} ({why})",
         ]
     )
