@@ -1,0 +1,126 @@
+"""``python -m bench sweep | plot | report | check | calibrate [options]``: the benchmark CLI.
+
+The process is pinned to one core *before* any numerical library is imported (see
+:mod:`bench.machine`), so every engine, NumPy and JAX included, runs single-threaded.
+Bad arguments print the usage and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.machine import REPO, pin_cpu
+
+FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar")
+ENGINES = ("forward", "reverse", "reference", "jax", "fd")
+DEFAULT_ENGINES = {"sweep": "forward,reverse,jax,fd", "check": "forward,reverse,jax"}
+
+
+def _list_of(allowed: tuple[str, ...]):
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.replace(" ", ",").split(",") if t.strip()]
+        bad = [t for t in items if t not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice(s) {bad or text!r}: pick from {', '.join(allowed)} "
+                "(comma-separated)"
+            )
+        return items
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands sweep, plot, report, check)."""
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Forward vs reverse mode: sweep, plot, report, regression check.",
+    )
+    p.add_argument("command", choices=("sweep", "plot", "report", "check", "calibrate"))
+    p.add_argument(
+        "--problems",
+        type=_list_of(FAMILIES),
+        default=list(FAMILIES),
+        help=f"comma-separated families (default all: {','.join(FAMILIES)})",
+    )
+    p.add_argument("--quick", action="store_true", help="the small grid (under 2 minutes)")
+    p.add_argument("--tiny", action="store_true", help="the test grid (seconds; no findings)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default reports/; check: .benchmarks/check)",
+    )
+    p.add_argument(
+        "--engines",
+        type=_list_of(ENGINES),
+        default=None,
+        help=f"comma-separated, from {','.join(ENGINES)} "
+        f"(sweep default {DEFAULT_ENGINES['sweep']}; check default {DEFAULT_ENGINES['check']})",
+    )
+    p.add_argument("--resume", action="store_true", help="sweep: keep finished families")
+    p.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every problem (default 0)")
+    p.add_argument("--baseline", type=Path, default=None, help="check: baseline JSON")
+    p.add_argument("--update-baseline", action="store_true", help="check: write the baseline")
+    p.add_argument(
+        "--figures", type=Path, default=None, help="check: compare these measured figures"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return the exit status (0 ok, 1 regression, 2 usage)."""
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command != "check" and (args.update_baseline or args.figures or args.baseline):
+        p.error("--baseline, --update-baseline and --figures go with 'check' only")
+    if args.command == "check" and args.resume:
+        p.error("--resume goes with 'sweep' only")
+    if args.quick and args.tiny:
+        p.error("--quick and --tiny exclude each other")
+    out = args.out if args.out is not None else REPO / "reports"
+    engines = args.engines or _list_of(ENGINES)(DEFAULT_ENGINES.get(args.command, "forward"))
+    try:
+        cpu = pin_cpu(args.cpu)
+    except ValueError as err:
+        p.error(str(err))
+    # numerical libraries are imported only now, after pinning
+    if args.command == "calibrate":  # the cost model's constants: ad/cost_calibration.json
+        from bench import calibrate
+
+        return calibrate.main(["--cpu", str(cpu)])
+    if args.command == "sweep":
+        from bench import sweep, timing
+
+        kind = "tiny" if args.tiny else "quick" if args.quick else "full"
+        settings = {"tiny": timing.TINY, "quick": timing.QUICK, "full": timing.FULL}[kind]
+        sweep.sweep(out, args.problems, engines, kind, settings, cpu, args.resume, args.seed)
+        print(f"wrote {out / 'results.csv'}")
+        return 0
+    if args.command in ("plot", "report"):
+        csv = out / "results.csv"
+        if not csv.exists():
+            print(
+                f"error: {csv} does not exist; run 'python -m bench sweep' first", file=sys.stderr
+            )
+            return 2
+        if args.command == "plot":
+            from bench import plots
+
+            for path in plots.plot_all(csv, out):
+                print(f"wrote {path}")
+            return 0
+        from bench import report
+
+        print(f"wrote {report.write_report(csv, out)}")
+        return 0
+    from bench import check
+
+    return check.main(args, engines, cpu, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

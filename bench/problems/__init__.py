@@ -1,0 +1,26 @@
+"""Problem families of the benchmark: one module each, ``make(n, m, T, seed) -> Problem``.
+
+``FAMILIES`` names them; :func:`make` builds one cell by family name (``seminar`` takes
+a variant, written ``seminar:<variant>``).
+"""
+
+from __future__ import annotations
+
+from bench.problems import linear, mlp, random, rosenbrock, seminar
+from bench.problems.base import Problem
+
+FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar")
+
+
+def make(family: str, n: int, m: int, T: int, seed: int) -> Problem:
+    """Build the cell (n, m, T, seed) of ``family`` (``"seminar:<variant>"`` for seminar)."""
+    name, _, variant = family.partition(":")
+    if name == "seminar":
+        return seminar.make(n, m, T, seed, variant=variant or "quadratic")
+    modules = {"linear": linear, "random": random, "mlp": mlp, "rosenbrock": rosenbrock}
+    if name not in modules:
+        raise ValueError(f"unknown problem family {family!r}; one of {FAMILIES}")
+    return modules[name].make(n, m, T, seed)
+
+
+__all__ = ["FAMILIES", "Problem", "make"]

@@ -1,0 +1,61 @@
+"""What every problem family returns: a :class:`Problem` (one interface per tool).
+
+A problem is one cell of the benchmark grid: the Wengert list our engines run, the
+plain NumPy function it was traced from (or that interprets it), the seeded inputs,
+an independent Jacobian where one exists, and a JAX-traceable version of the same
+function for the peer. Families are modules of :mod:`bench.problems` exposing
+``make(n, m, T, seed) -> Problem``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import ad
+
+
+@dataclass
+class Problem:
+    """One benchmark cell of a problem family.
+
+    ``graph`` takes ``args`` (a tuple of float64 arrays) and returns one array of
+    ``m`` entries (or a scalar when ``m == 1``); ``f(*args)`` computes the same with
+    NumPy; ``jacobian(*args)`` is an independent Jacobian of shape ``(m, n)`` (a closed
+    form, or the complex-step derivative for ``random``), ``None`` if there is none;
+    ``jax_f(*args)`` is ``f`` written with ``jax.numpy`` (``None`` if not expressible).
+    ``T`` is the family's size knob as reported: the exact number of arithmetic
+    operations for ``random``, the number of Wengert-list nodes otherwise.
+    """
+
+    family: str
+    n: int
+    m: int
+    T: int
+    seed: int
+    graph: ad.Graph
+    f: Callable[..., Any]
+    args: tuple[np.ndarray, ...]
+    jacobian: Callable[..., np.ndarray] | None = None
+    jacobian_kind: str = "none"
+    jax_f: Callable[..., Any] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> int:
+        """Number of equations in the Wengert list (T plus bookkeeping nodes)."""
+        return len(self.graph)
+
+    def flat_jacobian(self) -> np.ndarray | None:
+        """The independent Jacobian as an ``(m, n)`` array, or None."""
+        if self.jacobian is None:
+            return None
+        return np.reshape(np.asarray(self.jacobian(*self.args), dtype=np.float64), (self.m, self.n))
+
+
+def seeded(seed: int, *salt: int) -> np.random.Generator:
+    """A NumPy generator for (seed, salt...): every family draws its data from one."""
+    return np.random.default_rng([int(seed), *map(int, salt)])

@@ -1,0 +1,55 @@
+"""``rosenbrock``: the extended Rosenbrock function R^n -> R (the cheap-gradient principle).
+
+f(x) = sum_{i<n-1} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2, traced from vectorised NumPy.
+Its gradient costs a small constant times f in reverse mode (one adjoint sweep) but n
+tangent sweeps in forward mode. Closed form: with d_i = x_{i+1} - x_i^2,
+df/dx_i = -400 x_i d_i - 2 (1 - x_i) for i < n-1, plus 200 d_{i-1} for i > 0.
+
+Example::
+
+    p = make(1000, 1, 0, seed=0)      # p.graph returns a scalar
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import ad
+from bench.problems.base import Problem, seeded
+
+
+def make(n: int, m: int, T: int, seed: int) -> Problem:
+    """The ``rosenbrock`` cell: n >= 2 inputs, one output (m must be 1); T is ignored."""
+    if n < 2 or m != 1:
+        raise ValueError(f"rosenbrock needs n >= 2 and m == 1, got n={n}, m={m}")
+    x = seeded(seed, n).uniform(-1.5, 1.5, size=n)
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    def jax_f(x):
+        import jax.numpy as jnp
+
+        return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    def jacobian(x: np.ndarray) -> np.ndarray:
+        d = x[1:] - x[:-1] ** 2
+        g = np.zeros_like(x)
+        g[:-1] += -400.0 * x[:-1] * d - 2.0 * (1.0 - x[:-1])
+        g[1:] += 200.0 * d
+        return g[None, :]
+
+    graph = ad.trace(f, x)
+    return Problem(
+        family="rosenbrock",
+        n=n,
+        m=1,
+        T=len(graph),
+        seed=seed,
+        graph=graph,
+        f=f,
+        args=(x,),
+        jacobian=jacobian,
+        jacobian_kind="closed form",
+        jax_f=jax_f,
+    )

@@ -1,0 +1,133 @@
+"""Timing through pytest-benchmark's own machinery (calibrated rounds, warm-up).
+
+:func:`run` hands a list of prepared :class:`~bench.tools.Case` objects to
+``pytest.main`` on :mod:`bench._pytest_cases`, parametrized by a plugin object, and
+reads the statistics back from ``--benchmark-json``. There is no hand-written timing
+loop anywhere in the benchmark: a case is one pytest-benchmark test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.tools import Case
+
+CASES_FILE = Path(__file__).with_name("_pytest_cases.py")
+STATS = ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "rounds", "iterations")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """pytest-benchmark's knobs: per-round minimum, per-case budget, rounds, warm-up."""
+
+    min_time: float = 2e-4
+    max_time: float = 0.3
+    min_rounds: int = 5
+    warmup_iterations: int = 20
+    #: re-measure cases above 10 % spread (off only for the tests' tiny grid)
+    remeasure: bool = True
+    #: size of the matrix product of the single-threading check (FACTS.md: 1500)
+    thread_check_size: int = 1500
+
+    def args(self) -> list[str]:
+        """The ``--benchmark-*`` command-line options."""
+        return [
+            f"--benchmark-min-time={self.min_time}",
+            f"--benchmark-max-time={self.max_time}",
+            f"--benchmark-min-rounds={self.min_rounds}",
+            f"--benchmark-warmup={'on' if self.warmup_iterations > 0 else 'off'}",
+            f"--benchmark-warmup-iterations={max(self.warmup_iterations, 1)}",
+            "--benchmark-disable-gc",
+        ]
+
+
+class _CasePlugin:
+    """Parametrizes ``case`` with the prepared cases and reports progress."""
+
+    def __init__(self, cases: Sequence[Case], progress: Any = None):
+        self.cases = list(cases)
+        self.progress = progress
+        self.failed: list[str] = []
+
+    def pytest_generate_tests(self, metafunc: Any) -> None:
+        if "case" in metafunc.fixturenames:
+            metafunc.parametrize("case", self.cases, ids=[c.id for c in self.cases])
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.when == "call":
+            if report.failed:
+                self.failed.append(report.nodeid)
+            if self.progress is not None:
+                self.progress.update(1)
+
+
+def run(
+    cases: Sequence[Case], settings: Settings, progress: Any = None, log: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Time every case; return ``{case.id: {stat: seconds}}`` from pytest-benchmark.
+
+    ``progress`` (a tqdm bar) advances once per case; pytest's own output goes to
+    ``log`` (or is discarded).
+    """
+    import pytest
+
+    if not cases:
+        return {}
+    ids = [c.id for c in cases]
+    if len(set(ids)) != len(ids):
+        raise ValueError("duplicate case ids in one timing run")
+    plugin = _CasePlugin(cases, progress)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        out_json = Path(tmp) / "benchmark.json"
+        args = [
+            str(CASES_FILE),
+            "-c",
+            str(ini),
+            "--rootdir",
+            tmp,
+            "-p",
+            "no:cacheprovider",
+            "-s",
+            "-q",
+            f"--benchmark-json={out_json}",
+            "--benchmark-sort=name",
+            *settings.args(),
+        ]
+        sink = open(log, "a") if log is not None else open(Path(tmp) / "pytest.log", "w")  # noqa: SIM115
+        with sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            code = pytest.main(args, plugins=[plugin])
+        if code not in (0, 1) or not out_json.exists():
+            raise RuntimeError(f"pytest-benchmark run failed (exit {code}); see {log}")
+        data = json.loads(out_json.read_text())
+    out: dict[str, dict[str, float]] = {}
+    for b in data["benchmarks"]:
+        cid = b["extra_info"]["case_id"]
+        out[cid] = {k: float(b["stats"][k]) for k in STATS}
+    missing = [i for i in ids if i not in out]
+    if missing:
+        raise RuntimeError(f"pytest-benchmark returned no statistics for {missing[:3]} ...")
+    return out
+
+
+#: The default sweep, ``--quick``, ``--tiny`` (the tests) and ``bench check``.
+FULL = Settings(min_time=2e-3, max_time=0.15, min_rounds=5)
+QUICK = Settings(min_time=1e-3, max_time=0.04, min_rounds=3, warmup_iterations=5)
+#: Cases whose first call took longer than this many seconds are timed with ``slow()``.
+SLOW_CASE = 1.0
+
+
+def slow(settings: Settings) -> Settings:
+    """Settings for multi-second calls: 3 rounds, no warm-up (the first call warmed them)."""
+    return replace(settings, min_rounds=min(settings.min_rounds, 3), warmup_iterations=0)
+
+
+TINY = Settings(1e-5, 0.005, 3, 1, remeasure=False, thread_check_size=600)
+CHECK = Settings(min_time=2e-3, max_time=0.3, min_rounds=7)
