@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test bench bench-quick check-perf lint format clean
+.PHONY: setup test bench bench-quick bench-micro check-perf lint format clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ bench-quick: $(STAMP)
 	$(PY) -m bench sweep --quick --out reports/quick
 	$(PY) -m bench plot --out reports/quick
 	$(PY) -m bench report --out reports/quick
+
+# micro-benchmarks of the sweeps, saved under reports/micro/ for `pytest --benchmark-compare`
+bench-micro: $(STAMP)
+	$(PY) -m pytest bench/micro -p no:cacheprovider --benchmark-storage=file://reports/micro \
+		--benchmark-autosave --benchmark-json=reports/micro/latest.json
+	$(PY) -m bench.micro.ratios reports/micro/latest.json
 
 check-perf: $(STAMP)
 	$(PY) -m bench check
