@@ -4,7 +4,7 @@ Modules: :mod:`.opcodes` (dense integer opcodes), :mod:`.lower` (the lowering ta
 one entry per primitive), :mod:`.program` (flat arrays, buffers, validation, error
 reports), :mod:`.elementwise`, :mod:`.structural`, :mod:`.linalg` (each instruction's
 primal, forward and reverse code in one block), :mod:`.sweeps` (the three dispatch
-loops) and :mod:`.jit` (the one njit wrapper).
+loops) and :mod:`.jit` (the one njit wrapper, and borrowed views of the sweep buffers).
 
 Public functions (the contract ``ad.ir``/``ad.engine`` call):
 

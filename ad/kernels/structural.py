@@ -40,6 +40,11 @@ def gather_forward(code, j, pool, act, values, partials):
         return
     o, size, m = code[j], code[j + 1], code[j + 2]
     p = partials.shape[1]
+    if p == 1:  # one direction (a Hessian-vector product): no inner loop
+        for k in range(size):
+            s = pool[m + k]
+            partials[o + k, 0] = partials[s, 0] if s >= 0 else 0.0
+        return
     for k in range(size):
         s = pool[m + k]
         # rows of slots that do not depend on an input stay zero, so any s is safe
@@ -101,6 +106,14 @@ def scatter_forward(code, j, pool, act, values, partials):
         return
     o, out_size, g, g_size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
     p = partials.shape[1]
+    if p == 1:  # one direction (a Hessian-vector product): no inner loop
+        for i in range(out_size):
+            partials[o + i, 0] = 0.0
+        for k in range(g_size):
+            t = pool[m + k]
+            if t >= 0:
+                partials[t, 0] += partials[g + k, 0]
+        return
     for i in range(out_size):
         for r in range(p):
             partials[o + i, r] = 0.0

@@ -3,7 +3,9 @@
 Each is one Numba loop over the instructions that dispatches on the dense integer
 opcode with an if/elif chain (LLVM turns it into a jump table); the branch bodies
 call the family blocks of :mod:`ad.kernels.elementwise`, :mod:`.structural` and
-:mod:`.linalg` with a constant opcode, which LLVM inlines and specialises. No Python
+:mod:`.linalg` with a constant opcode, which LLVM inlines and specialises (the forward
+elementwise blocks are too large for LLVM's inliner and are inlined by Numba,
+``kjit(inline=True)``, see :mod:`ad.kernels.elementwise`). No Python
 runs per instruction and nothing is allocated per instruction (the matrix functions
 of np.linalg allocate their LAPACK workspace: O(n^2) against O(n^3) work).
 
@@ -11,7 +13,9 @@ Arguments (all built once by :mod:`ad.kernels.lower`): ``ops[i]`` opcode,
 ``code[ptr[i]:ptr[i + 1]]`` payload, ``pool`` int pool (index maps, masks), ``act[i]``
 activity word, ``values[slot]`` the values (the tape), ``partials[slot, p]`` /
 ``adjoints[slot, q]`` the dual parts, ``work`` scratch. Each sweep returns -1, or
-``16 * i + status`` when instruction i could not be evaluated (see STATUS_*).
+``16 * i + status`` when instruction i could not be evaluated (see STATUS_*). A sweep
+works on :func:`ad.kernels.jit.borrowed` views of the buffers it hands to its blocks
+(no reference counting per instruction).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ad.kernels.elementwise import (
     unary_primal,
     unary_reverse,
 )
-from ad.kernels.jit import kjit
+from ad.kernels.jit import borrowed, kjit
 from ad.kernels.linalg import (
     adjugate_forward,
     adjugate_primal,
@@ -139,6 +143,7 @@ def primal_sweep(ops, ptr, code, pool, act, values, work):
 
     Residuals are recorded for the instructions whose derivative is needed (act bit 0).
     """
+    code, pool, values, work = borrowed(code), borrowed(pool), borrowed(values), borrowed(work)
     for i in range(ops.shape[0]):
         op, j, a = ops[i], ptr[i], act[i]
         st = 0
@@ -254,6 +259,8 @@ def forward_sweep(ops, ptr, code, pool, act, values, partials, work):
     slot s it wrote whose derivative is needed; rows of slots that do not depend on
     an input are never written and stay zero.
     """
+    code, pool, values, work = borrowed(code), borrowed(pool), borrowed(values), borrowed(work)
+    partials = borrowed(partials)
     for i in range(ops.shape[0]):
         op, j, a = ops[i], ptr[i], act[i]
         st = 0
@@ -369,6 +376,8 @@ def adjoint_sweep(ops, ptr, code, pool, act, values, adjoints, work):
     its contribution to the adjoints of its operands that depend on an input.
     Instructions whose derivative is not needed (act bit 0) are skipped.
     """
+    code, pool, values, work = borrowed(code), borrowed(pool), borrowed(values), borrowed(work)
+    adjoints = borrowed(adjoints)
     for i in range(ops.shape[0] - 1, -1, -1):
         a = act[i]
         if not a & 1:
