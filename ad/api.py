@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ad import cost
 from ad import engine as eng
-from ad import reference
 from ad.errors import NonScalarOutputError, ShapeError
 from ad.ir import Graph
 from ad.trace import check_input, trace_with_values
@@ -90,12 +90,7 @@ def jvp(
             raise ShapeError(f"tangent {i} has shape {np.shape(t)}, its primal {np.shape(x)}")
         ts.append(t)
     which, vals = _ref_or(engine, graph, [*xs, *ts], values)
-    if which == "reference":  # one direction: no batch axis (keeps derivative graphs lean)
-        outs, touts = reference.jvp(graph, xs, ts, values=vals)
-        touts = [np.zeros(v.shape) if t is None else t for v, t in zip(graph.outputs, touts)]
-    else:
-        outs, touts = eng.run_jvp(graph, xs, [t[None] for t in ts], which)
-        touts = [t[0] for t in touts]
+    outs, touts = eng.jvp_one(graph, xs, ts, which, vals)
     return eng.out_tree(graph, outs), eng.out_tree(graph, touts)
 
 
@@ -124,12 +119,7 @@ def vjp(
                 )
             seeds.append(c)
         which, vals = _ref_or(engine, graph, [*xs, *seeds], values)
-        if which == "reference":
-            _, bars = reference.vjp(graph, xs, seeds, values=vals)
-            bars = [np.zeros(v.shape) if b is None else b for v, b in zip(graph.inputs, bars)]
-        else:
-            _, bars = eng.run_vjp(graph, xs, [s[None] for s in seeds], which)
-            bars = [b[0] for b in bars]
+        _, bars = eng.vjp_one(graph, xs, seeds, which, vals)
         return tuple(bars)
 
     outs = [values[v.id] for v in graph.outputs]
@@ -157,12 +147,7 @@ def value_and_grad(
                 "use jacrev/jacfwd for vector outputs, or reduce the output first"
             )
         which, vals = _ref_or(engine, graph, xs, values)
-        if which == "reference":
-            _, bars = reference.vjp(graph, xs, [np.float64(1.0)], values=vals)
-            bars = [np.zeros(v.shape) if b is None else b for v, b in zip(graph.inputs, bars)]
-        else:
-            _, bars = eng.run_vjp(graph, xs, [np.ones((1,))], which)
-            bars = [b[0] for b in bars]
+        _, bars = eng.vjp_one(graph, xs, [np.float64(1.0)], which, vals)
         return values[out[0].id], _pick(bars, single)
 
     return wrapped
@@ -187,8 +172,6 @@ def _jac(f: Callable[..., Any], argnums: Argnums, mode: str, chunk: Any, engine:
         which, vals = _ref_or(engine, graph, xs, values)
         how = mode
         if how == "auto":
-            from ad import cost
-
             how = cost.choose_mode(graph, chunk)
         blocks = eng.jacobian_blocks(graph, xs, chunk, which, how, vals)
         rows = [r[0] if single else tuple(r) for r in blocks]

@@ -3,12 +3,13 @@
 The seminar's question, answered from the Graph in predicted *seconds*, so that tiny
 graphs (where the fixed cost of a call dominates) are predicted as well as large ones.
 
-Counts. Every equation has a *kind* (:func:`kind`: scalar, elementwise, structural,
-matmul, linalg) and a *work* (:func:`work`: entries touched, flops of a matrix
-product, n^3 of a factorisation). Per kind k the graph has work W_k, of which Wd_k
-belongs to *active* equations (output depends on an input and reaches an output: the
-only ones whose derivative the engines compute); A (Ad) counts the array (non-scalar)
-instructions (active ones); S is the number of value slots (the tape, in float64s).
+Counts (:func:`counts`). Every instruction of the compiled program declares, in the
+instruction table (:mod:`ad.kernels.table`), a *kind* (scalar, elementwise,
+structural, matmul, linalg) and a *work* (entries touched, flops of a matrix product,
+n^3 of a factorisation). Per kind k the graph has work W_k, of which Wd_k belongs to
+*active* instructions (output depends on an input and reaches an output: the only ones
+whose derivative the engines compute); A (Ad) counts the array (non-scalar)
+instructions (active ones); S is the number of adjoint rows (zeroed per adjoint sweep).
 
 Model (all constants in seconds; ``c_k`` is seconds per unit of work of the primal):
 
@@ -31,39 +32,48 @@ inside its c); ``fill`` the zeroing of the (S, q) adjoint buffer before every ad
 sweep; ``seed`` the seeding and reading of one entry per direction; ``entry`` the
 assembly of one Jacobian entry. Default chunks follow :func:`ad.engine.pick_chunk`.
 
-Calibration. ``python -m bench.calibrate`` (:mod:`bench.calibrate`; also ``python -m
-bench calibrate``) times small graphs of every kind with the compiled engines and fits
-these constants by least squares (the model is linear in them: :func:`terms`); it
-writes ``ad/cost_calibration.json`` (machine and revision recorded), which ships with
-the package. :mod:`bench.costmodel` checks the predicted winners against the
-benchmark's measured ones. Without that file the *textbook* constants are used: Griewank and
-Walther's ratios (one tangent ~ 2.5 x f, p tangents 1 + 1.5 p, one adjoint ~ 4 x f,
-q adjoints 1.5 + 2.5 q; Evaluating Derivatives, 2nd ed., ch. 4) on top of the absolute
-scale the design measured for the kernels (about 20 ns per scalar operation, 1-2 us
-per kernel call; DESIGN.md, invariant 3).
-
-For comparison, ``RULES`` holds the rules peers use: CasADi weighs reverse as twice
-forward (``ad_weight`` 0.33: forward when 0.33 n <= 0.67 m), ADOL-C runs forward when
-n / 2 < m.
+Calibration. The library ships *textbook* constants: Griewank and Walther's ratios
+(one tangent ~ 2.5 x f, p tangents 1 + 1.5 p, one adjoint ~ 4 x f, q adjoints
+1.5 + 2.5 q; Evaluating Derivatives, 2nd ed., ch. 4) on an absolute scale of the order
+the kernels run at (about 15 ns per scalar instruction, about 1 ns per array entry, a
+few microseconds per call). ``python -m bench calibrate`` times small graphs of every
+kind on the user's machine and fits the constants by least squares (the model is
+linear in them: :func:`terms`); it writes the file :func:`calibration_path` names,
+which :func:`load_calibration` reads from then on.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+import os
+import weakref
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ad.engine import pick_chunk
-from ad.errors import GraphError
-from ad.ir import Eqn, Graph
+from ad.ir import Graph
+from ad.kernels import run, table
 
-#: The shipped calibration file (written by ``python -m bench calibrate``).
-CALIBRATION = Path(__file__).with_name("cost_calibration.json")
+#: Where a calibration made on this machine is read from (written by ``python -m bench
+#: calibrate``): ``$AD_COST_CALIBRATION`` if set, else the user's config directory.
+CALIBRATION_ENV = "AD_COST_CALIBRATION"
 
-KINDS = ("scalar", "elementwise", "structural", "matmul", "linalg")
+
+def calibration_path() -> Path:
+    """The calibration file the library reads when none is named (it may not exist)."""
+    env = os.environ.get(CALIBRATION_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "admodes" / "cost_calibration.json"
+
+
+KINDS = table.KINDS
 
 #: Textbook ratios (Griewank & Walther, ch. 4): forward 1 + 1.5 p, VJP 1.5 + 2.5 q.
 TEXTBOOK = {"f0": 1.0, "f1": 1.5, "r0": 1.5, "r1": 2.5}
@@ -92,60 +102,6 @@ TEXTBOOK_OVERHEADS = {
     "seed": 2e-9,
     "entry": 2e-9,
 }
-
-_LINALG = {
-    "inv",
-    "solve",
-    "det",
-    "slogdet",
-    "cholesky",
-    "eigh",
-    "svd",
-    "svdvals",
-    "eigvalsh",
-    "adjugate",
-}
-_STRUCTURAL = {"gather", "scatter_add", "reduce_max", "reduce_min"}
-
-
-def kind(e: Eqn) -> str:
-    """The cost kind of an equation: matmul, linalg, scalar (every operand a single
-    number, or a one-entry gather: the kernels' scalar fast paths), structural (gather,
-    scatter_add, reductions) or elementwise."""
-    name = e.prim.name
-    if name == "matmul":
-        return "matmul"
-    if name in _LINALG:
-        return "linalg"
-    if all(v.size == 1 for v in e.outputs) and (
-        name == "gather" or all(v.size == 1 for v in e.inputs)
-    ):
-        return "scalar"
-    if name in _STRUCTURAL:
-        return "structural"
-    return "elementwise"
-
-
-def work(e: Eqn) -> float:
-    """Work of one equation: flops of a matrix product (2 b r k c), n^3 of a matrix
-    function, entries moved by a gather (its output) or a scatter/reduction (its input),
-    else the largest operand's size (elementwise)."""
-    name = e.prim.name
-    if name == "matmul":
-        a, b = e.inputs[0].shape, e.inputs[1].shape
-        rows = a[-2] if len(a) >= 2 else 1
-        cols = b[-1] if len(b) >= 2 else 1
-        batch = math.prod(a[:-2]) if len(a) > 2 else 1
-        return 2.0 * batch * rows * a[-1] * cols
-    if name in _LINALG:
-        nmax = max(max(v.shape[-2:], default=1) for v in e.inputs)
-        return float(nmax) ** 3
-    if name == "gather":
-        return float(max(e.outputs[0].size, 1))
-    if name in _STRUCTURAL:
-        return float(max(e.inputs[0].size, 1))
-    return float(max([v.size for v in e.inputs + e.outputs] + [1]))
-
 
 # ----------------------------------------------------------------------------------
 # Calibration: the constants, from the shipped file or the textbook
@@ -190,14 +146,15 @@ _LOADED: dict[tuple[str, float], Calibration] = {}
 
 
 def load_calibration(path: Path | str | None = None) -> Calibration:
-    """The calibration in ``path`` (default: the shipped ``cost_calibration.json``), or
-    the textbook constants when the file does not exist. Cached per file version.
+    """The calibration in ``path`` (default: :func:`calibration_path`, a file the user
+    made with ``python -m bench calibrate``), or the textbook constants when the file
+    does not exist. Cached per file version.
 
     Example::
 
-        ad.cost.load_calibration().source        # ".../ad/cost_calibration.json"
+        ad.cost.load_calibration().source        # "textbook", or the file's path
     """
-    path = Path(path) if path is not None else CALIBRATION
+    path = Path(path) if path is not None else calibration_path()
     if not path.exists():
         return textbook()
     key = (str(path), path.stat().st_mtime)
@@ -237,73 +194,50 @@ class Counts:
     active_array_instructions: int
 
 
-def _lowered(graph: Graph) -> tuple[set[int] | None, int, int]:
-    """(equations whose derivative is needed, value slots, tape bytes).
-
-    From the compiled program when the graph has one (or has matrix functions, whose
-    residual slots only the lowering knows); otherwise from the same activity analysis
-    and one slot per scalar of every Var, which is what the lowering allocates for the
-    other instructions (see ``ad.kernels.tape_bytes``), without paying for lowering.
-    """
-    try:
-        from ad import kernels
-        from ad.kernels.lower import activity
-    except ImportError:  # no compiled engines: every equation active, no residuals
-        slots = sum(v.size for v in graph.variables())
-        return None, slots, 8 * slots
-    if "kernels" in graph._cache or any(e.prim.name in _LINALG for e in graph.eqns):
-        try:
-            prog = kernels.get_program(graph)
-        except GraphError:
-            pass
-        else:
-            need = set(prog.eqn_of[(prog.act & 1) == 1].tolist())
-            return need, int(prog.n_values), int(prog.tape_bytes())
-    active, useful = activity(graph)
-    need = {
-        i
-        for i, e in enumerate(graph.eqns)
-        if any(v.id in active and v.id in useful for v in e.outputs)
-    }
-    slots = sum(v.size for v in graph.variables())
-    return need, slots, 8 * slots
+_COUNTS: weakref.WeakKeyDictionary[Graph, Counts] = weakref.WeakKeyDictionary()
 
 
 def counts(graph: Graph) -> Counts:
     """Work per kind (all and active), instructions, slots, tape bytes of ``graph``.
 
-    Computed once per graph (cached on it). Example::
+    Read from the compiled program (the one the engine runs, compiled once per Graph)
+    through the instruction table: each instruction declares its cost kind and its
+    work as an expression of its payload fields (entries of an elementwise loop, flops
+    of a matrix product, n^3 of a factorisation; an alias or a broadcast, which the
+    lowering turns into no instruction, costs nothing). Example::
 
         ad.cost.counts(ad.trace(np.sin, np.ones(3))).work["elementwise"]     # 3.0
     """
-    got = graph._cache.get("cost_counts")
+    got = _COUNTS.get(graph)
     if got is not None:
         return got
-    need, slots, tape = _lowered(graph)
+    prog = run.compile(graph)
     w = dict.fromkeys(KINDS, 0.0)
     wd = dict.fromkeys(KINDS, 0.0)
     arrays = active_arrays = 0
-    for i, e in enumerate(graph.eqns):
-        k, x = kind(e), work(e)
-        active = need is None or i in need
-        w[k] += x
-        if active:
-            wd[k] += x
-        if k != "scalar":
-            arrays += 1
-            active_arrays += active
+    for op in np.unique(prog.ops):
+        ins = table.INSTRUCTIONS[int(op)]
+        rows = np.flatnonzero(prog.ops == op)
+        F = prog.code[prog.ptr[rows][:, None] + np.arange(len(ins.fields))]
+        work = ins.sizes(F, ins.work).astype(np.float64)
+        need = (prog.act[rows] & 1) != 0
+        w[ins.cost] += float(work.sum())
+        wd[ins.cost] += float(work[need].sum())
+        if ins.cost != "scalar" and ins.work != "0":
+            arrays += rows.size
+            active_arrays += int(need.sum())
     got = Counts(
         n=graph.n_in,
         m=graph.n_out,
         nodes=len(graph.eqns),
-        slots=slots,
-        tape_bytes=tape,
+        slots=int(prog.n_reverse),
+        tape_bytes=int(prog.tape_bytes()),
         work=w,
         active_work=wd,
         array_instructions=arrays,
         active_array_instructions=active_arrays,
     )
-    graph._cache["cost_counts"] = got
+    _COUNTS[graph] = got
     return got
 
 
@@ -462,10 +396,10 @@ class CostEstimate:
         return asdict(self)
 
 
-def _width(chunk: int | None, total: int) -> int:
+def _width(chunk: int | None, total: int, rows: int) -> int:
     """The chunk ``jacobian_blocks`` runs: the default rule, or ``chunk`` capped at total."""
     if chunk is None:
-        return pick_chunk(total)
+        return pick_chunk(total, rows)
     return max(1, min(int(chunk), max(total, 1)))
 
 
@@ -483,7 +417,8 @@ def estimate(graph: Graph, chunk: int | None = None, calibration: Any = None) ->
     cal = _calibration(calibration)
     cnt = counts(graph)
     n, m = cnt.n, cnt.m
-    p, q = _width(chunk, n), _width(chunk, m)
+    prog = run.compile(graph)
+    p, q = _width(chunk, n, prog.n_active), _width(chunk, m, prog.n_reverse)
     primal_s = predict(cnt, "primal", 1, cal)
     jvp_s = predict(cnt, "jvp", 1, cal)
     vjp_s = predict(cnt, "vjp", 1, cal)
@@ -522,13 +457,6 @@ def choose_mode(graph: Graph, chunk: int | None = None) -> str:
         ad.cost.choose_mode(ad.trace(lambda x: A @ x, x))
     """
     return estimate(graph, chunk).mode
-
-
-#: Mode-choice rules of peers, as functions of (n, m), for the benchmark's regret table.
-RULES: dict[str, Callable[[int, int], str]] = {
-    "casadi": lambda n, m: "forward" if 0.33 * n <= 0.67 * m else "reverse",
-    "adolc": lambda n, m: "forward" if n / 2 < m else "reverse",
-}
 
 
 def _seconds(t: float) -> str:

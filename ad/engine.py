@@ -1,6 +1,12 @@
-"""What the forward and reverse engine APIs share: argument checking, seeding,
-chunking, dispatch to the compiled kernels or the reference interpreters, and
-assembling Jacobians in JAX's layout (output shape + input shape).
+"""The one front door to the engines: arguments checked once, then either engine.
+
+Everything that runs a Graph comes through here: :mod:`ad.forward` and
+:mod:`ad.reverse` (the engines on a Graph), :mod:`ad.api` (the transformations) and
+``graph(*args)``. This module checks the arguments (:func:`as_args`), picks the engine
+(:func:`choose`: the compiled kernels, or the plain-NumPy reference interpreters,
+which also run whenever a value is traced, so that a transformation nested in another
+is recorded), chunks the directions (:func:`pick_chunk`) and assembles Jacobians in
+JAX's layout (output shape + input shape).
 """
 
 from __future__ import annotations
@@ -14,23 +20,38 @@ import numpy as np
 from ad import reference
 from ad.errors import ShapeError
 from ad.ir import Graph, Var
+from ad.kernels import run
 from ad.trace import Tracer, check_input
 
 #: Engine used when none is named: "compiled" (Numba kernels) or "reference" (NumPy).
 ENGINES = ("compiled", "reference")
 DEFAULT_ENGINE = "compiled"
 
-#: ForwardDiff.jl's pickchunksize threshold: up to this many directions go in one sweep.
-CHUNK_THRESHOLD = 12
+#: Bytes of dual buffer (rows x directions x 8) under which every direction goes into
+#: one sweep: all directions at once is fastest on array graphs (as JAX's vmap), and
+#: the budget bounds the memory of wide sweeps on long graphs.
+DUAL_BUDGET = 1 << 25
 
 
-def pick_chunk(n: int, threshold: int = CHUNK_THRESHOLD) -> int:
-    """Directions per sweep for n seeds: n if n <= threshold, else n split evenly into
-    ceil(n / threshold) chunks (ForwardDiff.jl's rule; measured in the benchmark)."""
-    if n <= threshold:
-        return max(n, 1)
-    chunks = math.ceil(n / threshold)
+def pick_chunk(n: int, rows: int = 1, budget: int = DUAL_BUDGET) -> int:
+    """Directions per sweep for ``n`` seeds with ``rows`` dual rows per direction: all n
+    while ``8 rows n`` fits in ``budget`` bytes, else n split evenly into the fewest
+    chunks that fit. Example: ``pick_chunk(1000, rows=20_000)`` is 200 (5 sweeps)."""
+    if n <= 1:
+        return 1
+    per = max(1, budget // (8 * max(rows, 1)))
+    chunks = math.ceil(n / per)
     return math.ceil(n / chunks)
+
+
+def dual_rows(graph: Graph, engine: str, mode: str) -> int:
+    """Dual-buffer rows per direction: the compiled program's partials (``mode``
+    "forward") or adjoints ("reverse") rows."""
+    if engine == "compiled":
+        prog = run.compile(graph)
+        return prog.n_active if mode == "forward" else prog.n_reverse
+    active = graph.activity()[0]
+    return sum(v.size for v in graph.variables() if v.id in active)
 
 
 def as_args(graph: Graph, args: Any, what: str = "args") -> list[Any]:
@@ -62,36 +83,73 @@ def choose(engine: str | None, *values: Any) -> str:
     return engine or DEFAULT_ENGINE
 
 
+def replay(graph: Graph, args: Sequence[Any]) -> Any:
+    """``graph(*args)``: the outputs at new inputs, by the compiled engine."""
+    xs = as_args(graph, tuple(args))
+    return out_tree(graph, run.primal(run.compile(graph), xs))
+
+
+Graph.evaluator = replay
+
+
+def _width(seeds: Sequence[Any], kind: str) -> int:
+    for s in seeds:
+        if s is not None:
+            return int(np.shape(s)[0])
+    raise ShapeError(f"every {kind} is None: nothing to differentiate")
+
+
+def _zeros_for(vars_: Sequence[Var], vals: Sequence[Any], batch: tuple[int, ...]) -> list[Any]:
+    return [np.zeros(batch + v.shape) if x is None else x for v, x in zip(vars_, vals)]
+
+
 def run_jvp(
     graph: Graph, args: Sequence[Any], tangents: Sequence[Any], engine: str, values: Any = None
 ) -> tuple[list[Any], list[Any]]:
-    """Batched JVP: tangents are ``(p,) + shape`` (or None); zeros filled in."""
-    if engine == "compiled":
-        from ad import kernels
+    """Batched JVP: tangents are ``(p,) + shape`` (or None); zeros filled in.
 
-        outs, touts = kernels.jvp(graph, args, tangents)
+    ``values``: the reference interpreter's tape when the caller has one."""
+    p = _width(tangents, "tangent")
+    if engine == "compiled":
+        outs, touts = run.jvp(run.compile(graph), args, tangents)
     else:
         outs, touts = reference.jvp(graph, args, tangents, values=values)
-    p = next(np.shape(t)[0] for t in tangents if t is not None)
-    return outs, [_zeros((p,) + v.shape) if t is None else t for v, t in zip(graph.outputs, touts)]
+    return outs, _zeros_for(graph.outputs, touts, (p,))
 
 
 def run_vjp(
     graph: Graph, args: Sequence[Any], cotangents: Sequence[Any], engine: str, values: Any = None
 ) -> tuple[list[Any], list[Any]]:
     """Batched VJP: cotangents are ``(q,) + shape`` (or None); zeros filled in."""
+    q = _width(cotangents, "cotangent")
     if engine == "compiled":
-        from ad import kernels
-
-        outs, cts = kernels.vjp(graph, args, cotangents)
+        outs, cts = run.vjp(run.compile(graph), args, cotangents)
     else:
         outs, cts = reference.vjp(graph, args, cotangents, values=values)
-    q = next(np.shape(c)[0] for c in cotangents if c is not None)
-    return outs, [_zeros((q,) + v.shape) if c is None else c for v, c in zip(graph.inputs, cts)]
+    return outs, _zeros_for(graph.inputs, cts, (q,))
 
 
-def _zeros(shape: tuple[int, ...]) -> np.ndarray:
-    return np.zeros(shape)
+def jvp_one(
+    graph: Graph, args: Sequence[Any], tangents: Sequence[Any], engine: str, values: Any = None
+) -> tuple[list[Any], list[Any]]:
+    """One direction (tangents of the inputs' shapes). The reference engine runs it
+    unbatched, which keeps recorded derivative graphs lean."""
+    if engine == "reference":
+        outs, touts = reference.jvp(graph, args, tangents, values=values)
+        return outs, _zeros_for(graph.outputs, touts, ())
+    outs, touts = run_jvp(graph, args, [t[None] for t in tangents], engine)
+    return outs, [t[0] for t in touts]
+
+
+def vjp_one(
+    graph: Graph, args: Sequence[Any], cotangents: Sequence[Any], engine: str, values: Any = None
+) -> tuple[list[Any], list[Any]]:
+    """One cotangent (of the outputs' shapes); the input cotangents."""
+    if engine == "reference":
+        outs, bars = reference.vjp(graph, args, cotangents, values=values)
+        return outs, _zeros_for(graph.inputs, bars, ())
+    outs, bars = run_vjp(graph, args, [np.asarray(c)[None] for c in cotangents], engine)
+    return outs, [b[0] for b in bars]
 
 
 def unit_seeds(vars_: Sequence[Var], start: int, stop: int) -> list[np.ndarray | None]:
@@ -113,34 +171,45 @@ def unit_seeds(vars_: Sequence[Var], start: int, stop: int) -> list[np.ndarray |
 def jacobian_blocks(
     graph: Graph, args: Sequence[Any], chunk: int | None, engine: str, mode: str, values: Any
 ) -> list[list[np.ndarray]]:
-    """blocks[i][j] = d output_i / d input_j with shape out_i.shape + in_j.shape."""
+    """blocks[i][j] = d output_i / d input_j with shape out_i.shape + in_j.shape.
+
+    Forward: ceil(n / chunk) sweeps; reverse: one recording, ceil(m / chunk) adjoint
+    sweeps over that one tape."""
     seeded, other = (
         (graph.inputs, graph.outputs) if mode == "forward" else (graph.outputs, graph.inputs)
     )
     total = sum(v.size for v in seeded)
-    width = pick_chunk(total) if chunk is None else int(chunk)
+    width = pick_chunk(total, dual_rows(graph, engine, mode)) if chunk is None else int(chunk)
     if width < 1:
         raise ValueError(f"chunk must be a positive integer, not {chunk}")
     rows: list[list[Any]] = [[] for _ in other]
-    for start in range(0, total, width):
-        seeds = unit_seeds(seeded, start, min(start + width, total))
-        if mode == "forward":
-            _, res = run_jvp(graph, args, seeds, engine, values)
-        else:
-            _, res = run_vjp(graph, args, seeds, engine, values)
-        for k, r in enumerate(res):
-            rows[k].append(np.reshape(r, (np.shape(r)[0], -1)))
+    tape = None
+    if mode == "reverse" and engine == "compiled" and total:
+        tape = run.record(run.compile(graph), args)
+    try:
+        for start in range(0, total, width):
+            seeds = unit_seeds(seeded, start, min(start + width, total))
+            if mode == "forward":
+                _, res = run_jvp(graph, args, seeds, engine, values)
+            elif tape is not None:
+                q = min(start + width, total) - start
+                res = _zeros_for(graph.inputs, tape.vjp(seeds), (q,))
+            else:
+                _, res = run_vjp(graph, args, seeds, engine, values)
+            for k, r in enumerate(res):
+                rows[k].append(np.reshape(r, (np.shape(r)[0], -1)))
+    finally:
+        if tape is not None:
+            tape.close()
     # stacked[k] has shape (total seeded, other_k.size)
     stacked = [
         np.concatenate(r, axis=0) if r else np.zeros((0, v.size)) for r, v in zip(rows, other)
     ]
     offsets = np.cumsum([0] + [v.size for v in seeded])
     blocks: list[list[np.ndarray]] = []
-    outs = graph.outputs
-    ins = graph.inputs
-    for i, vo in enumerate(outs):
+    for i, vo in enumerate(graph.outputs):
         row = []
-        for j, vi in enumerate(ins):
+        for j, vi in enumerate(graph.inputs):
             if mode == "forward":  # seeded = inputs: stacked[i][in rows j] is (in_j, out_i)
                 blk = stacked[i][offsets[j] : offsets[j + 1]].T
             else:  # seeded = outputs: stacked[j][out rows i] is (out_i, in_j)
@@ -157,4 +226,5 @@ def jacobian_tree(graph: Graph, blocks: list[list[np.ndarray]]) -> Any:
 
 
 def out_tree(graph: Graph, values: Sequence[Any]) -> Any:
+    """The outputs as the traced function returned them (one array, or a tuple)."""
     return values[0] if graph.out_tree is None else tuple(values)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ad.engine import as_args, choose, jacobian_blocks, jacobian_tree, out_tree, run_jvp
+from ad.engine import as_args, choose, jacobian_blocks, jacobian_tree, jvp_one, out_tree
 from ad.errors import ShapeError
 from ad.ir import Graph
 
@@ -28,8 +28,8 @@ def jvp(graph: Graph, args: Any, tangents: Any, *, engine: str | None = None) ->
     for v, t in zip(graph.inputs, ts):
         if t.shape != v.shape:
             raise ShapeError(f"tangent of shape {t.shape} for input v{v.id} of shape {v.shape}")
-    outs, touts = run_jvp(graph, xs, [t[None] for t in ts], choose(engine, *xs))
-    return out_tree(graph, outs), out_tree(graph, [t[0] for t in touts])
+    outs, touts = jvp_one(graph, xs, ts, choose(engine, *xs))
+    return out_tree(graph, outs), out_tree(graph, touts)
 
 
 def jacobian(
@@ -38,8 +38,9 @@ def jacobian(
     """The full Jacobian by forward mode: ceil(n / chunk) sweeps of ``chunk`` directions.
 
     Shape: output shape + input shape (tuples for several inputs/outputs, as JAX).
-    ``chunk=None`` picks the width by :func:`ad.engine.pick_chunk`; ``chunk=1`` is one
-    direction per sweep. Example::
+    ``chunk=None`` picks the width by :func:`ad.engine.pick_chunk` (all directions in
+    one sweep while the dual buffer fits its budget); ``chunk=1`` is one direction per
+    sweep. Example::
 
         J = ad.forward.jacobian(graph, x, chunk=8)
     """

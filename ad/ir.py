@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -86,9 +87,14 @@ class Graph:
     """A Wengert list: inputs, constants, equations in topological order, outputs.
 
     ``out_tree`` is ``None`` when the traced function returned a single array and the
-    number of outputs when it returned a tuple. A Graph is immutable once built;
-    engines attach their compiled forms to it lazily (``graph._cache``).
+    number of outputs when it returned a tuple. A Graph is immutable once built (the
+    compiled engine keeps its lowered program in its own cache, keyed by the Graph).
+    Calling a Graph replays it with the engine registered in :data:`Graph.evaluator`
+    (the compiled engine, set by :mod:`ad.engine`; this module imports no engine).
     """
+
+    #: ``evaluator(graph, args)``: the replay of ``graph(*args)`` (set by ad.engine).
+    evaluator: Callable[[Graph, tuple[Any, ...]], Any] | None = None
 
     def __init__(
         self,
@@ -105,7 +111,7 @@ class Graph:
         self.eqns = list(eqns)
         self.outputs = list(outputs)
         self.out_tree = out_tree
-        self._cache: dict[str, Any] = {}
+        self._activity: tuple[frozenset[int], frozenset[int]] | None = None
 
     # -- sizes -------------------------------------------------------------------
     @property
@@ -128,6 +134,21 @@ class Graph:
         for e in self.eqns:
             out.extend(e.outputs)
         return out
+
+    def activity(self) -> tuple[frozenset[int], frozenset[int]]:
+        """``(active, useful)``: ids of the Vars that depend on an input, and of those
+        some output depends on. Computed once; every engine reads it from here."""
+        if self._activity is None:
+            active = {v.id for v in self.inputs}
+            for e in self.eqns:
+                if any(v.id in active for v in e.inputs):
+                    active.update(v.id for v in e.outputs)
+            useful = {v.id for v in self.outputs}
+            for e in reversed(self.eqns):
+                if any(v.id in useful for v in e.outputs):
+                    useful.update(v.id for v in e.inputs)
+            self._activity = (frozenset(active), frozenset(useful))
+        return self._activity
 
     # -- checking ----------------------------------------------------------------
     def validate(self) -> Graph:
@@ -182,9 +203,9 @@ class Graph:
     # -- replay --------------------------------------------------------------------
     def __call__(self, *args: Any) -> Any:
         """Evaluate the Wengert list on new inputs of the same shapes (no re-trace)."""
-        from ad.kernels import primal
-
-        return primal(self, args)
+        if Graph.evaluator is None:
+            raise GraphError("no engine is loaded to replay a Graph (import ad)")
+        return Graph.evaluator(self, args)
 
     # -- printing ----------------------------------------------------------------
     def __str__(self) -> str:

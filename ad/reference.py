@@ -41,18 +41,6 @@ def evaluate(graph: Graph, args: Sequence[Any]) -> dict[int, Any]:
     return env
 
 
-def active_ids(graph: Graph) -> frozenset[int]:
-    """Ids of the variables that depend on an input (the others have zero derivative)."""
-    hit = graph._cache.get("active")
-    if hit is None:
-        live = {v.id for v in graph.inputs}
-        for e in graph.eqns:
-            if any(v.id in live for v in e.inputs):
-                live.update(v.id for v in e.outputs)
-        hit = graph._cache["active"] = frozenset(live)
-    return hit
-
-
 def _acc(a: Any, b: Any) -> Any:
     if a is None:
         return b
@@ -117,7 +105,7 @@ def vjp(
     Returns the output values and the input cotangents (``None`` where zero).
     """
     env = values if values is not None else evaluate(graph, args)
-    active = active_ids(graph)
+    active = graph.activity()[0]
     ct: dict[int, Any] = {}
     for v, c in zip(graph.outputs, cotangents):
         if c is not None:

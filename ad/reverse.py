@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from ad import reference
-from ad.engine import as_args, choose, jacobian_blocks, jacobian_tree, out_tree, run_vjp
+from ad.engine import as_args, choose, jacobian_blocks, jacobian_tree, out_tree, vjp_one
 from ad.errors import NonScalarOutputError, ShapeError
 from ad.ir import Graph
+from ad.kernels import run
+from ad.trace import trace
 
 
 def vjp(graph: Graph, args: Any, cotangent: Any, *, engine: str | None = None) -> tuple[Any, Any]:
@@ -34,9 +36,8 @@ def vjp(graph: Graph, args: Any, cotangent: Any, *, engine: str | None = None) -
         c = np.asarray(c, dtype=np.float64)
         if c.shape != v.shape:
             raise ShapeError(f"cotangent of shape {c.shape} for output v{v.id} of shape {v.shape}")
-        seeds.append(c[None])
-    outs, bars = run_vjp(graph, xs, seeds, choose(engine, *xs))
-    bars = [b[0] for b in bars]
+        seeds.append(c)
+    outs, bars = vjp_one(graph, xs, seeds, choose(engine, *xs))
     return out_tree(graph, outs), bars[0] if len(bars) == 1 else tuple(bars)
 
 
@@ -82,8 +83,6 @@ def gradient_graph(graph: Graph, args: Any) -> Graph:
         G = ad.reverse.gradient_graph(graph, x)
         Hv = ad.forward.jvp(G, x, v)[1]
     """
-    from ad.trace import trace
-
     xs = as_args(graph, args)
     gradient(graph, xs, engine="reference")  # checks the output is a scalar
 
@@ -97,6 +96,4 @@ def gradient_graph(graph: Graph, args: Any) -> Graph:
 
 def tape_bytes(graph: Graph) -> int:
     """Bytes the compiled reverse mode keeps between its two sweeps (values + residuals)."""
-    from ad import kernels
-
-    return kernels.tape_bytes(graph)
+    return run.tape_bytes(run.compile(graph))

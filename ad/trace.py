@@ -65,6 +65,14 @@ class Trace:
         return tuple(Tracer(self, v, o) for v, o in zip(out_vars, out))
 
 
+def lift(x: Any, like: Tracer) -> Tracer:
+    """The constant ``x`` as a tracer of ``like``'s trace (its later operations are
+    recorded, e.g. a broadcast)."""
+    t = like._trace
+    var = t.to_var(x)
+    return Tracer(t, var, t.values[var.id])
+
+
 def bind(prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
     """Apply ``prim`` to ``args``: record it in the top trace, or evaluate it."""
     top = None

@@ -97,7 +97,12 @@ def test_chunk_sizes_give_the_same_jacobian(chunk, engine, rng):
     np.testing.assert_allclose(ad.jacrev(f, chunk=chunk, engine=engine)(x), ref, rtol=1e-12)
 
 
-def test_pick_chunk_follows_forwarddiff():
+def test_pick_chunk_takes_every_direction_while_the_dual_buffer_fits():
     from ad.engine import pick_chunk
 
-    assert [pick_chunk(n) for n in (1, 12, 13, 24, 25, 100)] == [1, 12, 7, 12, 9, 12]
+    budget = 8 * 100 * 50  # 100 rows x 50 directions
+    assert [pick_chunk(n, rows=100, budget=budget) for n in (1, 12, 50)] == [1, 12, 50]
+    # over the budget: the fewest chunks that fit, of even width
+    assert pick_chunk(51, rows=100, budget=budget) == 26
+    assert pick_chunk(1000, rows=100, budget=budget) == 50
+    assert pick_chunk(1000, rows=10**9, budget=budget) == 1

@@ -1,130 +1,101 @@
-"""Kernel blocks of the elementwise instructions: value, derivative, and the three
-sweeps' loops, one block per family.
+"""Elementwise instructions: one line of maths per primitive, the loops generated.
 
-Every elementwise rule is diagonal, so one partial derivative per operand serves both
-modes: forward ``ans_dot[r] = d * x_dot[r]`` and reverse ``x_bar[r] += d * ans_bar[r]``
-for each of the p (q) directions r. The derivative is computed from the operand and
-the recorded result ``ans`` (the tape), never by recomputing the primal.
+An elementwise rule is diagonal, so one partial derivative per operand serves both
+modes: forward ``ans_dot[k] = d_k * x_dot[k]`` and reverse ``x_bar[k] += d_k * ans_bar[k]``
+(for each of the p, or q, directions). Each primitive is therefore one row of a table
+below: its value and its partial derivatives as Python expressions of the element
+values ``x`` (``y``) and of the recorded result ``ans`` (the tape), never recomputing
+the primal. :mod:`ad.kernels.generate` turns every row into the kernels of the three
+sweeps, two instructions per primitive:
 
-The forward blocks are inlined into the sweep (``kjit(inline=True)``) so that their
-opcode is a constant there and LLVM folds the if/elif chains of :func:`unary` and
-:func:`binary` out of the element loop; as separate functions they were too large for
-LLVM to inline, every element went through the chain, and the forward sweep cost
-about 4.5 ns per element against 0.4-0.8 for the primal's (Rosenbrock, n = 1000).
-Their ``p == 1`` branches (one direction: a Hessian-vector product) have no inner loop.
+- ``<name>``: the whole-array loop, ``[out, x, size(, n)]`` for unary and
+  ``[out, x, y, size, sx, sy]`` for binary primitives. ``sx``/``sy`` are the operand's
+  element strides, 1 or 0: an operand broadcast from one number (``2.0 * x``) is read
+  in place, never materialised. Loops run over slices, so LLVM vectorises them;
+- ``<name>.s``: the scalar fast path (size 1), pasted into the sweep's dispatch loop
+  (a scalar Wengert list spends ~15 ns per instruction, so a call would dominate).
 
-Payloads (``j`` indexes the instruction's slice of ``code``; offsets are slots):
+Only active operands contribute (activity bits, see :mod:`ad.kernels.table`): the
+derivative of an inactive operand is never formed, so ``pow(x, c)`` never evaluates
+``log(x) * 0``.
 
-- unary ``[out, x, size, n]`` (``n``: the exponent of ``integer_pow``, else 0);
-- binary ``[out, x, y, size]``;
-- select ``[out, a, b, size, mask]`` (``mask``: offset of a 0/1 map in the int pool);
-- scalar fast paths ``[out, x]`` and ``[out, x, y]`` (size 1, no loop).
-
-``act`` is the instruction's activity word: bit 0 = its derivative is needed (the
-output depends on an input and reaches an output); bit 1 + i = operand i depends on
-an input. Partials of an operand that does not are never read (so ``pow(x, c)``
-never forms ``log(x) * 0``) and its adjoint is never written.
+To add an elementwise primitive: one row here (with its rule block in
+``ad/primitives/elementwise.py`` and its test case), then ``make generate``.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from typing import Any
 
 from ad.kernels.jit import kjit
-from ad.kernels.opcodes import (
-    ABS,
-    ADD,
-    ADD_S,
-    ARCCOS,
-    ARCSIN,
-    ARCTAN,
-    COS,
-    COS_S,
-    COSH,
-    DIV,
-    EXP,
-    EXPM1,
-    INTEGER_POW,
-    LOG,
-    LOG1P,
-    MAXIMUM,
-    MINIMUM,
-    MUL,
-    MUL_S,
-    NEG,
-    POW,
-    SIN,
-    SIN_S,
-    SINH,
-    SQRT,
-    SUB,
-    SUB_S,
-    TAN,
-    TANH,
-    TANH_S,
-)
+from ad.kernels.table import Generated, Inline, Instruction, arg, declare, lowering, num, out
 
 # ==================================================================================
-# unary: ans = f(x);  d = f'(x), written with ans where that is cheaper
+# The maths: value and partial derivatives of each elementwise primitive
+# ==================================================================================
+
+#: unary primitive -> (value of x, d ans / d x given x and ans). ``n``: integer_pow's
+#: exponent (an int field of that instruction only).
+UNARY: dict[str, tuple[str, str]] = {
+    "neg": ("-x", "-1.0"),
+    "sin": ("math.sin(x)", "math.cos(x)"),
+    "cos": ("math.cos(x)", "-math.sin(x)"),
+    "tan": ("math.tan(x)", "1.0 + ans * ans"),  # sec^2 = 1 + tan^2
+    "exp": ("math.exp(x)", "ans"),
+    "log": ("_log(x)", "_div(1.0, x)"),
+    "log1p": ("_log1p(x)", "_div(1.0, 1.0 + x)"),
+    "expm1": ("math.expm1(x)", "ans + 1.0"),
+    "sqrt": ("_sqrt(x)", "_div(0.5, ans)"),
+    "tanh": ("math.tanh(x)", "1.0 - ans * ans"),
+    "sinh": ("math.sinh(x)", "math.cosh(x)"),
+    "cosh": ("math.cosh(x)", "math.sinh(x)"),
+    "arctan": ("math.atan(x)", "_div(1.0, 1.0 + x * x)"),
+    "arcsin": ("_asin(x)", "_div(1.0, _sqrt(1.0 - x * x))"),
+    "arccos": ("_acos(x)", "_div(-1.0, _sqrt(1.0 - x * x))"),
+    "abs": ("abs(x)", "_sign(x)"),  # sign(0) = 0, as ad.primitives.elementwise
+    "integer_pow": ("_ipow(x, n)", "_dipow(x, n)"),  # n x^(n-1)
+}
+
+#: binary primitive -> (value, d ans / d x, d ans / d y), given x, y and ans.
+BINARY: dict[str, tuple[str, str, str]] = {
+    "add": ("x + y", "1.0", "1.0"),
+    "sub": ("x - y", "1.0", "-1.0"),
+    "mul": ("x * y", "y", "x"),
+    "div": ("_div(x, y)", "_div(1.0, y)", "-_div(ans, y)"),
+    "pow": ("_pow(x, y)", "y * _pow(x, y - 1.0)", "_log(x) * ans"),  # x^y log x
+    "maximum": ("_max(x, y)", "_pick(x, y)", "_pick(y, x)"),  # ties split equally
+    "minimum": ("_min(x, y)", "_pick(y, x)", "_pick(x, y)"),
+}
+
+# ==================================================================================
+# Scalar helpers with NumPy's semantics (IEEE results where Python's math raises;
+# the same code runs as plain Python under NUMBA_DISABLE_JIT=1)
 # ==================================================================================
 
 
 @kjit
-def unary(op, x, ans, n, value):
-    """``f(x)`` if ``value`` else ``f'(x)`` (given ``ans = f(x)``) for unary ``op``."""
-    if op == NEG:
-        return -x if value else -1.0
-    elif op == SIN:  # d sin = cos
-        return math.sin(x) if value else math.cos(x)
-    elif op == COS:  # d cos = -sin
-        return math.cos(x) if value else -math.sin(x)
-    elif op == TAN:  # d tan = 1 + tan^2
-        return math.tan(x) if value else 1.0 + ans * ans
-    elif op == EXP:
-        return math.exp(x) if value else ans
-    elif op == LOG:
-        return _log(x) if value else _div(1.0, x)
-    elif op == LOG1P:
-        return (math.log1p(x) if x > -1.0 else _log(x + 1.0)) if value else _div(1.0, 1.0 + x)
-    elif op == EXPM1:
-        return math.expm1(x) if value else ans + 1.0
-    elif op == SQRT:  # d sqrt = 1 / (2 sqrt)
-        return _sqrt(x) if value else _div(0.5, ans)
-    elif op == TANH:  # d tanh = 1 - tanh^2
-        return math.tanh(x) if value else 1.0 - ans * ans
-    elif op == SINH:
-        return math.sinh(x) if value else math.cosh(x)
-    elif op == COSH:
-        return math.cosh(x) if value else math.sinh(x)
-    elif op == ARCTAN:  # d atan = 1 / (1 + x^2)
-        return math.atan(x) if value else _div(1.0, 1.0 + x * x)
-    elif op == ARCSIN:  # d asin = 1 / sqrt(1 - x^2)
-        return _asin(x) if value else _div(1.0, _sqrt(1.0 - x * x))
-    elif op == ARCCOS:  # d acos = -1 / sqrt(1 - x^2)
-        return _acos(x) if value else _div(-1.0, _sqrt(1.0 - x * x))
-    elif op == ABS:  # d|x| = sign(x), 0 at 0 (as JAX)
-        return abs(x) if value else _sign(x)
-    elif op == INTEGER_POW:  # d x^n = n x^(n-1)
-        if value:
-            return _ipow(x, n)
-        return 2.0 * x if n == 2 else n * _ipow(x, n - 1)
-    return math.nan
-
-
-@kjit(inline=True)
-def sin_cos_dual(is_sin, x):
-    """(value, derivative) of sin (``is_sin``) or cos at x: the forward rules need both
-    (two libm calls; LLVM does not fuse them into one sincos)."""
-    s, c = math.sin(x), math.cos(x)
-    return (s, c) if is_sin else (c, -s)
+def _div(x, y):
+    """x / y with IEEE semantics (no ZeroDivisionError)."""
+    if y == 0.0:
+        if x == 0.0 or x != x:
+            return math.nan
+        return math.copysign(math.inf, x) * math.copysign(1.0, y)
+    return x / y
 
 
 @kjit
 def _log(x):
-    """np.log: -inf at 0, NaN below 0 or at NaN (Python's math.log would raise)."""
+    """np.log: -inf at 0, NaN below 0 or at NaN."""
     if x > 0.0:
         return math.log(x)
     return -math.inf if x == 0.0 else math.nan
+
+
+@kjit
+def _log1p(x):
+    return math.log1p(x) if x > -1.0 else _log(x + 1.0)
 
 
 @kjit
@@ -162,85 +133,9 @@ def _ipow(x, n):
 
 
 @kjit
-def unary_primal(op, code, j, values):
-    o, a, size, n = code[j], code[j + 1], code[j + 2], code[j + 3]
-    for k in range(size):
-        values[o + k] = unary(op, values[a + k], 0.0, n, True)
-
-
-@kjit(inline=True)
-def unary_forward(op, code, j, act, values, partials):
-    o, a, size, n = code[j], code[j + 1], code[j + 2], code[j + 3]
-    if not act & 1:  # no derivative needed: the primal loop
-        unary_primal(op, code, j, values)
-        return
-    p = partials.shape[1]
-    for k in range(size):
-        x = values[a + k]
-        if op == SIN or op == COS:  # value and derivative from one argument reduction
-            ans, d = sin_cos_dual(op == SIN, x)
-        else:
-            ans = unary(op, x, 0.0, n, True)
-            d = unary(op, x, ans, n, False)
-        values[o + k] = ans
-        if p == 1:  # one direction (a Hessian-vector product): no inner loop
-            partials[o + k, 0] = d * partials[a + k, 0]
-        else:
-            for r in range(p):  # p directions of the dual number
-                partials[o + k, r] = d * partials[a + k, r]
-
-
-@kjit
-def unary_reverse(op, code, j, values, adjoints):
-    o, a, size, n = code[j], code[j + 1], code[j + 2], code[j + 3]
-    q = adjoints.shape[1]
-    for k in range(size):
-        d = unary(op, values[a + k], values[o + k], n, False)
-        for r in range(q):  # x_bar += f'(x) ans_bar, q cotangents at once
-            adjoints[a + k, r] += d * adjoints[o + k, r]
-
-
-# ==================================================================================
-# binary: ans = f(x, y);  which = 0 value, 1 df/dx, 2 df/dy
-# ==================================================================================
-
-
-@kjit
-def binary(op, x, y, ans, which):
-    """``f(x, y)`` (which = 0), ``df/dx`` (1) or ``df/dy`` (2) for binary ``op``."""
-    if op == ADD:
-        return x + y if which == 0 else 1.0
-    elif op == SUB:
-        return x - y if which == 0 else (1.0 if which == 1 else -1.0)
-    elif op == MUL:  # d(xy) = y dx + x dy
-        return x * y if which == 0 else (y if which == 1 else x)
-    elif op == DIV:  # d(x/y) = dx / y - (x/y) dy / y
-        if which == 0:
-            return _div(x, y)
-        return _div(1.0, y) if which == 1 else -_div(ans, y)
-    elif op == POW:  # d x^y = y x^(y-1) dx + log(x) x^y dy
-        if which == 0:
-            return _pow(x, y)
-        return y * _pow(x, y - 1.0) if which == 1 else _log(x) * ans
-    elif op == MAXIMUM:  # the larger operand; ties split equally
-        if which == 0:
-            return x if (x > y or x != x) else y
-        return _pick(x, y) if which == 1 else _pick(y, x)
-    elif op == MINIMUM:
-        if which == 0:
-            return x if (x < y or x != x) else y
-        return _pick(y, x) if which == 1 else _pick(x, y)
-    return math.nan
-
-
-@kjit
-def _div(x, y):
-    """x / y with IEEE semantics (Python's ZeroDivisionError is not wanted here)."""
-    if y == 0.0:
-        if x == 0.0 or x != x:
-            return math.nan
-        return math.copysign(math.inf, x) * math.copysign(1.0, y)
-    return x / y
+def _dipow(x, n):
+    """d x^n / dx = n x^(n-1)."""
+    return 2.0 * x if n == 2 else n * _ipow(x, n - 1)
 
 
 @kjit
@@ -253,6 +148,16 @@ def _pow(x, y):
 
 
 @kjit
+def _max(x, y):
+    return x if (x > y or x != x) else y  # NaN propagates, as np.maximum
+
+
+@kjit
+def _min(x, y):
+    return x if (x < y or x != x) else y
+
+
+@kjit
 def _pick(x, y):
     """Weight of x in max(x, y): 1 if larger, 0.5 on a tie, 0 if smaller."""
     if x > y:
@@ -260,200 +165,385 @@ def _pick(x, y):
     return 0.5 if x == y else 0.0
 
 
-@kjit
-def binary_primal(op, code, j, values):
-    o, a, b, size = code[j], code[j + 1], code[j + 2], code[j + 3]
-    for k in range(size):
-        values[o + k] = binary(op, values[a + k], values[b + k], 0.0, 0)
-
-
-@kjit(inline=True)
-def binary_forward(op, code, j, act, values, partials):
-    o, a, b, size = code[j], code[j + 1], code[j + 2], code[j + 3]
-    if not act & 1:  # no derivative needed: the primal loop
-        binary_primal(op, code, j, values)
-        return
-    p = partials.shape[1]
-    for k in range(size):
-        x, y = values[a + k], values[b + k]
-        ans = binary(op, x, y, 0.0, 0)
-        values[o + k] = ans
-        # only active operands contribute: an inactive one has a zero tangent, and
-        # its derivative is never formed (pow(x, c) would give log(x) * 0)
-        if act & 6 == 6:
-            dx, dy = binary(op, x, y, ans, 1), binary(op, x, y, ans, 2)
-            if p == 1:
-                partials[o + k, 0] = dx * partials[a + k, 0] + dy * partials[b + k, 0]
-            else:
-                for r in range(p):
-                    partials[o + k, r] = dx * partials[a + k, r] + dy * partials[b + k, r]
-        else:
-            # one active operand c with derivative d
-            c, d = (a, binary(op, x, y, ans, 1)) if act & 2 else (b, binary(op, x, y, ans, 2))
-            if p == 1:
-                partials[o + k, 0] = d * partials[c + k, 0]
-            else:
-                for r in range(p):
-                    partials[o + k, r] = d * partials[c + k, r]
-
-
-@kjit
-def binary_reverse(op, code, j, act, values, adjoints):
-    o, a, b, size = code[j], code[j + 1], code[j + 2], code[j + 3]
-    q = adjoints.shape[1]
-    for k in range(size):
-        x, y, ans = values[a + k], values[b + k], values[o + k]
-        if act & 2:
-            dx = binary(op, x, y, ans, 1)
-            for r in range(q):
-                adjoints[a + k, r] += dx * adjoints[o + k, r]
-        if act & 4:
-            dy = binary(op, x, y, ans, 2)
-            for r in range(q):
-                adjoints[b + k, r] += dy * adjoints[o + k, r]
-
+#: The helpers the generated kernels call (imported by the generated module).
+HELPERS = ("_acos _asin _dipow _div _ipow _log _log1p _max _min _pick _pow _sign _sqrt").split()
 
 # ==================================================================================
-# select: ans = mask ? a : b  (mask concrete, in the int pool; no derivative of its own)
+# Kernel sources, from the expressions (every line below is a template)
 # ==================================================================================
 
-
+_UNARY_PRIMAL = """\
 @kjit
-def select_primal(code, j, pool, values):
-    o, a, b, size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
+def {fn}(act, pool, values, work, out, x_, size{extra}):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
-        values[o + k] = values[a + k] if pool[m + k] else values[b + k]
+        x = x_v[k]
+        o_v[k] = {value}
+    return 0
+"""
 
-
+_UNARY_FORWARD = """\
 @kjit
-def select_forward(code, j, pool, act, values, partials):
-    select_primal(code, j, pool, values)
+def {fn}(act, pool, values, duals, work, out, x_, size{extra}):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
-        return
-    o, a, b, size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
-    p = partials.shape[1]
+        for k in range(size):
+            x = x_v[k]
+            o_v[k] = {value}
+        return 0
+    p = duals.shape[1]
+    o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
+    if p == 1:
+        o_1, x_1 = o_d.reshape(size), x_d.reshape(size)
+        for k in range(size):
+            x = x_v[k]
+            ans = {value}
+            o_v[k] = ans
+            o_1[k] = ({deriv}) * x_1[k]
+        return 0
     for k in range(size):
-        src = a if pool[m + k] else b
-        live = (act & 2) if pool[m + k] else (act & 4)
-        for r in range(p):  # the unselected branch gets an exact zero
-            partials[o + k, r] = partials[src + k, r] if live else 0.0
-
-
-@kjit
-def select_reverse(code, j, pool, act, adjoints):
-    o, a, b, size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
-    q = adjoints.shape[1]
-    for k in range(size):
-        if pool[m + k]:
-            if act & 2:
-                for r in range(q):
-                    adjoints[a + k, r] += adjoints[o + k, r]
-        elif act & 4:
-            for r in range(q):
-                adjoints[b + k, r] += adjoints[o + k, r]
-
-
-# ==================================================================================
-# scalar fast paths: size-1 add, sub, mul, sin, cos, tanh, square (payload [out, x(, y)])
-# ==================================================================================
-
-
-@kjit
-def scalar_value(op, x, y):
-    if op == ADD_S:
-        return x + y
-    elif op == SUB_S:
-        return x - y
-    elif op == MUL_S:
-        return x * y
-    elif op == SIN_S:
-        return math.sin(x)
-    elif op == COS_S:
-        return math.cos(x)
-    elif op == TANH_S:
-        return math.tanh(x)
-    return x * x  # SQUARE_S
-
-
-@kjit
-def scalar_dx(op, x, y, ans):
-    """d ans / d x (the first operand)."""
-    if op == ADD_S or op == SUB_S:
-        return 1.0
-    elif op == MUL_S:
-        return y
-    elif op == SIN_S:
-        return math.cos(x)
-    elif op == COS_S:
-        return -math.sin(x)
-    elif op == TANH_S:
-        return 1.0 - ans * ans
-    return 2.0 * x  # SQUARE_S
-
-
-@kjit
-def scalar_dy(op, x):
-    """d ans / d y (the second operand of add, sub, mul)."""
-    if op == ADD_S:
-        return 1.0
-    elif op == SUB_S:
-        return -1.0
-    return x  # MUL_S
-
-
-@kjit(inline=True)
-def scalar_forward(op, code, j, act, values, partials):
-    o, a = code[j], code[j + 1]
-    binary_op = op == ADD_S or op == SUB_S or op == MUL_S
-    b = code[j + 2] if binary_op else a
-    x, y = values[a], values[b]
-    if (op == SIN_S or op == COS_S) and act & 1:  # value and derivative from one reduction
-        ans, dx = sin_cos_dual(op == SIN_S, x)
-    else:
-        ans = scalar_value(op, x, y)
-        dx = scalar_dx(op, x, y, ans) if act & 3 == 3 else 0.0
-    values[o] = ans
-    if not act & 1:
-        return
-    p = partials.shape[1]
-    if p == 1:  # the textbook one-direction sweep: no loop
-        t = dx * partials[a, 0] if act & 2 else 0.0
-        if binary_op and act & 4:
-            t += scalar_dy(op, x) * partials[b, 0]
-        partials[o, 0] = t
-        return
-    if binary_op and act & 4:
-        dy = scalar_dy(op, x)
-        if act & 2:
-            for r in range(p):
-                partials[o, r] = dx * partials[a, r] + dy * partials[b, r]
-        else:
-            for r in range(p):
-                partials[o, r] = dy * partials[b, r]
-    else:
+        x = x_v[k]
+        ans = {value}
+        o_v[k] = ans
+        d = {deriv}
         for r in range(p):
-            partials[o, r] = dx * partials[a, r]
+            o_d[k, r] = d * x_d[k, r]
+    return 0
+"""
+
+_UNARY_REVERSE = """\
+@kjit
+def {fn}(act, pool, values, duals, work, out, x_, size{extra}):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    q = duals.shape[1]
+    o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
+    if q == 1:
+        o_1, x_1 = o_d.reshape(size), x_d.reshape(size)
+        for k in range(size):
+            x, ans = x_v[k], o_v[k]
+            x_1[k] += ({deriv}) * o_1[k]
+        return 0
+    for k in range(size):
+        x, ans = x_v[k], o_v[k]
+        d = {deriv}
+        for r in range(q):
+            x_d[k, r] += d * o_d[k, r]
+    return 0
+"""
+
+_UNARY_SCALAR = {
+    "primal": "x = values[{x}]\nvalues[{out}] = {value}",
+    "forward": """\
+o_, x_ = {out}, {x}
+x = values[x_]
+ans = {value}
+values[o_] = ans
+if a & 1:
+    d = {deriv}
+    for r in range(duals.shape[1]):
+        duals[o_, r] = d * duals[x_, r]""",
+    "reverse": """\
+o_, x_ = {out}, {x}
+x, ans = values[x_], values[o_]
+d = {deriv}
+for r in range(duals.shape[1]):
+    duals[x_, r] += d * duals[o_, r]""",
+}
+
+# Binary: sx, sy in {1, 0}; the fast loops take both strides 1, the general ones
+# index by k * s (an operand broadcast from one number).
+_BINARY_PRIMAL = """\
+@kjit
+def {fn}(act, pool, values, work, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    if sx == 1 and sy == 1:
+        x_v, y_v = values[x_ : x_ + size], values[y_ : y_ + size]
+        for k in range(size):
+            x, y = x_v[k], y_v[k]
+            o_v[k] = {value}
+    elif sx == 0 and sy == 1:
+        x, y_v = values[x_], values[y_ : y_ + size]
+        for k in range(size):
+            y = y_v[k]
+            o_v[k] = {value}
+    elif sx == 1 and sy == 0:
+        x_v, y = values[x_ : x_ + size], values[y_]
+        for k in range(size):
+            x = x_v[k]
+            o_v[k] = {value}
+    else:
+        for k in range(size):
+            x, y = values[x_ + k * sx], values[y_ + k * sy]
+            o_v[k] = {value}
+    return 0
+"""
+
+# Binary kernels for one direction (p = 1 or q = 1) are written per stride case, so
+# that every loop runs over contiguous slices (LLVM vectorises them): operands with
+# stride 1 are read as slices, an operand with stride 0 (one number) is read once.
+_CASES = (
+    ("sx == 1 and sy == 1", True, True),
+    ("sx == 0 and sy == 1", False, True),
+    ("sx == 1 and sy == 0", True, False),
+)
 
 
-@kjit(inline=True)
-def scalar_reverse(op, code, j, act, values, adjoints):
-    o, a = code[j], code[j + 1]
-    binary_op = op == ADD_S or op == SUB_S or op == MUL_S
-    b = code[j + 2] if binary_op else a
-    x, y = values[a], values[b]
-    q = adjoints.shape[1]
-    if q == 1:  # one cotangent (a gradient): no loop
-        g = adjoints[o, 0]
-        if act & 2:
-            adjoints[a, 0] += scalar_dx(op, x, y, values[o]) * g
-        if binary_op and act & 4:
-            adjoints[b, 0] += scalar_dy(op, x) * g
-        return
-    if act & 2:
-        dx = scalar_dx(op, x, y, values[o])
-        for r in range(q):
-            adjoints[a, r] += dx * adjoints[o, r]
-    if binary_op and act & 4:
-        dy = scalar_dy(op, x)
-        for r in range(q):
-            adjoints[b, r] += dy * adjoints[o, r]
+def _load(x_full: bool, y_full: bool, pad: str) -> list[str]:
+    """Lines loading the operands: slices for stride 1, numbers for stride 0."""
+    lines = []
+    lines.append(pad + ("x_v = values[x_ : x_ + size]" if x_full else "x = values[x_]"))
+    lines.append(pad + ("y_v = values[y_ : y_ + size]" if y_full else "y = values[y_]"))
+    return lines
+
+
+def _elem(x_full: bool, y_full: bool) -> str:
+    """The per-entry reads of the stride-1 operands."""
+    reads = [f"{v} = {v}_v[k]" for v, full in (("x", x_full), ("y", y_full)) if full]
+    return "; ".join(reads) if reads else "pass"
+
+
+def _binary_forward_one(value: str, dx: str, dy: str) -> list[str]:
+    """The p = 1 branch of the forward kernel: o_dot = dx x_dot + dy y_dot."""
+    out = ["    if p == 1:", "        o_1 = o_d.reshape(size)"]
+    for n, (cond, xf, yf) in enumerate(_CASES):
+        out.append(f"        {'if' if n == 0 else 'elif'} {cond}:")
+        out += _load(xf, yf, "            ")
+        for m, (act, terms) in enumerate(
+            (("ax and ay", ("x", "y")), ("ax", ("x",)), ("ay", ("y",)))
+        ):
+            out.append(f"            {'if' if m == 0 else 'elif'} {act}:")
+            for v, full in (("x", xf), ("y", yf)):
+                if v in terms:
+                    src = f"duals[{v}_ : {v}_ + size].reshape(size)" if full else f"duals[{v}_, 0]"
+                    out.append(f"                {v}_1 = {src}")
+            dot = {"x": dx, "y": dy}
+            expr = " + ".join(
+                f"({dot[v]}) * {v}_1" + ("[k]" if full else "")
+                for v, full in (("x", xf), ("y", yf))
+                if v in terms
+            )
+            out += [
+                "                for k in range(size):",
+                f"                    {_elem(xf, yf)}",
+                f"                    ans = {value}",
+                "                    o_v[k] = ans",
+                f"                    o_1[k] = {expr}",
+            ]
+        out.append("            return 0")
+    return out
+
+
+def _binary_reverse_one(dx: str, dy: str) -> list[str]:
+    """The q = 1 branch of the reverse kernel: x_bar += dx o_bar, y_bar += dy o_bar
+    (an operand of stride 0 sums its contributions)."""
+    out = ["    if q == 1:", "        o_1 = o_d.reshape(size)"]
+    for n, (cond, xf, yf) in enumerate(_CASES):
+        out.append(f"        {'if' if n == 0 else 'elif'} {cond}:")
+        out += _load(xf, yf, "            ")
+        for v, full, d in (("x", xf, dx), ("y", yf, dy)):
+            out.append(f"            if a{v}:")
+            if full:
+                out += [
+                    f"                {v}_1 = duals[{v}_ : {v}_ + size].reshape(size)",
+                    "                for k in range(size):",
+                    f"                    {_elem(xf, yf)}",
+                    "                    ans = o_v[k]",
+                    f"                    {v}_1[k] += ({d}) * o_1[k]",
+                ]
+            else:
+                out += [
+                    "                acc = 0.0",
+                    "                for k in range(size):",
+                    f"                    {_elem(xf, yf)}",
+                    "                    ans = o_v[k]",
+                    f"                    acc += ({d}) * o_1[k]",
+                    f"                duals[{v}_, 0] += acc",
+                ]
+        out.append("            return 0")
+    return out
+
+
+def _binary_forward(value: str, dx: str, dy: str) -> str:
+    head = [
+        "@kjit",
+        "def {fn}(act, pool, values, duals, work, out, x_, y_, size, sx, sy):",
+        "    if not act & 1:",
+        "        return {fn_primal}(act, pool, values, work, out, x_, y_, size, sx, sy)",
+        "    p = duals.shape[1]",
+        "    o_v = values[out : out + size]",
+        "    o_d = duals[out : out + size]",
+        "    ax, ay = act & 2, act & 4",
+    ]
+    general = """\
+    for k in range(size):
+        i, j = x_ + k * sx, y_ + k * sy
+        x, y = values[i], values[j]
+        ans = {value}
+        o_v[k] = ans
+        if ax and ay:
+            d, e = {dx}, {dy}
+            for r in range(p):
+                o_d[k, r] = d * duals[i, r] + e * duals[j, r]
+        elif ax:
+            d = {dx}
+            for r in range(p):
+                o_d[k, r] = d * duals[i, r]
+        else:
+            e = {dy}
+            for r in range(p):
+                o_d[k, r] = e * duals[j, r]
+    return 0
+"""
+    body = "\n".join(head + _binary_forward_one(value, dx, dy))
+    return (
+        body.replace("{", "{{")
+        .replace("}", "}}")
+        .replace("{{fn}}", "{fn}")
+        .replace("{{fn_primal}}", "{fn_primal}")
+        + "\n"
+        + general
+    )
+
+
+def _binary_reverse(dx: str, dy: str) -> str:
+    head = [
+        "@kjit",
+        "def {fn}(act, pool, values, duals, work, out, x_, y_, size, sx, sy):",
+        "    q = duals.shape[1]",
+        "    o_v = values[out : out + size]",
+        "    o_d = duals[out : out + size]",
+        "    ax, ay = act & 2, act & 4",
+    ]
+    general = """\
+    for k in range(size):
+        i, j = x_ + k * sx, y_ + k * sy
+        x, y, ans = values[i], values[j], o_v[k]
+        if ax:
+            d = {dx}
+            for r in range(q):
+                duals[i, r] += d * o_d[k, r]
+        if ay:
+            e = {dy}
+            for r in range(q):
+                duals[j, r] += e * o_d[k, r]
+    return 0
+"""
+    body = "\n".join(head + _binary_reverse_one(dx, dy))
+    return body.replace("{", "{{").replace("}", "}}").replace("{{fn}}", "{fn}") + "\n" + general
+
+
+_BINARY_SCALAR = {
+    "primal": "x, y = values[{x}], values[{y}]\nvalues[{out}] = {value}",
+    "forward": """\
+o_, x_, y_ = {out}, {x}, {y}
+x, y = values[x_], values[y_]
+ans = {value}
+values[o_] = ans
+if a & 1:
+    if a & 6 == 6:
+        d, e = {dx}, {dy}
+        for r in range(duals.shape[1]):
+            duals[o_, r] = d * duals[x_, r] + e * duals[y_, r]
+    elif a & 2:
+        d = {dx}
+        for r in range(duals.shape[1]):
+            duals[o_, r] = d * duals[x_, r]
+    else:
+        e = {dy}
+        for r in range(duals.shape[1]):
+            duals[o_, r] = e * duals[y_, r]""",
+    "reverse": """\
+o_, x_, y_ = {out}, {x}, {y}
+x, y, ans = values[x_], values[y_], values[o_]
+if a & 2:
+    d = {dx}
+    for r in range(duals.shape[1]):
+        duals[x_, r] += d * duals[o_, r]
+if a & 4:
+    e = {dy}
+    for r in range(duals.shape[1]):
+        duals[y_, r] += e * duals[o_, r]""",
+}
+
+
+def _unary(name: str, value: str, deriv: str) -> None:
+    has_n = name == "integer_pow"  # the one unary instruction with an int parameter
+    fields = (out("out", "size"), arg("x", "size", 0), num("size"))
+    subs = {"value": value, "deriv": deriv, "extra": ", n" if has_n else ""}
+    kernels = {
+        sweep: Generated(fn, tpl.format(fn=fn, **subs))
+        for sweep, tpl in (
+            ("primal", _UNARY_PRIMAL),
+            ("forward", _UNARY_FORWARD),
+            ("reverse", _UNARY_REVERSE),
+        )
+        for fn in [f"_{name}_{sweep}"]
+    }
+    extra = (num("n"),) if has_n else ()
+    declare(
+        Instruction(name, fields + extra, **kernels, cost="elementwise", work="size", fusable=True)
+    )
+    # the scalar path reads the parameter from the payload: n -> {n}
+    scalar_subs = {k: re.sub(r"\bn\b", "{n}", v) for k, v in subs.items()}
+    inline = {
+        s: Inline(t.format(**scalar_subs, out="{out}", x="{x}", n="{n}"))
+        for s, t in _UNARY_SCALAR.items()
+    }
+    fields = (out("out", "1"), arg("x", "1", 0))
+    declare(Instruction(name + ".s", fields + extra, **inline, cost="scalar"))
+
+
+def _binary(name: str, value: str, dx: str, dy: str) -> None:
+    fields = (
+        out("out", "size"),
+        arg("x", "size * sx + 1 - sx", 0),
+        arg("y", "size * sy + 1 - sy", 1),
+        num("size"),
+        num("sx"),
+        num("sy"),
+    )
+    subs = {"value": value, "dx": dx, "dy": dy, "fn_primal": f"_{name}_primal"}
+    templates = (
+        ("primal", _BINARY_PRIMAL),
+        ("forward", _binary_forward(value, dx, dy)),
+        ("reverse", _binary_reverse(dx, dy)),
+    )
+    kernels = {
+        sweep: Generated(fn, tpl.format(fn=fn, **subs))
+        for sweep, tpl in templates
+        for fn in [f"_{name}_{sweep}"]
+    }
+    declare(Instruction(name, fields, **kernels, cost="elementwise", work="size", fusable=True))
+    scalar = (out("out", "1"), arg("x", "1", 0), arg("y", "1", 1))
+    inline = {
+        s: Inline(t.format(**subs, out="{out}", x="{x}", y="{y}"))
+        for s, t in _BINARY_SCALAR.items()
+    }
+    declare(Instruction(name + ".s", scalar, **inline, cost="scalar"))
+
+
+for _name, (_value, _deriv) in UNARY.items():
+    _unary(_name, _value, _deriv)
+for _name, (_value, _dx, _dy) in BINARY.items():
+    _binary(_name, _value, _dx, _dy)
+
+
+# ==================================================================================
+# Lowering: size-1 operands take the scalar path; a broadcast number is read in place
+# ==================================================================================
+
+
+@lowering(*UNARY)
+def lower_unary(lw: Any, e: Any) -> None:
+    (x,), (o,) = e.inputs, e.outputs
+    n = int(e.params.get("n", 0))
+    name = e.prim.name + (".s" if o.size == 1 else "")
+    lw.emit(name, out=lw.slot(o), x=lw.slot(x), size=o.size, n=n)
+
+
+@lowering(*BINARY, broadcast=True)
+def lower_binary(lw: Any, e: Any) -> None:
+    (x, y), (o,) = e.inputs, e.outputs
+    (xs, sx), (ys, sy) = lw.ref(x), lw.ref(y)
+    name = e.prim.name + (".s" if o.size == 1 else "")
+    lw.emit(name, out=lw.slot(o), x=xs, y=ys, size=o.size, sx=sx, sy=sy)

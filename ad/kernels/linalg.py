@@ -1,131 +1,143 @@
-"""Kernel blocks of the matrix instructions.
+"""Matrix instructions: matmul through BLAS, and the matrix functions.
 
 References: M. Giles, "An extended collection of matrix derivative results for
 forward and reverse mode AD" (2008) [Giles]; rules are written beside the code.
 
-Matrices are row-major blocks of slots. Partials and adjoints of a matrix entry are a
-row of p (q) directions, so the loops keep the direction index r innermost (unit
-stride, vectorised by LLVM).
+Matrices are row-major blocks of slots, and a dual buffer holds p (q) directions per
+slot, so the tangent and adjoint of ``C = A B`` are products too, run by BLAS
+(:func:`ad.kernels.blas.gemm`) on the buffers in place:
 
-- matmul ``[out, a, b, batch, m, k, n]``: ``C[t] = A[t] B[t]`` for each of the batch
-  matrices (NumPy's 1-d operands are the m = 1 or n = 1 cases: same memory layout).
+- ``dC (m, n p) = A (m, k) @ dB (k, n p)`` (the rows of dB are ``n p`` contiguous);
+- ``dC[i] (n, p) += B^T (n, k) @ dA[i] (k, p)`` for each row i (one product if p = 1);
+- ``B_bar (k, n q) += A^T (k, m) @ C_bar (m, n q)``;
+- ``A_bar[i] (k, q) += B (k, n) @ C_bar[i] (n, q)`` for each row i (one product if q = 1).
 
 The matrix functions (one 2-d operand each, as the primitives of
 ``ad.primitives.linalg``) call np.linalg inside the kernel and apply their rules at
 matrix level, one direction at a time: the direction's matrix is read out of the
 dual buffer, the rule is a few matrix products, the result is written back. Their
-primal functions return a status (0, or STATUS_SINGULAR / STATUS_DEGENERATE, turned
-into ``SingularMatrixError`` / ``DegenerateDerivativeError`` naming the node in
-Python) instead of raising inside Numba. Residuals (kept on the tape, in slots after
-the Vars, only when the instruction's derivative is needed) are listed per block:
-
-===========  ========================================  ===============================
-opcode       payload                                    residual slots
-===========  ========================================  ===============================
-INV          ``[out, x, n]``                            none (Y = X^-1 is the output)
-SOLVE        ``[out, a, b, n, k, res]``                 A^-1 (n^2)
-DET          ``[out, x, n, res]``                       adj(X) (n^2)
-ADJUGATE     ``[out, x, n, res]``                       U, s, V^T, c (2 n^2 + n + 1)
-SLOGDET      ``[sign, logabsdet, x, n, res]``           X^-1 (n^2)
-CHOLESKY     ``[out, x, n, res]``                       L^-1 (n^2)
-EIGH         ``[w, V, x, n, upper]``                    none (w, V are outputs)
-EIGVALSH     ``[w, V, x, n, upper]``                    none
-SVD          ``[U, s, Vt, x, m, n, full]``              none (U, s, Vt are outputs)
-SVDVALS      ``[U, s, Vt, x, m, n]``                    none
-===========  ========================================  ===============================
+primal functions return a status (:class:`ad.kernels.table.Status`) instead of
+raising inside Numba. Residuals (kept on the tape, in slots after the Vars, only when
+the instruction's derivative is needed) are declared with each instruction.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numba
 import numpy as np
 from numba import types
 from numba.np.linalg import _LAPACK
 
+from ad.kernels.blas import gemm
 from ad.kernels.jit import kjit
+from ad.kernels.table import Instruction, Status, arg, declare, lowering, num, out, res
+from ad.primitives.linalg import GAP_RTOL
 
-#: Two eigen/singular values closer than GAP_RTOL * k * max|value| count as repeated
-#: (the same rule as ad.primitives.linalg, whose value is used when it exists).
-try:
-    from ad.primitives.linalg import GAP_RTOL
-except ImportError:  # pragma: no cover
-    GAP_RTOL = 64 * np.finfo(np.float64).eps
-
-OK = 0
-SINGULAR = 1  # = sweeps.STATUS_SINGULAR: no inverse / not positive definite
-DEGENERATE = 2  # = sweeps.STATUS_DEGENERATE: repeated eigen/singular values
-COMPLETION = 3  # = sweeps.STATUS_COMPLETION: full_matrices columns have no derivative
-ZERO_SINGULAR = 4  # = sweeps.STATUS_ZERO_SINGULAR: rectangular svd with s_i = 0
+OK = int(Status.OK)
+SINGULAR = int(Status.SINGULAR)
+DEGENERATE = int(Status.DEGENERATE)
+COMPLETION = int(Status.COMPLETION)
+ZERO_SINGULAR = int(Status.ZERO_SINGULAR)
 
 #: LAPACK's dsyevd as Numba binds it (np.linalg.eigh has no UPLO argument in Numba).
 _xxxevd = _LAPACK().numba_ez_xxxevd(types.float64)
 
 # ==================================================================================
 # matmul: C = A B ;  dC = dA B + A dB ;  A_bar += C_bar B^T ;  B_bar += A^T C_bar [Giles 2.2.1]
+# payload [out, a, b, batch, m, k, n]: batch products of (m, k) by (k, n) matrices
+# (NumPy's 1-d operands are the m = 1 or n = 1 cases: the same memory layout)
 # ==================================================================================
 
 
 @kjit
-def matmul_primal(code, j, values):
-    o, a, b = code[j], code[j + 1], code[j + 2]
-    batch, m, k, n = code[j + 3], code[j + 4], code[j + 5], code[j + 6]
+def matmul_primal(act, pool, values, work, out, a, b, batch, m, k, n):
     for t in range(batch):
-        A, B, C = a + t * m * k, b + t * k * n, o + t * m * n
-        for i in range(m):
-            for jj in range(n):
-                values[C + i * n + jj] = 0.0
-            for kk in range(k):  # row i of C accumulates A[i, kk] * row kk of B
-                aik = values[A + i * k + kk]
-                for jj in range(n):
-                    values[C + i * n + jj] += aik * values[B + kk * n + jj]
+        A, B, C = a + t * m * k, b + t * k * n, out + t * m * n
+        gemm(False, False, m, n, k, 1.0, values, A, k, values, B, n, 0.0, values, C, n)
+    return 0
 
 
 @kjit
-def matmul_forward(code, j, act, values, partials):
-    matmul_primal(code, j, values)
+def matmul_forward(act, pool, values, duals, work, out, a, b, batch, m, k, n):
+    matmul_primal(act, pool, values, work, out, a, b, batch, m, k, n)
     if not act & 1:
-        return
-    o, a, b = code[j], code[j + 1], code[j + 2]
-    batch, m, k, n = code[j + 3], code[j + 4], code[j + 5], code[j + 6]
-    p = partials.shape[1]
+        return 0
+    p = duals.shape[1]
+    D = duals.reshape(duals.size)
     for t in range(batch):
-        A, B, C = a + t * m * k, b + t * k * n, o + t * m * n
-        for i in range(m * n):
-            for r in range(p):
-                partials[C + i, r] = 0.0
-        for i in range(m):
-            for kk in range(k):
-                aik = values[A + i * k + kk]
-                for jj in range(n):
-                    c = C + i * n + jj
-                    if act & 2:  # dA B
-                        bkj = values[B + kk * n + jj]
-                        for r in range(p):
-                            partials[c, r] += partials[A + i * k + kk, r] * bkj
-                    if act & 4:  # A dB
-                        for r in range(p):
-                            partials[c, r] += aik * partials[B + kk * n + jj, r]
+        A, B, C = a + t * m * k, b + t * k * n, out + t * m * n
+        beta = 0.0
+        if act & 4:  # dC = A dB
+            gemm(
+                False, False, m, n * p, k, 1.0, values, A, k, D, B * p, n * p, 0.0, D, C * p, n * p
+            )
+            beta = 1.0
+        if act & 2:  # dC += dA B
+            if p == 1:
+                gemm(False, False, m, n, k, 1.0, D, A, k, values, B, n, beta, D, C, n)
+            else:
+                for i in range(m):
+                    gemm(
+                        True, False, n, p, k, 1.0, values, B, n, D, (A + i * k) * p, p,
+                        beta, D, (C + i * n) * p, p,
+                    )  # fmt: skip
+        if not act & 6:
+            duals[C : C + m * n] = 0.0
+    return 0
 
 
 @kjit
-def matmul_reverse(code, j, act, values, adjoints):
-    o, a, b = code[j], code[j + 1], code[j + 2]
-    batch, m, k, n = code[j + 3], code[j + 4], code[j + 5], code[j + 6]
-    q = adjoints.shape[1]
+def matmul_reverse(act, pool, values, duals, work, out, a, b, batch, m, k, n):
+    q = duals.shape[1]
+    D = duals.reshape(duals.size)
     for t in range(batch):
-        A, B, C = a + t * m * k, b + t * k * n, o + t * m * n
-        for i in range(m):
-            for kk in range(k):
-                aik = values[A + i * k + kk]
-                for jj in range(n):
-                    c = C + i * n + jj
-                    if act & 2:  # A_bar[i, kk] += C_bar[i, jj] B[kk, jj]
-                        bkj = values[B + kk * n + jj]
-                        for r in range(q):
-                            adjoints[A + i * k + kk, r] += adjoints[c, r] * bkj
-                    if act & 4:  # B_bar[kk, jj] += A[i, kk] C_bar[i, jj]
-                        for r in range(q):
-                            adjoints[B + kk * n + jj, r] += aik * adjoints[c, r]
+        A, B, C = a + t * m * k, b + t * k * n, out + t * m * n
+        if act & 4:  # B_bar += A^T C_bar
+            gemm(True, False, k, n * q, m, 1.0, values, A, k, D, C * q, n * q, 1.0, D, B * q, n * q)
+        if act & 2:  # A_bar += C_bar B^T
+            if q == 1:
+                gemm(False, True, m, k, n, 1.0, D, C, n, values, B, n, 1.0, D, A, k)
+            else:
+                for i in range(m):
+                    gemm(
+                        False, False, k, q, n, 1.0, values, B, n, D, (C + i * n) * q, q,
+                        1.0, D, (A + i * k) * q, q,
+                    )  # fmt: skip
+    return 0
+
+
+declare(
+    Instruction(
+        "matmul",
+        (
+            out("out", "batch * m * n"),
+            arg("a", "batch * m * k", 0),
+            arg("b", "batch * k * n", 1),
+            num("batch"),
+            num("m"),
+            num("k"),
+            num("n"),
+        ),
+        matmul_primal,
+        matmul_forward,
+        matmul_reverse,
+        cost="matmul",
+        work="2 * batch * m * k * n",
+        doc="batched matrix product through BLAS",
+    )
+)
+
+
+@lowering("matmul")
+def lower_matmul(lw: Any, e: Any) -> None:
+    (a, b), (o,) = e.inputs, e.outputs
+    k = a.shape[-1]
+    m = a.shape[-2] if a.ndim >= 2 else 1
+    n = b.shape[-1] if b.ndim >= 2 else 1
+    batch = int(np.prod(a.shape[:-2], dtype=np.int64)) if a.ndim > 2 else 1
+    lw.emit("matmul", out=lw.slot(o), a=lw.slot(a), b=lw.slot(b), batch=batch, m=m, k=k, n=n)
 
 
 # ==================================================================================
@@ -267,8 +279,7 @@ def _inv(X):
 
 
 @kjit
-def inv_primal(code, j, act, values):
-    o, x, n = code[j], code[j + 1], code[j + 2]
+def inv_primal(act, pool, values, work, o, x, n):
     Y, status = _inv(_mat(values, x, n, n))
     if status == OK:
         _store(values, o, Y)
@@ -276,23 +287,21 @@ def inv_primal(code, j, act, values):
 
 
 @kjit
-def inv_forward(code, j, act, values, partials):
-    status = inv_primal(code, j, act, values)
+def inv_forward(act, pool, values, duals, work, o, x, n):
+    status = inv_primal(act, pool, values, work, o, x, n)
     if status != OK or not act & 1:
         return status
-    o, x, n = code[j], code[j + 1], code[j + 2]
     Y = _mat(values, o, n, n)
-    for r in range(partials.shape[1]):
-        _put(partials, o, -(Y @ _dir(partials, x, n, n, r) @ Y), r)
+    for r in range(duals.shape[1]):
+        _put(duals, o, -(Y @ _dir(duals, x, n, n, r) @ Y), r)
     return OK
 
 
 @kjit
-def inv_reverse(code, j, act, values, adjoints):
-    o, x, n = code[j], code[j + 1], code[j + 2]
+def inv_reverse(act, pool, values, duals, work, o, x, n):
     Yt = _mat(values, o, n, n).T.copy()
-    for r in range(adjoints.shape[1]):
-        _acc(adjoints, x, -(Yt @ _dir(adjoints, o, n, n, r) @ Yt), r)
+    for r in range(duals.shape[1]):
+        _acc(duals, x, -(Yt @ _dir(duals, o, n, n, r) @ Yt), r)
     return OK
 
 
@@ -304,8 +313,7 @@ def inv_reverse(code, j, act, values, adjoints):
 
 
 @kjit
-def solve_primal(code, j, act, values):
-    o, a, b, n, k, res = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5]
+def solve_primal(act, pool, values, work, o, a, b, n, k, res):
     A = _mat(values, a, n, n)
     B = _mat(values, b, n, k)
     try:
@@ -324,32 +332,30 @@ def solve_primal(code, j, act, values):
 
 
 @kjit
-def solve_forward(code, j, act, values, partials):
-    status = solve_primal(code, j, act, values)
+def solve_forward(act, pool, values, duals, work, o, a, b, n, k, res):
+    status = solve_primal(act, pool, values, work, o, a, b, n, k, res)
     if status != OK or not act & 1:
         return status
-    o, a, b, n, k, res = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5]
     X = _mat(values, o, n, k)
     Ainv = _mat(values, res, n, n)
-    for r in range(partials.shape[1]):
-        rhs = _dir(partials, b, n, k, r) if act & 4 else np.zeros((n, k))
+    for r in range(duals.shape[1]):
+        rhs = _dir(duals, b, n, k, r) if act & 4 else np.zeros((n, k))
         if act & 2:
-            rhs -= _dir(partials, a, n, n, r) @ X
-        _put(partials, o, Ainv @ rhs, r)
+            rhs -= _dir(duals, a, n, n, r) @ X
+        _put(duals, o, Ainv @ rhs, r)
     return OK
 
 
 @kjit
-def solve_reverse(code, j, act, values, adjoints):
-    o, a, b, n, k, res = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5]
+def solve_reverse(act, pool, values, duals, work, o, a, b, n, k, res):
     X = _mat(values, o, n, k)
     AinvT = _mat(values, res, n, n).T.copy()
-    for r in range(adjoints.shape[1]):
-        Bb = AinvT @ _dir(adjoints, o, n, k, r)
+    for r in range(duals.shape[1]):
+        Bb = AinvT @ _dir(duals, o, n, k, r)
         if act & 4:
-            _acc(adjoints, b, Bb, r)
+            _acc(duals, b, Bb, r)
         if act & 2:
-            _acc(adjoints, a, -(Bb @ X.T), r)
+            _acc(duals, a, -(Bb @ X.T), r)
     return OK
 
 
@@ -406,8 +412,7 @@ def _adjugate_d(K, P):
 
 
 @kjit
-def adjugate_primal(code, j, act, values):
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
+def adjugate_primal(act, pool, values, work, o, x, n, res):
     U, s, Vt, c = _svd_parts(_mat(values, x, n, n))
     _store(values, o, _adjugate_from(U, s, Vt, c))
     if act & 1:  # residuals: U, s, V^T, c
@@ -427,27 +432,25 @@ def _adjugate_residuals(values, res, n):
 
 
 @kjit
-def adjugate_forward(code, j, act, values, partials):
-    adjugate_primal(code, j, act, values)
+def adjugate_forward(act, pool, values, duals, work, o, x, n, res):
+    adjugate_primal(act, pool, values, work, o, x, n, res)
     if not act & 1:
         return OK
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
     U, s, Vt, c = _adjugate_residuals(values, res, n)
     P = _pair_products(s)
-    for r in range(partials.shape[1]):
-        K = U.T @ _dir(partials, x, n, n, r) @ Vt.T
-        _put(partials, o, c * (Vt.T @ _adjugate_d(K, P) @ U.T), r)
+    for r in range(duals.shape[1]):
+        K = U.T @ _dir(duals, x, n, n, r) @ Vt.T
+        _put(duals, o, c * (Vt.T @ _adjugate_d(K, P) @ U.T), r)
     return OK
 
 
 @kjit
-def adjugate_reverse(code, j, act, values, adjoints):
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
+def adjugate_reverse(act, pool, values, duals, work, o, x, n, res):
     U, s, Vt, c = _adjugate_residuals(values, res, n)
     P = _pair_products(s)
-    for r in range(adjoints.shape[1]):
-        K = Vt @ _dir(adjoints, o, n, n, r) @ U
-        _acc(adjoints, x, c * (U @ _adjugate_d(K, P) @ Vt), r)
+    for r in range(duals.shape[1]):
+        K = Vt @ _dir(duals, o, n, n, r) @ U
+        _acc(duals, x, c * (U @ _adjugate_d(K, P) @ Vt), r)
     return OK
 
 
@@ -458,8 +461,7 @@ def adjugate_reverse(code, j, act, values, adjoints):
 
 
 @kjit
-def det_primal(code, j, act, values):
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
+def det_primal(act, pool, values, work, o, x, n, res):
     X = _mat(values, x, n, n)
     values[o] = np.linalg.det(X)
     if act & 1:
@@ -469,23 +471,21 @@ def det_primal(code, j, act, values):
 
 
 @kjit
-def det_forward(code, j, act, values, partials):
-    det_primal(code, j, act, values)
+def det_forward(act, pool, values, duals, work, o, x, n, res):
+    det_primal(act, pool, values, work, o, x, n, res)
     if not act & 1:
         return OK
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
     adjT = _mat(values, res, n, n).T.copy()
-    for r in range(partials.shape[1]):
-        partials[o, r] = np.sum(adjT * _dir(partials, x, n, n, r))
+    for r in range(duals.shape[1]):
+        duals[o, r] = np.sum(adjT * _dir(duals, x, n, n, r))
     return OK
 
 
 @kjit
-def det_reverse(code, j, act, values, adjoints):
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
+def det_reverse(act, pool, values, duals, work, o, x, n, res):
     adjT = _mat(values, res, n, n).T.copy()
-    for r in range(adjoints.shape[1]):
-        _acc(adjoints, x, adjoints[o, r] * adjT, r)
+    for r in range(duals.shape[1]):
+        _acc(duals, x, duals[o, r] * adjT, r)
     return OK
 
 
@@ -496,8 +496,7 @@ def det_reverse(code, j, act, values, adjoints):
 
 
 @kjit
-def slogdet_primal(code, j, act, values):
-    o_sign, o_lad, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
+def slogdet_primal(act, pool, values, work, o_sign, o_lad, x, n, res):
     X = _mat(values, x, n, n)
     sign, lad = np.linalg.slogdet(X)
     values[o_sign] = sign
@@ -511,24 +510,22 @@ def slogdet_primal(code, j, act, values):
 
 
 @kjit
-def slogdet_forward(code, j, act, values, partials):
-    status = slogdet_primal(code, j, act, values)
+def slogdet_forward(act, pool, values, duals, work, o_sign, o_lad, x, n, res):
+    status = slogdet_primal(act, pool, values, work, o_sign, o_lad, x, n, res)
     if status != OK or not act & 1:
         return status
-    o_sign, o_lad, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
     XinvT = _mat(values, res, n, n).T.copy()
-    for r in range(partials.shape[1]):
-        partials[o_sign, r] = 0.0
-        partials[o_lad, r] = np.sum(XinvT * _dir(partials, x, n, n, r))
+    for r in range(duals.shape[1]):
+        duals[o_sign, r] = 0.0
+        duals[o_lad, r] = np.sum(XinvT * _dir(duals, x, n, n, r))
     return OK
 
 
 @kjit
-def slogdet_reverse(code, j, act, values, adjoints):
-    o_lad, x, n, res = code[j + 1], code[j + 2], code[j + 3], code[j + 4]
+def slogdet_reverse(act, pool, values, duals, work, o_sign, o_lad, x, n, res):
     XinvT = _mat(values, res, n, n).T.copy()
-    for r in range(adjoints.shape[1]):
-        _acc(adjoints, x, adjoints[o_lad, r] * XinvT, r)
+    for r in range(duals.shape[1]):
+        _acc(duals, x, duals[o_lad, r] * XinvT, r)
     return OK
 
 
@@ -550,8 +547,7 @@ def _phi(M):
 
 
 @kjit
-def cholesky_primal(code, j, act, values):
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
+def cholesky_primal(act, pool, values, work, o, x, n, res):
     try:
         L = np.linalg.cholesky(_mat(values, x, n, n))
     except Exception:  # noqa: BLE001 - not positive definite
@@ -566,27 +562,25 @@ def cholesky_primal(code, j, act, values):
 
 
 @kjit
-def cholesky_forward(code, j, act, values, partials):
-    status = cholesky_primal(code, j, act, values)
+def cholesky_forward(act, pool, values, duals, work, o, x, n, res):
+    status = cholesky_primal(act, pool, values, work, o, x, n, res)
     if status != OK or not act & 1:
         return status
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
     L = _mat(values, o, n, n)
     Linv = _mat(values, res, n, n)
-    for r in range(partials.shape[1]):
-        S = _sym(_dir(partials, x, n, n, r), False)
-        _put(partials, o, L @ _phi(Linv @ S @ Linv.T), r)
+    for r in range(duals.shape[1]):
+        S = _sym(_dir(duals, x, n, n, r), False)
+        _put(duals, o, L @ _phi(Linv @ S @ Linv.T), r)
     return OK
 
 
 @kjit
-def cholesky_reverse(code, j, act, values, adjoints):
-    o, x, n, res = code[j], code[j + 1], code[j + 2], code[j + 3]
+def cholesky_reverse(act, pool, values, duals, work, o, x, n, res):
     L = _mat(values, o, n, n)
     Linv = _mat(values, res, n, n)
-    for r in range(adjoints.shape[1]):
-        Q = Linv.T @ _phi(L.T @ _dir(adjoints, o, n, n, r)) @ Linv
-        _acc(adjoints, x, _sym_adjoint(Q, False), r)
+    for r in range(duals.shape[1]):
+        Q = Linv.T @ _phi(L.T @ _dir(duals, o, n, n, r)) @ Linv
+        _acc(duals, x, _sym_adjoint(Q, False), r)
     return OK
 
 
@@ -615,9 +609,9 @@ if numba.config.DISABLE_JIT:  # plain Python: the LAPACK binding is not callable
 
 
 @kjit
-def eigh_primal(code, j, act, values):
-    ow, ov, x, n, upper = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4] != 0
-    w, V, info = _eigh(_mat(values, x, n, n), upper)
+def eigh_primal(act, pool, values, work, ow, ov, x, n, upper):
+    up = upper != 0
+    w, V, info = _eigh(_mat(values, x, n, n), up)
     if info != 0:
         return SINGULAR
     _store(values, ow, w.reshape((1, n)))
@@ -626,37 +620,37 @@ def eigh_primal(code, j, act, values):
 
 
 @kjit
-def eigh_forward(vectors, code, j, act, values, partials):
-    status = eigh_primal(code, j, act, values)
+def eigh_forward(vectors, act, pool, values, duals, work, ow, ov, x, n, upper):
+    up = upper != 0
+    status = eigh_primal(act, pool, values, work, ow, ov, x, n, upper)
     if status != OK or not act & 1:
         return status
-    ow, ov, x, n, upper = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4] != 0
     w = values[ow : ow + n].copy()
     V = _mat(values, ov, n, n)
     if vectors and not _gaps_ok(w):
         return DEGENERATE
     F = _gap_inverse(w)
-    for r in range(partials.shape[1]):
-        K = V.T @ _sym(_dir(partials, x, n, n, r), upper) @ V
-        _put(partials, ow, np.diag(K).copy().reshape((1, n)), r)
-        _put(partials, ov, V @ (F * K) if vectors else np.zeros((n, n)), r)
+    for r in range(duals.shape[1]):
+        K = V.T @ _sym(_dir(duals, x, n, n, r), up) @ V
+        _put(duals, ow, np.diag(K).copy().reshape((1, n)), r)
+        _put(duals, ov, V @ (F * K) if vectors else np.zeros((n, n)), r)
     return OK
 
 
 @kjit
-def eigh_reverse(vectors, code, j, act, values, adjoints):
-    ow, ov, x, n, upper = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4] != 0
+def eigh_reverse(vectors, act, pool, values, duals, work, ow, ov, x, n, upper):
+    up = upper != 0
     w = values[ow : ow + n].copy()
     V = _mat(values, ov, n, n)
-    need_v = vectors and _any_nonzero(adjoints, ov, n * n)
+    need_v = vectors and _any_nonzero(duals, ov, n * n)
     if need_v and not _gaps_ok(w):
         return DEGENERATE
     F = _gap_inverse(w)
-    for r in range(adjoints.shape[1]):
-        inner = np.diag(_dir(adjoints, ow, 1, n, r)[0])
+    for r in range(duals.shape[1]):
+        inner = np.diag(_dir(duals, ow, 1, n, r)[0])
         if need_v:
-            inner = inner + F * (V.T @ _dir(adjoints, ov, n, n, r))
-        _acc(adjoints, x, _sym_adjoint(V @ inner @ V.T, upper), r)
+            inner = inner + F * (V.T @ _dir(duals, ov, n, n, r))
+        _acc(duals, x, _sym_adjoint(V @ inner @ V.T, up), r)
     return OK
 
 
@@ -680,10 +674,9 @@ def _svd_shapes(m, n, full):
 
 
 @kjit
-def svd_primal(code, j, act, values):
-    ou, os_, ovt, x, m, n = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5]
-    full = code[j + 6] != 0
-    U, s, Vt = np.linalg.svd(_mat(values, x, m, n), full_matrices=full)
+def svd_primal(act, pool, values, work, ou, os_, ovt, x, m, n, full):
+    fl = full != 0
+    U, s, Vt = np.linalg.svd(_mat(values, x, m, n), full_matrices=fl)
     _store(values, ou, U)
     _store(values, os_, s.reshape((1, s.size)))
     _store(values, ovt, Vt)
@@ -713,28 +706,27 @@ def _svd_thin(values, ou, os_, ovt, m, n, full):
 
 
 @kjit
-def svd_forward(vectors, code, j, act, values, partials):
-    svd_primal(code, j, act, values)
+def svd_forward(vectors, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
+    svd_primal(act, pool, values, work, ou, os_, ovt, x, m, n, full)
     if not act & 1:
         return OK
-    ou, os_, ovt, x, m, n = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5]
-    full = code[j + 6] != 0
-    k, ucols, vrows = _svd_shapes(m, n, full)
-    if vectors and full and m != n:
+    fl = full != 0
+    k, ucols, vrows = _svd_shapes(m, n, fl)
+    if vectors and fl and m != n:
         return COMPLETION
-    U, s, Vt = _svd_thin(values, ou, os_, ovt, m, n, full)
+    U, s, Vt = _svd_thin(values, ou, os_, ovt, m, n, fl)
     status = _svd_status(s, m, n, vectors)
     if status != OK:
         return status
     V = Vt.T.copy()
     F = _gap_inverse(s * s)
-    for r in range(partials.shape[1]):
-        dA = _dir(partials, x, m, n, r)
+    for r in range(duals.shape[1]):
+        dA = _dir(duals, x, m, n, r)
         dP = U.T @ dA @ V
-        _put(partials, os_, np.diag(dP).copy().reshape((1, k)), r)
+        _put(duals, os_, np.diag(dP).copy().reshape((1, k)), r)
         if not vectors:
-            _zero(partials, ou, m * ucols)
-            _zero(partials, ovt, vrows * n)
+            _zero(duals, ou, m * ucols)
+            _zero(duals, ovt, vrows * n)
             continue
         dPt = dP.T.copy()
         dU = U @ (F * (dP * s.reshape((1, k)) + s.reshape((k, 1)) * dPt))
@@ -743,22 +735,21 @@ def svd_forward(vectors, code, j, act, values, partials):
             dU = dU + (dA @ V - U @ dP) / s.reshape((1, k))
         if n > k:
             dV = dV + (dA.T @ U - V @ dPt) / s.reshape((1, k))
-        _put(partials, ou, dU, r)
-        _put(partials, ovt, dV.T.copy(), r)
+        _put(duals, ou, dU, r)
+        _put(duals, ovt, dV.T.copy(), r)
     return OK
 
 
 @kjit
-def svd_reverse(vectors, code, j, act, values, adjoints):
-    ou, os_, ovt, x, m, n = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5]
-    full = code[j + 6] != 0
-    k, ucols, vrows = _svd_shapes(m, n, full)
-    U, s, Vt = _svd_thin(values, ou, os_, ovt, m, n, full)
+def svd_reverse(vectors, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
+    fl = full != 0
+    k, ucols, vrows = _svd_shapes(m, n, fl)
+    U, s, Vt = _svd_thin(values, ou, os_, ovt, m, n, fl)
     need_u = need_v = False
     if vectors:
-        for r in range(adjoints.shape[1]):  # the completing part must carry no cotangent
-            Ub = _dir(adjoints, ou, m, ucols, r)
-            Vtb = _dir(adjoints, ovt, vrows, n, r)
+        for r in range(duals.shape[1]):  # the completing part must carry no cotangent
+            Ub = _dir(duals, ou, m, ucols, r)
+            Vtb = _dir(duals, ovt, vrows, n, r)
             if np.any(Ub[:, k:] != 0.0) or np.any(Vtb[k:] != 0.0):
                 return COMPLETION
             need_u = need_u or np.any(Ub != 0.0)
@@ -768,20 +759,220 @@ def svd_reverse(vectors, code, j, act, values, adjoints):
         return status
     F = _gap_inverse(s * s)
     s_row, s_col = s.reshape((1, k)), s.reshape((k, 1))
-    for r in range(adjoints.shape[1]):
-        inner = np.diag(_dir(adjoints, os_, 1, k, r)[0])
+    for r in range(duals.shape[1]):
+        inner = np.diag(_dir(duals, os_, 1, k, r)[0])
         extra = np.zeros((m, n))
         if need_u:
-            Ub = _dir(adjoints, ou, m, ucols, r)[:, :k].copy()
+            Ub = _dir(duals, ou, m, ucols, r)[:, :k].copy()
             UtUb = U.T @ Ub
             inner = inner + (F * (UtUb - UtUb.T)) * s_row
             if m > k:
                 extra = extra + ((Ub - U @ UtUb) / s_row) @ Vt
         if need_v:
-            Vb = _dir(adjoints, ovt, vrows, n, r)[:k].T.copy()
+            Vb = _dir(duals, ovt, vrows, n, r)[:k].T.copy()
             VtVb = Vt @ Vb
             inner = inner + s_col * (F * (VtVb - VtVb.T))
             if n > k:
                 extra = extra + (U / s_row) @ (Vb - Vt.T @ VtVb).T
-        _acc(adjoints, x, U @ inner @ Vt + extra, r)
+        _acc(duals, x, U @ inner @ Vt + extra, r)
     return OK
+
+
+# ==================================================================================
+# The table entries and lowerings of the matrix functions
+# ==================================================================================
+
+
+@kjit
+def eigh_forward_v(act, pool, values, duals, work, ow, ov, x, n, upper):
+    return eigh_forward(True, act, pool, values, duals, work, ow, ov, x, n, upper)
+
+
+@kjit
+def eigh_reverse_v(act, pool, values, duals, work, ow, ov, x, n, upper):
+    return eigh_reverse(True, act, pool, values, duals, work, ow, ov, x, n, upper)
+
+
+@kjit
+def eigvalsh_forward(act, pool, values, duals, work, ow, ov, x, n, upper):
+    return eigh_forward(False, act, pool, values, duals, work, ow, ov, x, n, upper)
+
+
+@kjit
+def eigvalsh_reverse(act, pool, values, duals, work, ow, ov, x, n, upper):
+    return eigh_reverse(False, act, pool, values, duals, work, ow, ov, x, n, upper)
+
+
+@kjit
+def svd_forward_v(act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
+    return svd_forward(True, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full)
+
+
+@kjit
+def svd_reverse_v(act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
+    return svd_reverse(True, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full)
+
+
+@kjit
+def svdvals_forward(act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
+    return svd_forward(False, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full)
+
+
+@kjit
+def svdvals_reverse(act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
+    return svd_reverse(False, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full)
+
+
+_SQUARE = (out("out", "n * n"), arg("x", "n * n", 0), num("n"))
+_CUBIC = "n * n * n"
+
+declare(Instruction("inv", _SQUARE, inv_primal, inv_forward, inv_reverse, "linalg", _CUBIC))
+declare(
+    Instruction(
+        "solve",
+        (
+            out("out", "n * k"),
+            arg("a", "n * n", 0),
+            arg("b", "n * k", 1),
+            num("n"),
+            num("k"),
+            res("res", "n * n"),  # A^-1 (Numba exposes no LU solve)
+        ),
+        solve_primal,
+        solve_forward,
+        solve_reverse,
+        "linalg",
+        _CUBIC,
+    )
+)
+declare(
+    Instruction(
+        "det",
+        (out("out", "1"), arg("x", "n * n", 0), num("n"), res("res", "n * n")),  # adj(X)
+        det_primal,
+        det_forward,
+        det_reverse,
+        "linalg",
+        _CUBIC,
+    )
+)
+declare(
+    Instruction(
+        "adjugate",
+        _SQUARE + (res("res", "2 * n * n + n + 1"),),  # U, s, V^T, c
+        adjugate_primal,
+        adjugate_forward,
+        adjugate_reverse,
+        "linalg",
+        _CUBIC,
+    )
+)
+declare(
+    Instruction(
+        "slogdet",
+        (
+            out("sign", "1"),
+            out("lad", "1"),
+            arg("x", "n * n", 0),
+            num("n"),
+            res("res", "n * n"),  # X^-1
+        ),
+        slogdet_primal,
+        slogdet_forward,
+        slogdet_reverse,
+        "linalg",
+        _CUBIC,
+    )
+)
+declare(
+    Instruction(
+        "cholesky",
+        _SQUARE + (res("res", "n * n"),),  # L^-1
+        cholesky_primal,
+        cholesky_forward,
+        cholesky_reverse,
+        "linalg",
+        _CUBIC,
+    )
+)
+_EIGH = (out("w", "n"), out("v", "n * n"), arg("x", "n * n", 0), num("n"), num("upper"))
+declare(Instruction("eigh", _EIGH, eigh_primal, eigh_forward_v, eigh_reverse_v, "linalg", _CUBIC))
+declare(
+    Instruction(
+        "eigvalsh", _EIGH, eigh_primal, eigvalsh_forward, eigvalsh_reverse, "linalg", _CUBIC
+    )
+)
+_SVD = (
+    out("u", "m * (full * m + (1 - full) * min(m, n))"),
+    out("s", "min(m, n)"),
+    out("vt", "n * (full * n + (1 - full) * min(m, n))"),
+    arg("x", "m * n", 0),
+    num("m"),
+    num("n"),
+    num("full"),
+)
+_SVD_WORK = "max(m, n) * min(m, n) * min(m, n)"
+declare(Instruction("svd", _SVD, svd_primal, svd_forward_v, svd_reverse_v, "linalg", _SVD_WORK))
+declare(
+    Instruction("svdvals", _SVD, svd_primal, svdvals_forward, svdvals_reverse, "linalg", _SVD_WORK)
+)
+
+
+@lowering("inv", "det", "adjugate", "cholesky")
+def lower_square(lw: Any, e: Any) -> None:
+    (x,), (o,) = e.inputs, e.outputs
+    n = x.shape[-1]
+    ins = lw.instruction(e.prim.name)
+    fields = {"out": lw.slot(o), "x": lw.slot(x), "n": n}
+    if "res" in ins.index:
+        fields["res"] = lw.residual(ins, "res", n=n)
+    lw.emit(e.prim.name, **fields)
+
+
+@lowering("solve")
+def lower_solve(lw: Any, e: Any) -> None:
+    (a, b), (o,) = e.inputs, e.outputs
+    n = a.shape[-1]
+    k = b.shape[1] if b.ndim == 2 else 1
+    ins = lw.instruction("solve")
+    lw.emit(
+        "solve",
+        out=lw.slot(o),
+        a=lw.slot(a),
+        b=lw.slot(b),
+        n=n,
+        k=k,
+        res=lw.residual(ins, "res", n=n, k=k),
+    )
+
+
+@lowering("slogdet")
+def lower_slogdet(lw: Any, e: Any) -> None:
+    (x,), (sign, lad) = e.inputs, e.outputs
+    n = x.shape[-1]
+    res_slot = lw.residual(lw.instruction("slogdet"), "res", n=n)
+    lw.emit("slogdet", sign=lw.slot(sign), lad=lw.slot(lad), x=lw.slot(x), n=n, res=res_slot)
+
+
+@lowering("eigh", "eigvalsh")
+def lower_eigh(lw: Any, e: Any) -> None:
+    (x,), (w, v) = e.inputs, e.outputs
+    upper = 1 if e.params.get("uplo", "L") == "U" else 0
+    lw.emit(e.prim.name, w=lw.slot(w), v=lw.slot(v), x=lw.slot(x), n=x.shape[-1], upper=upper)
+
+
+@lowering("svd", "svdvals")
+def lower_svd(lw: Any, e: Any) -> None:
+    (x,), (u, s, vt) = e.inputs, e.outputs
+    m, n = x.shape
+    full = 1 if e.params.get("full", False) else 0
+    lw.emit(
+        e.prim.name,
+        u=lw.slot(u),
+        s=lw.slot(s),
+        vt=lw.slot(vt),
+        x=lw.slot(x),
+        m=m,
+        n=n,
+        full=full,
+    )

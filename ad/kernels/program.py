@@ -1,256 +1,210 @@
-"""The lowered program of a Graph: flat arrays, buffers, validation and error reports.
+"""The lowered program of a Graph: flat arrays, workspaces, validation, error reports.
 
-A :class:`Program` is built once per Graph (cached on ``graph._cache["kernels"]``)
-and owns every buffer the sweeps use, so a call allocates nothing but its results:
+A :class:`Program` is immutable once built: the instruction arrays (``ops``, the CSR
+payload ``ptr``/``code``, the int ``pool``, the activity words ``act``), the slot of
+every Var, and a template of the ``values`` buffer with the constants in place.
 
-- ``values[n_values]``: one float64 slot per scalar of every Var (then residuals);
-  constants are copied in at lowering. After a primal sweep it holds every
-  intermediate value: it IS the tape of the reverse mode;
-- ``partials(p)``: a zero-initialised ``(n_values, p)`` buffer per chunk width p (the
-  dual parts of forward mode; rows of inactive slots are never written, stay zero);
-- ``adjoints(q)``: a ``(n_values, q)`` buffer per cotangent count q;
-- ``work``: float scratch (tie counts of reductions, ...).
+The mutable buffers live in :class:`Workspace` objects: ``values`` (after a primal
+sweep it holds every intermediate value: it IS the tape of the reverse mode), the
+``work`` scratch and the dual buffers ``(n_active, width)``. A call takes a workspace
+from the program's free list and gives it back when done, so concurrent calls (threads)
+never share buffers, and nothing a call leaves in a workspace is trusted by the next
+one: every call loads its inputs and runs its sweeps from the start. An interrupted
+call simply does not give its workspace back.
 
-Buffers are reused across calls, so a Program is not thread-safe: one graph must not
-be swept from two threads at once.
-
-:func:`validate` checks every opcode, payload length, slot range and pool index in
-Python (vectorised per opcode) before any kernel runs, so a malformed program is a
-``GraphError``, never an out-of-bounds access inside Numba.
+:func:`validate` checks every opcode, payload length, slot range and pool range in
+Python (vectorised per opcode, from the fields the table declares) before any kernel
+runs, so a malformed program is a ``GraphError``, never an out-of-bounds access inside
+Numba (the kernels run with ``boundscheck=False``).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
-from ad.errors import GraphError, NonFiniteError
-from ad.ir import Graph
-from ad.kernels import opcodes as oc
-from ad.kernels.lower import size as var_size
+from ad.errors import (
+    DegenerateDerivativeError,
+    GraphError,
+    NonFiniteError,
+    SingularMatrixError,
+)
+from ad.ir import Graph, Var
+from ad.kernels import table
+from ad.kernels.table import Status
 
-#: How many (p or q) dual buffers a Program keeps (least recently used dropped).
-MAX_DUAL_BUFFERS = 4
+#: Free workspaces a program keeps for reuse (more are created under concurrency).
+MAX_FREE_WORKSPACES = 2
+#: Dual buffers (widths) a workspace keeps.
+MAX_DUAL_WIDTHS = 2
+
+
+class Workspace:
+    """The mutable buffers of one call: values (the tape), work, dual buffers."""
+
+    def __init__(self, prog: Program):
+        self.values = prog.values0.copy()
+        self.work = np.zeros(prog.work_size)
+        self._rows = {"forward": prog.n_active, "reverse": prog.n_reverse}
+        self._duals: dict[tuple[str, int], np.ndarray] = {}
+
+    def duals(self, sweep: str, width: int) -> np.ndarray:
+        """The partials (``sweep="forward"``, ``(n_active, width)``) or adjoints
+        (``"reverse"``, ``(n_reverse, width)``) buffer; contents arbitrary: the forward
+        sweep writes every row it reads, the reverse caller zeroes it."""
+        key = (sweep, width)
+        buf = self._duals.get(key)
+        if buf is None:
+            if len(self._duals) >= MAX_DUAL_WIDTHS:
+                self._duals.pop(next(iter(self._duals)))
+            buf = self._duals[key] = np.empty((max(self._rows[sweep], 1), width))
+        return buf
 
 
 class Program:
-    """Flat program + buffers of one Graph (see the module docstring)."""
+    """Flat program of one Graph (see the module docstring)."""
 
     def __init__(self, graph: Graph, lw: Any):
+        self.graph = graph
         self.ops = np.asarray(lw.ops, dtype=np.int64)
         self.ptr = np.asarray(lw.ptr, dtype=np.int64)
         self.code = np.asarray(lw.code + [0], dtype=np.int64)  # never empty
         self.pool = lw.pool_array()
         self.act = np.asarray(lw.act, dtype=np.int64)
         self.eqn_of = np.asarray(lw.eqn_of, dtype=np.int64)
-        self.n_slots = lw.n_slots
-        self.n_values = lw.n_values
-        self.slot = dict(lw.slot)
-        self.values = np.zeros(max(self.n_values, 1))
-        self.work = np.zeros(lw.work)
-        self.inputs = [(self.slot[v.id], var_size(v), v.shape) for v in graph.inputs]
-        self.outputs = [(self.slot[v.id], var_size(v), v.shape) for v in graph.outputs]
+        self.n_active = lw.n_active
+        self.n_reverse = lw.n_reverse
+        self.n_values = max(lw.n_values, 1)
+        self.work_size = max(lw.work, 1)
+        self.slot_of = dict(lw.slot_of)
+        self.broadcast = {vid for vid in lw.slot_of if lw.ref_kind(vid) == "broadcast"}
+        self.values0 = np.zeros(self.n_values)
         for v in graph.consts:
             value = np.asarray(graph.const_values[v.id], dtype=np.float64)
-            self.values[self.slot[v.id] : self.slot[v.id] + v.size] = value.reshape(-1)
-        active, useful = lw.active, lw.useful
+            self.values0[self.slot_of[v.id] : self.slot_of[v.id] + v.size] = value.reshape(-1)
+        self.inputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.inputs]
+        self.outputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.outputs]
+        active, useful = graph.activity()
         self.out_active = [v.id in active for v in graph.outputs]
         self.needed = active & useful
-        self.tape_key: list[np.ndarray] | None = None
-        self._duals: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._free: list[Workspace] = []
 
-    # -- buffers -------------------------------------------------------------------
-    def dual(self, kind: str, width: int) -> np.ndarray:
-        """The zero-initialised ``(n_values, width)`` partials or adjoints buffer."""
-        key = (kind, int(width))
-        buf = self._duals.get(key)
-        if buf is None:
-            buf = np.zeros((max(self.n_values, 1), int(width)))
-            self._duals[key] = buf
-            while len(self._duals) > MAX_DUAL_BUFFERS:
-                self._duals.popitem(last=False)
-        else:
-            self._duals.move_to_end(key)
-        return buf
+    # -- workspaces ------------------------------------------------------------------
+    def acquire(self) -> Workspace:
+        """A workspace for one call (list.pop/append are atomic: thread-safe)."""
+        try:
+            return self._free.pop()
+        except IndexError:
+            return Workspace(self)
 
-    def load(self, args: list[np.ndarray]) -> None:
+    def release(self, ws: Workspace) -> None:
+        """Give a workspace back after a call completed."""
+        if len(self._free) < MAX_FREE_WORKSPACES:
+            self._free.append(ws)
+
+    # -- reading and writing the buffers ------------------------------------------------
+    def load(self, ws: Workspace, args: list[np.ndarray]) -> None:
         """Copy the inputs into their slots."""
         for (off, size, _), a in zip(self.inputs, args):
-            self.values[off : off + size] = a.reshape(-1)
+            ws.values[off : off + size] = a.reshape(-1)
 
-    def read(self, which: list[tuple[int, int, tuple[int, ...]]]) -> list[np.ndarray]:
-        """Copies of the values of the given (offset, size, shape) slots."""
-        return [self.values[o : o + s].reshape(shape).copy() for o, s, shape in which]
+    def read(self, buf: np.ndarray, which: list[tuple[int, int, tuple[int, ...]]]) -> list:
+        """Copies of the given (offset, size, shape) slots of ``buf``."""
+        return [buf[o : o + s].reshape(shape).copy() for o, s, shape in which]
+
+    def var_values(self, buf: np.ndarray, v: Var) -> np.ndarray:
+        """The entries of ``v`` in ``buf`` (values or dual rows), broadcasts expanded."""
+        s = self.slot_of[v.id]
+        if v.id in self.broadcast:
+            return np.broadcast_to(buf[s : s + 1], (v.size,) + buf.shape[1:])
+        return buf[s : s + v.size]
 
     def tape_bytes(self) -> int:
-        """8 x (slots of every Var + residual slots): see ``ad.kernels.tape_bytes``."""
-        return 8 * self.n_values
+        """8 x the slots the reverse mode reads after recording: every Var with storage
+        of its own, except the values internal to fused groups (recomputed, their
+        scratch counted instead), plus the residuals. See ``ad.kernels.run.tape_bytes``."""
+        return 8 * (self.n_values - (self.n_active - self.n_reverse))
+
+    def pool_slice(self, start: int, size: int) -> np.ndarray | None:
+        """``pool[start:start + size]``, or None when the range is outside the pool."""
+        if start < 0 or size < 0 or start + size > self.pool.size:
+            return None
+        return self.pool[start : start + size]
 
 
 # ----------------------------------------------------------------------------------
 # Validation: every index a kernel will follow is checked here, in Python
 # ----------------------------------------------------------------------------------
 
-# opcode -> payload length, slot ranges [(start field, size)], where size is a field
-# index (int), a constant ("one"), or a callable of the payload matrix F.
-_UNARY = (4, [(0, 2), (1, 2)])
-_BINARY = (4, [(0, 3), (1, 3), (2, 3)])
-_SCALAR1 = (2, [(0, "one"), (1, "one")])
-_SCALAR2 = (3, [(0, "one"), (1, "one"), (2, "one")])
-SPECS: dict[int, tuple[int, list[tuple[int, Any]]]] = {
-    **{op: _UNARY for op in range(oc.LAST_UNARY + 1)},
-    **{op: _BINARY for op in (oc.ADD, oc.SUB, oc.MUL, oc.DIV, oc.POW, oc.MAXIMUM, oc.MINIMUM)},
-    **{op: _SCALAR2 for op in (oc.ADD_S, oc.SUB_S, oc.MUL_S)},
-    **{op: _SCALAR1 for op in (oc.SIN_S, oc.COS_S, oc.TANH_S, oc.SQUARE_S, oc.GATHER_S)},
-    oc.SELECT: (5, [(0, 3), (1, 3), (2, 3)]),
-    oc.GATHER: (3, [(0, 1)]),
-    oc.SCATTER_ADD: (5, [(0, 1), (2, 3)]),
-    oc.REDUCE_MAX: (5, [(0, 1), (2, 3)]),
-    oc.REDUCE_MIN: (5, [(0, 1), (2, 3)]),
-    oc.MATMUL: (
-        7,
-        [
-            (0, lambda F: F[:, 3] * F[:, 4] * F[:, 6]),
-            (1, lambda F: F[:, 3] * F[:, 4] * F[:, 5]),
-            (2, lambda F: F[:, 3] * F[:, 5] * F[:, 6]),
-        ],
-    ),
-    oc.INV: (3, [(0, lambda F: F[:, 2] ** 2), (1, lambda F: F[:, 2] ** 2)]),
-    oc.SOLVE: (
-        6,
-        [
-            (0, lambda F: F[:, 3] * F[:, 4]),
-            (1, lambda F: F[:, 3] ** 2),
-            (2, lambda F: F[:, 3] * F[:, 4]),
-            (5, lambda F: F[:, 3] ** 2),
-        ],
-    ),
-    oc.DET: (4, [(0, "one"), (1, lambda F: F[:, 2] ** 2), (3, lambda F: F[:, 2] ** 2)]),
-    oc.ADJUGATE: (
-        4,
-        [
-            (0, lambda F: F[:, 2] ** 2),
-            (1, lambda F: F[:, 2] ** 2),
-            (3, lambda F: 2 * F[:, 2] ** 2 + F[:, 2] + 1),
-        ],
-    ),
-    oc.SLOGDET: (
-        5,
-        [(0, "one"), (1, "one"), (2, lambda F: F[:, 3] ** 2), (4, lambda F: F[:, 3] ** 2)],
-    ),
-    oc.CHOLESKY: (
-        4,
-        [(0, lambda F: F[:, 2] ** 2), (1, lambda F: F[:, 2] ** 2), (3, lambda F: F[:, 2] ** 2)],
-    ),
-    **{
-        op: (5, [(0, 3), (1, lambda F: F[:, 3] ** 2), (2, lambda F: F[:, 3] ** 2)])
-        for op in (oc.EIGH, oc.EIGVALSH)
-    },
-    **{
-        op: (
-            7,
-            [
-                (
-                    0,
-                    lambda F: (
-                        F[:, 4] * np.where(F[:, 6] != 0, F[:, 4], np.minimum(F[:, 4], F[:, 5]))
-                    ),
-                ),
-                (1, lambda F: np.minimum(F[:, 4], F[:, 5])),
-                (
-                    2,
-                    lambda F: (
-                        F[:, 5] * np.where(F[:, 6] != 0, F[:, 5], np.minimum(F[:, 4], F[:, 5]))
-                    ),
-                ),
-                (3, lambda F: F[:, 4] * F[:, 5]),
-            ],
-        )
-        for op in (oc.SVD, oc.SVDVALS)
-    },
-}
 
-
-def _fail(prog: Program, graph: Graph | None, i: int, what: str) -> GraphError:
-    where = f"instruction {i} ({oc.NAMES[prog.ops[i]] if 0 <= prog.ops[i] < oc.N_OPCODES else '?'})"
-    if graph is not None and 0 <= prog.eqn_of[i] < len(graph.eqns):
-        where += f" of node `{eqn_text(graph, int(prog.eqn_of[i]))}`"
+def _fail(prog: Program, i: int, what: str) -> GraphError:
+    op = int(prog.ops[i])
+    name = table.INSTRUCTIONS[op].name if 0 <= op < len(table.INSTRUCTIONS) else "?"
+    where = f"instruction {i} ({name})"
+    if 0 <= prog.eqn_of[i] < len(prog.graph.eqns):
+        where += f" of node `{eqn_text(prog.graph, int(prog.eqn_of[i]))}`"
     return GraphError(f"malformed kernel program: {where}: {what}")
 
 
-def validate(prog: Program, graph: Graph | None = None, specs: dict | None = None) -> None:
+def validate(prog: Program) -> None:
     """Raise GraphError unless every instruction of ``prog`` is safe to run."""
-    specs = SPECS if specs is None else specs
     n_ins = prog.ops.size
     if prog.ptr.size != n_ins + 1 or prog.ptr[0] != 0 or np.any(np.diff(prog.ptr) < 0):
         raise GraphError("malformed kernel program: instruction pointers are not a CSR index")
     if prog.ptr[-1] > prog.code.size or prog.act.size != n_ins:
         raise GraphError("malformed kernel program: payload or activity arrays too short")
-    bad = np.flatnonzero((prog.ops < 0) | (prog.ops >= oc.N_OPCODES))
+    bad = np.flatnonzero((prog.ops < 0) | (prog.ops >= len(table.INSTRUCTIONS)))
     if bad.size:
-        raise _fail(prog, graph, int(bad[0]), f"unknown opcode {prog.ops[bad[0]]}")
-    nv = prog.values.size
+        raise _fail(prog, int(bad[0]), f"unknown opcode {prog.ops[bad[0]]}")
     for op in np.unique(prog.ops):
-        if int(op) not in specs:
-            raise _fail(prog, graph, int(np.flatnonzero(prog.ops == op)[0]), "no kernel for it")
-        length, ranges = specs[int(op)]
-        which = np.flatnonzero(prog.ops == op)
-        lens = prog.ptr[which + 1] - prog.ptr[which]
-        if np.any(lens != length):
-            i = int(which[np.flatnonzero(lens != length)[0]])
-            raise _fail(prog, graph, i, f"payload has {lens.max()} entries, expected {length}")
-        F = prog.code[prog.ptr[which][:, None] + np.arange(length)]
-        for start, size in ranges:
-            if size == "one":
-                sz = np.ones(which.size, dtype=np.int64)
-            elif callable(size):
-                sz = size(F)
-            else:
-                sz = F[:, size]
-            lo = F[:, start]
-            wrong = (sz < 0) | (lo < 0) | (lo + sz > nv)
-            if np.any(wrong):
-                i = int(which[np.flatnonzero(wrong)[0]])
-                raise _fail(
-                    prog,
-                    graph,
-                    i,
-                    f"slot range [{lo[wrong][0]}, +{sz[wrong][0]}) outside the {nv} value slots",
-                )
-        _validate_pools(prog, graph, int(op), which, F)
+        ins = table.INSTRUCTIONS[int(op)]
+        rows = np.flatnonzero(prog.ops == op)
+        lens = prog.ptr[rows + 1] - prog.ptr[rows]
+        if np.any(lens != len(ins.fields)):
+            i = int(rows[np.flatnonzero(lens != len(ins.fields))[0]])
+            raise _fail(prog, i, f"payload has {lens.max()} entries, expected {len(ins.fields)}")
+        F = prog.code[prog.ptr[rows][:, None] + np.arange(len(ins.fields))]
+        _check_fields(prog, ins, rows, F)
+        if ins.check is not None:
+            problem = ins.check(prog, ins, rows, F)
+            if problem:
+                raise _fail(prog, int(rows[0]), problem)
 
 
-def _pool_slice(prog, graph, i, start, size) -> np.ndarray:
-    if start < 0 or size < 0 or start + size > prog.pool.size:
-        raise _fail(prog, graph, i, f"pool range [{start}, +{size}) outside the int pool")
-    return prog.pool[start : start + size]
-
-
-def _validate_pools(prog: Program, graph: Any, op: int, which: np.ndarray, F: np.ndarray) -> None:
-    nv = prog.values.size
-    for row, i in zip(F, which):
-        i = int(i)
-        if op == oc.GATHER:
-            m = _pool_slice(prog, graph, i, row[2], row[1])
-            if m.size and (m.min() < -1 or m.max() >= nv):
-                raise _fail(prog, graph, i, "gather source slot out of range")
-        elif op == oc.SCATTER_ADD:
-            m = _pool_slice(prog, graph, i, row[4], row[3])
-            inside = (m == -1) | ((m >= row[0]) & (m < row[0] + row[1]))
-            if not np.all(inside):
-                raise _fail(prog, graph, i, "scatter_add target outside its output")
-        elif op in (oc.REDUCE_MAX, oc.REDUCE_MIN):
-            m = _pool_slice(prog, graph, i, row[4], row[3])
-            if m.size and (m.min() < 0 or m.max() >= row[1]) or row[1] > prog.work.size:
-                raise _fail(prog, graph, i, "reduction cell out of range")
-        elif op == oc.SELECT:
-            _pool_slice(prog, graph, i, row[4], row[3])
+def _check_fields(prog: Program, ins: table.Instruction, rows: np.ndarray, F: np.ndarray) -> None:
+    act = prog.act[rows]
+    need = (act & 1) != 0
+    # adjoint rows end at n_reverse; members of fused groups run in the forward sweep only
+    rows_of = np.where((act & table.MEMBER) != 0, prog.n_active, prog.n_reverse)
+    for k, f in enumerate(ins.fields):
+        if f.kind == "int" or f.strided:
+            continue
+        size = ins.sizes(F, f.size)
+        lo = F[:, k]
+        if f.kind == "pool":
+            wrong = (size < 0) | (lo < 0) | (lo + size > prog.pool.size)
+            what = "pool range"
+        else:
+            limit = np.full(rows.size, prog.n_values)
+            # dual rows exist for the active slots only
+            if f.role == "out":
+                limit = np.where(need, rows_of, limit)
+            elif f.role == "in":
+                live = need & ((act & (2 << f.operand)) != 0)
+                limit = np.where(live, rows_of, limit)
+            wrong = (size < 0) | (lo < 0) | (lo + size > limit)
+            if f.role == "res":
+                wrong &= need
+            wrong &= size > 0
+            what = f"slot range of {f.name}"
+        if np.any(wrong):
+            w = int(np.flatnonzero(wrong)[0])
+            raise _fail(prog, int(rows[w]), f"{what} [{lo[w]}, +{size[w]}) out of bounds")
 
 
 # ----------------------------------------------------------------------------------
-# Reports: which node produced a non-finite number
+# Reports: which node produced a non-finite number, or could not be evaluated
 # ----------------------------------------------------------------------------------
 
 
@@ -261,29 +215,27 @@ def eqn_text(graph: Graph, i: int) -> str:
     return f"{lhs} = {e.prim.name}({', '.join(map(repr, e.inputs))})"
 
 
-def _producer(graph: Graph) -> dict[int, int]:
-    return {v.id: i for i, e in enumerate(graph.eqns) for v in e.outputs}
-
-
 def _kind(x: np.ndarray) -> str:
     return "nan" if np.isnan(x).any() else "inf"
 
 
-def nonfinite_value(prog: Program, graph: Graph) -> NonFiniteError:
+def _show(x: np.ndarray) -> str:
+    x = np.asarray(x).reshape(-1)
+    return np.array2string(x[:4], precision=4) + ("..." if x.size > 4 else "")
+
+
+def nonfinite_value(prog: Program, values: np.ndarray) -> NonFiniteError:
     """The error for a non-finite output value: names the FIRST non-finite node."""
-    v = prog.values
+    graph = prog.graph
     for i, var in enumerate(graph.inputs):
-        x = v[prog.slot[var.id] : prog.slot[var.id] + var.size]
+        x = prog.var_values(values, var)
         if not np.isfinite(x).all():
             return NonFiniteError(f"input {i} (v{var.id}) contains {_kind(x)}")
     for i, e in enumerate(graph.eqns):
         for var in e.outputs:
-            x = v[prog.slot[var.id] : prog.slot[var.id] + var.size]
+            x = prog.var_values(values, var)
             if not np.isfinite(x).all():
-                ins = ", ".join(
-                    f"v{u.id}={_show(v[prog.slot[u.id] : prog.slot[u.id] + u.size])}"
-                    for u in e.inputs
-                )
+                ins = ", ".join(f"v{u.id}={_show(prog.var_values(values, u))}" for u in e.inputs)
                 return NonFiniteError(
                     f"non-finite value ({_kind(x)}) first produced by node {i}: "
                     f"`{eqn_text(graph, i)}` with {ins}"
@@ -291,17 +243,18 @@ def nonfinite_value(prog: Program, graph: Graph) -> NonFiniteError:
     return NonFiniteError("a non-finite constant reaches an output")
 
 
-def nonfinite_tangent(prog: Program, graph: Graph, partials: np.ndarray) -> NonFiniteError:
+def nonfinite_tangent(prog: Program, partials: np.ndarray) -> NonFiniteError:
     """The error for a non-finite output tangent: the first node whose partials are."""
+    graph = prog.graph
     for i, var in enumerate(graph.inputs):
-        rows = partials[prog.slot[var.id] : prog.slot[var.id] + var.size]
+        rows = prog.var_values(partials, var)
         if not np.isfinite(rows).all():
             return NonFiniteError(f"the tangent of input {i} (v{var.id}) contains {_kind(rows)}")
     for i, e in enumerate(graph.eqns):
         for var in e.outputs:
             if var.id not in prog.needed:
                 continue
-            rows = partials[prog.slot[var.id] : prog.slot[var.id] + var.size]
+            rows = prog.var_values(partials, var)
             if not np.isfinite(rows).all():
                 return NonFiniteError(
                     f"non-finite derivative ({_kind(rows)}) in the forward sweep, first at "
@@ -311,16 +264,17 @@ def nonfinite_tangent(prog: Program, graph: Graph, partials: np.ndarray) -> NonF
     return NonFiniteError("non-finite tangent of an output")
 
 
-def nonfinite_adjoint(prog: Program, graph: Graph, adjoints: np.ndarray) -> NonFiniteError:
+def nonfinite_adjoint(prog: Program, adjoints: np.ndarray) -> NonFiniteError:
     """The error for a non-finite input cotangent: the node where the adjoint sweep met it.
 
     The latest Var with a non-finite adjoint is an operand of the first offending node
     of the (backward) sweep; that node is its latest reader whose outputs' adjoints
     are still finite.
     """
-    variables = sorted(graph.variables(), key=lambda u: prog.slot[u.id])
-    for var in reversed(variables):
-        rows = adjoints[prog.slot[var.id] : prog.slot[var.id] + var.size]
+    graph = prog.graph
+    live = [v for v in graph.variables() if v.id in prog.needed or v in graph.inputs]
+    for var in reversed(live):
+        rows = prog.var_values(adjoints, var)
         if var.size and not np.isfinite(rows).all():
             break
     else:
@@ -331,7 +285,7 @@ def nonfinite_adjoint(prog: Program, graph: Graph, adjoints: np.ndarray) -> NonF
         e = graph.eqns[i]
         if var in e.inputs:
             outs_ok = all(
-                np.isfinite(adjoints[prog.slot[u.id] : prog.slot[u.id] + u.size]).all()
+                u.id not in prog.needed or np.isfinite(prog.var_values(adjoints, u)).all()
                 for u in e.outputs
             )
             if outs_ok:
@@ -343,30 +297,23 @@ def nonfinite_adjoint(prog: Program, graph: Graph, adjoints: np.ndarray) -> NonF
     return NonFiniteError(f"non-finite adjoint of v{var.id}")
 
 
-def _show(x: np.ndarray) -> str:
-    return np.array2string(x[:4], precision=4) + ("..." if x.size > 4 else "")
-
-
-def status_error(prog: Program, graph: Graph, status: int) -> Exception:
-    """The exception for a kernel status ``16 * instruction + code``, worded as the
+def status_error(prog: Program, values: np.ndarray, result: int) -> Exception:
+    """The exception for a sweep result ``STATUS_STRIDE * i + status``, worded as the
     reference rules word it (the values named are read from the tape)."""
-    from ad.errors import DegenerateDerivativeError, SingularMatrixError
-    from ad.kernels import sweeps as sw
-
-    i, code = divmod(int(status), 16)
+    graph = prog.graph
+    i, code = table.decode_status(result)
     node = int(prog.eqn_of[i]) if 0 <= i < prog.eqn_of.size else -1
     where = f"node {node}: `{eqn_text(graph, node)}`" if node >= 0 else f"instruction {i}"
-    if code == sw.STATUS_SINGULAR:
+    if code == Status.SINGULAR:
         name = graph.eqns[node].prim.name if node >= 0 else "?"
         what = "not positive definite" if name == "cholesky" else "singular"
         return SingularMatrixError(f"{name}: the matrix is {what}, at {where}")
     if node < 0:
-        return GraphError(f"kernel could not run {where} (status {code})")
+        return GraphError(f"kernel could not run {where} (status {code.name})")
     e = graph.eqns[node]
-    if code == sw.STATUS_DEGENERATE:
+    if code == Status.DEGENERATE:
         vals_var = e.outputs[0] if e.prim.name in ("eigh", "eigvalsh") else e.outputs[1]
-        off = prog.slot[vals_var.id]
-        v = prog.values[off : off + vals_var.size]
+        v = np.asarray(prog.var_values(values, vals_var))
         sym = "w" if e.prim.name.startswith("eig") else "s"
         order = np.argsort(v, kind="stable")
         gaps = np.diff(v[order])
@@ -379,7 +326,7 @@ def status_error(prog: Program, graph: Graph, status: int) -> Exception:
             f"(it needs 1 / gap), at {where}. A function of the values alone is differentiable "
             "there: use the values-only function (eigvalsh, svd(compute_uv=False))."
         )
-    if code == sw.STATUS_COMPLETION:
+    if code == Status.COMPLETION:
         m, n = e.inputs[0].shape
         what = f"the last {m - n} columns of U" if m > n else f"the last {n - m} rows of Vt"
         return DegenerateDerivativeError(
@@ -387,9 +334,8 @@ def status_error(prog: Program, graph: Graph, status: int) -> Exception:
             f"and are not unique, so they have no derivative (at {where}). Pass "
             "full_matrices=False (or compute_uv=False for the singular values alone)."
         )
-    if code == sw.STATUS_ZERO_SINGULAR:
-        s_var = e.outputs[1]
-        s = prog.values[prog.slot[s_var.id] : prog.slot[s_var.id] + s_var.size]
+    if code == Status.ZERO_SINGULAR:
+        s = np.asarray(prog.var_values(values, e.outputs[1]))
         j = int(np.argmin(s))
         m, n = e.inputs[0].shape
         return DegenerateDerivativeError(
@@ -397,4 +343,4 @@ def status_error(prog: Program, graph: Graph, status: int) -> Exception:
             f"derivative of the singular vectors does not exist there (it needs 1 / s), at "
             f"{where}. A function of the singular values alone is differentiable."
         )
-    return GraphError(f"kernel could not run {where} (status {code})")
+    return GraphError(f"kernel could not run {where} (status {code.name})")

@@ -1,152 +1,648 @@
-"""Kernel blocks of the structural instructions: gather, scatter_add, reduce_max/min.
+"""Structural instructions: moving, summing and picking entries.
 
-Index maps are translated to ABSOLUTE slot numbers at lowering (batch axes expanded),
-so a kernel never needs an operand's offset or shape: it reads ``pool[m + k]``.
+The IR has two structural primitives, ``gather`` (every reshape, slice, transpose,
+broadcast, concatenation, indexing) and ``scatter_add`` (every sum over axes), each with
+an index map computed at trace time. The lowering reads the map and picks the cheapest
+form:
 
-- gather ``[out, size, m]``: ``out[k] = values[pool[m + k]]`` (0 where the map is -1).
-  Its transpose, used by the reverse sweep, is a scatter of the same map.
-- scatter_add ``[out, out_size, g, g_size, m]``: ``out[...] = 0`` then
-  ``out_slot(pool[m + k]) += g[k]`` (-1: dropped). Its transpose is a gather.
-- reduce_max / reduce_min ``[out, out_size, x, x_size, m]``: ``pool[m + k]`` is the
-  output cell (relative) of input entry k. The derivative goes to the entries equal
-  to the extreme, split equally among ties; the tie counts are recounted from the
-  tape (x and ans are both kept) into the work buffer, so no residual is stored.
-- the scalar gather ``GATHER_S`` ``[out, src]`` copies one slot.
+- no instruction at all: a map that reads a contiguous run of its operand (a reshape, a
+  basic slice along the first axis, ``x[1:]``) makes the output an ALIAS of those slots;
+  a map that reads one number everywhere (``np.broadcast_to(2.0, shape)``) makes it a
+  BROADCAST view, read with stride 0 by the elementwise instructions;
+- ``move``: an affine map (transpose, strided slice, row/column broadcast, diagonal) of
+  up to four axes after merging, a strided copy ``out[i] = src[base + sum_d i_d s_d]``;
+- ``accumulate``: the transpose, ``out[sum_d i_d o_d] += g[i]`` (sums over axes), and
+  ``sum``, a sum of all entries (four accumulators, as NumPy's pairwise loop);
+- ``gather`` / ``scatter``: any other map, through an int pool of absolute slots (fancy
+  indexing, ``-1`` = a zero entry);
+- ``select`` (``where`` with a concrete mask) and ``reduce_max`` / ``reduce_min``.
+
+The transposes pair up: the reverse of a move accumulates, the reverse of an accumulate
+moves. Dual rows exist for active slots only, so the index-map kernels test a source
+slot against the number of dual rows before reading its partials.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import numpy as np
 
 from ad.kernels.jit import kjit
+from ad.kernels.table import (
+    VIEWS,
+    Instruction,
+    arg,
+    declare,
+    lowering,
+    num,
+    out,
+    pool,
+)
+from ad.primitives.reductions import reduce_map
+
+MAX_AXES = 4  # a move/accumulate walks at most this many (merged) axes
 
 # ==================================================================================
-# gather: out[k] = values[src[k]]  ->  out_dot[k] = src_dot ;  src_bar += out_bar[k]
+# Affine maps: the analysis the lowering runs on an index map
 # ==================================================================================
 
 
-@kjit
-def gather_primal(code, j, pool, values):
-    o, size, m = code[j], code[j + 1], code[j + 2]
-    for k in range(size):
-        s = pool[m + k]
-        values[o + k] = values[s] if s >= 0 else 0.0
-
-
-@kjit
-def gather_forward(code, j, pool, act, values, partials):
-    gather_primal(code, j, pool, values)
-    if not act & 1:
-        return
-    o, size, m = code[j], code[j + 1], code[j + 2]
-    p = partials.shape[1]
-    if p == 1:  # one direction (a Hessian-vector product): no inner loop
-        for k in range(size):
-            s = pool[m + k]
-            partials[o + k, 0] = partials[s, 0] if s >= 0 else 0.0
-        return
-    for k in range(size):
-        s = pool[m + k]
-        # rows of slots that do not depend on an input stay zero, so any s is safe
-        if s >= 0:
-            for r in range(p):
-                partials[o + k, r] = partials[s, r]
+def affine(flat: np.ndarray, shape: tuple[int, ...]) -> tuple[int, list[int]] | None:
+    """``(base, strides)`` if ``flat`` (an index per entry of ``shape``, row-major) is
+    ``base + sum_d i_d strides[d]``; None otherwise (or when it holds a -1)."""
+    if flat.size == 0 or flat.min() < 0:
+        return None
+    M = flat.reshape(shape)
+    base = int(M.reshape(-1)[0])
+    strides = []
+    for d, n in enumerate(shape):
+        if n > 1:
+            at = [0] * len(shape)
+            at[d] = 1
+            strides.append(int(M[tuple(at)]) - base)
         else:
-            for r in range(p):
-                partials[o + k, r] = 0.0
+            strides.append(0)
+    want = np.full(shape, base, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(shape, strides)):
+        if n > 1 and s:
+            want = want + (np.arange(n, dtype=np.int64) * s).reshape(
+                (1,) * d + (n,) + (1,) * (len(shape) - d - 1)
+            )
+    if not np.array_equal(M, want):
+        return None
+    return base, strides
+
+
+def merge(shape: tuple[int, ...], *strides: list[int]) -> tuple[list[int], list[list[int]]]:
+    """Drop unit axes and merge neighbours that every stride vector walks contiguously."""
+    keep = [d for d, n in enumerate(shape) if n != 1]
+    dims = [shape[d] for d in keep]
+    strs = [[s[d] for d in keep] for s in strides]
+    d = len(dims) - 1
+    while d > 0:
+        if all(s[d - 1] == s[d] * dims[d] for s in strs):
+            dims[d - 1] *= dims[d]
+            del dims[d]
+            for s in strs:
+                s[d - 1] = s[d]
+                del s[d]
+        d -= 1
+    return dims, strs
+
+
+def padded(dims: list[int], *strides: list[int]) -> dict[str, int]:
+    """The move/accumulate payload fields: 4 axes, leading unit axes added."""
+    k = MAX_AXES - len(dims)
+    fields = {f"n{d}": v for d, v in enumerate([1] * k + dims)}
+    for name, s in zip("ds", strides):
+        fields.update({f"{name}{d}": v for d, v in enumerate([0] * k + s)})
+    return fields
+
+
+def c_strides(shape: tuple[int, ...]) -> list[int]:
+    """Row-major element strides of ``shape``."""
+    out_, acc = [], 1
+    for n in reversed(shape):
+        out_.append(acc)
+        acc *= n
+    return out_[::-1]
+
+
+# ==================================================================================
+# Strided walks: four nested axes, the innermost as a tight loop
+# ==================================================================================
 
 
 @kjit
-def gather_reverse(code, j, pool, adjoints):
-    o, size, m = code[j], code[j + 1], code[j + 2]
-    q = adjoints.shape[1]
+def _walk(dst, db, dd, src, sb, ss, nn, add):
+    """dst[db + i.dd] (+)= src[sb + i.ss] over the box nn (1-d buffers: values)."""
+    n0, n1, n2, n3 = nn
+    d0, d1, d2, d3 = dd
+    s0, s1, s2, s3 = ss
+    for i0 in range(n0):
+        for i1 in range(n1):
+            for i2 in range(n2):
+                d = db + i0 * d0 + i1 * d1 + i2 * d2
+                s = sb + i0 * s0 + i1 * s1 + i2 * s2
+                if d3 == 1 and s3 == 1:
+                    dv, sv = dst[d : d + n3], src[s : s + n3]
+                    if add:
+                        for i3 in range(n3):
+                            dv[i3] += sv[i3]
+                    else:
+                        for i3 in range(n3):
+                            dv[i3] = sv[i3]
+                elif d3 == 0 and s3 == 1:  # a sum along the innermost axis
+                    sv = src[s : s + n3]
+                    t = 0.0
+                    for i3 in range(n3):
+                        t += sv[i3]
+                    dst[d] = dst[d] + t if add else t
+                else:
+                    for i3 in range(n3):
+                        if add:
+                            dst[d + i3 * d3] += src[s + i3 * s3]
+                        else:
+                            dst[d + i3 * d3] = src[s + i3 * s3]
+
+
+@kjit
+def _walk_rows(dst, db, dd, src, sb, ss, nn, add):
+    """The same walk over rows of p (q) directions (2-d buffers: partials, adjoints)."""
+    n0, n1, n2, n3 = nn
+    d0, d1, d2, d3 = dd
+    s0, s1, s2, s3 = ss
+    p = dst.shape[1]
+    for i0 in range(n0):
+        for i1 in range(n1):
+            for i2 in range(n2):
+                d = db + i0 * d0 + i1 * d1 + i2 * d2
+                s = sb + i0 * s0 + i1 * s1 + i2 * s2
+                for i3 in range(n3):
+                    dr, sr = dst[d + i3 * d3], src[s + i3 * s3]
+                    if add:
+                        for r in range(p):
+                            dr[r] += sr[r]
+                    else:
+                        for r in range(p):
+                            dr[r] = sr[r]
+
+
+def _check_walk(F: np.ndarray, ins: Instruction, which: str, strides: str) -> tuple[Any, Any]:
+    """Lowest and highest slot a walk touches (for validation)."""
+    lo = F[:, ins.index[which]].copy()
+    hi = lo.copy()
+    for d in range(MAX_AXES):
+        span = (F[:, ins.index[f"n{d}"]] - 1) * F[:, ins.index[f"{strides}{d}"]]
+        lo += np.minimum(span, 0)
+        hi += np.maximum(span, 0)
+    return lo, hi
+
+
+def check_walks(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) -> str | None:
+    """Validation of move/accumulate: both walks inside the buffers (and their duals)."""
+    if np.any(F[:, [ins.index[f"n{d}"] for d in range(MAX_AXES)]] < 0):
+        return "negative axis length"
+    act = prog.act[rows]
+    dest = "at" if "at" in ins.index else "out"
+    for name, strides, bit in ((dest, "d", 1), ("src", "s", 2)):
+        lo, hi = _check_walk(F, ins, name, strides)
+        bad = (lo < 0) | (hi >= prog.n_values)
+        # dual rows: the output's when the derivative is needed, the source's if active
+        need = (act & 1) != 0 if bit == 1 else ((act & 1) != 0) & ((act & bit) != 0)
+        bad |= need & (hi >= prog.n_reverse)
+        empty = np.prod(F[:, [ins.index[f"n{d}"] for d in range(MAX_AXES)]], axis=1) == 0
+        if np.any(bad & ~empty):
+            return f"{name} walk outside the value slots"
+    return None
+
+
+def _walk_fields() -> tuple[Any, ...]:
+    return tuple(num(f"{c}{d}") for c in "nds" for d in range(MAX_AXES))
+
+
+# ==================================================================================
+# move: out[i . d] = src[i . s]  ->  out_dot likewise ;  src_bar[i . s] += out_bar[i . d]
+# ==================================================================================
+
+
+@kjit
+def move_primal(act, pool, values, work, out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3):
+    nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
+    _walk(values, out, dd, values, src, ss, nn, False)
+    return 0
+
+
+@kjit
+def move_forward(
+    act, pool, values, duals, work, out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
+):
+    nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
+    _walk(values, out, dd, values, src, ss, nn, False)
+    if act & 1:
+        _walk_rows(duals, out, dd, duals, src, ss, nn, False)
+    return 0
+
+
+@kjit
+def move_reverse(
+    act, pool, values, duals, work, out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
+):
+    nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
+    _walk_rows(duals, src, ss, duals, out, dd, nn, True)
+    return 0
+
+
+MOVE = declare(
+    Instruction(
+        "move",
+        (out("out", "1", strided=True), arg("src", "1", 0, strided=True)) + _walk_fields(),
+        move_primal,
+        move_forward,
+        move_reverse,
+        cost="structural",
+        work="n0 * n1 * n2 * n3",
+        check=check_walks,
+        doc="strided copy of up to 4 axes",
+    )
+)
+
+# ==================================================================================
+# accumulate: out = 0; out[i . d] += src[i . s]  (sums over axes; d has zeros)
+#   -> out_dot likewise ;  src_bar[i . s] += out_bar[i . d]
+# ==================================================================================
+
+
+@kjit
+def _zero(buf, start, size):
+    for k in range(start, start + size):
+        buf[k] = 0.0
+
+
+@kjit
+def _zero_rows(buf, start, size):
+    buf[start : start + size] = 0.0
+
+
+@kjit
+def accumulate_primal(
+    act, pool, values, work, out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
+):
+    _zero(values, out, size)
+    _walk(values, at, (d0, d1, d2, d3), values, src, (s0, s1, s2, s3), (n0, n1, n2, n3), True)
+    return 0
+
+
+@kjit
+def accumulate_forward(
+    act,
+    pool,
+    values,
+    duals,
+    work,
+    out,
+    size,
+    at,
+    src,
+    n0,
+    n1,
+    n2,
+    n3,
+    d0,
+    d1,
+    d2,
+    d3,
+    s0,
+    s1,
+    s2,
+    s3,
+):
+    nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
+    _zero(values, out, size)
+    _walk(values, at, dd, values, src, ss, nn, True)
+    if act & 1:
+        _zero_rows(duals, out, size)
+        _walk_rows(duals, at, dd, duals, src, ss, nn, True)
+    return 0
+
+
+@kjit
+def accumulate_reverse(
+    act,
+    pool,
+    values,
+    duals,
+    work,
+    out,
+    size,
+    at,
+    src,
+    n0,
+    n1,
+    n2,
+    n3,
+    d0,
+    d1,
+    d2,
+    d3,
+    s0,
+    s1,
+    s2,
+    s3,
+):
+    nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
+    _walk_rows(duals, src, ss, duals, at, dd, nn, True)
+    return 0
+
+
+ACCUMULATE = declare(
+    Instruction(
+        "accumulate",
+        (
+            out("out", "size"),
+            num("size"),
+            out("at", "1", strided=True),
+            arg("src", "1", 0, strided=True),
+        )
+        + _walk_fields(),
+        accumulate_primal,
+        accumulate_forward,
+        accumulate_reverse,
+        cost="structural",
+        work="n0 * n1 * n2 * n3",
+        check=check_walks,
+        doc="sum over axes: a strided accumulation of up to 4 axes",
+    )
+)
+
+# ==================================================================================
+# sum: out = sum_k x[k]  ->  out_dot = sum_k x_dot[k] ;  x_bar[k] += out_bar
+# ==================================================================================
+
+
+@kjit
+def _sum(v):
+    """Sum with four accumulators (vectorised, and rounding like NumPy's blocks)."""
+    n = v.size
+    s0 = s1 = s2 = s3 = 0.0
+    m = n - n % 4
+    for k in range(0, m, 4):
+        s0 += v[k]
+        s1 += v[k + 1]
+        s2 += v[k + 2]
+        s3 += v[k + 3]
+    for k in range(m, n):
+        s0 += v[k]
+    return (s0 + s1) + (s2 + s3)
+
+
+@kjit
+def sum_primal(act, pool, values, work, out, x, size):
+    values[out] = _sum(values[x : x + size])
+    return 0
+
+
+@kjit
+def sum_forward(act, pool, values, duals, work, out, x, size):
+    values[out] = _sum(values[x : x + size])
+    if act & 1:
+        p = duals.shape[1]
+        if p == 1:
+            duals[out, 0] = _sum(duals[x : x + size].reshape(size))
+            return 0
+        row = duals[out]
+        row[:] = 0.0
+        for k in range(size):
+            xr = duals[x + k]
+            for r in range(p):
+                row[r] += xr[r]
+    return 0
+
+
+@kjit
+def sum_reverse(act, pool, values, duals, work, out, x, size):
+    q = duals.shape[1]
+    row = duals[out]
+    if q == 1:
+        g = row[0]
+        xv = duals[x : x + size].reshape(size)
+        for k in range(size):
+            xv[k] += g
+        return 0
+    for k in range(size):
+        xr = duals[x + k]
+        for r in range(q):
+            xr[r] += row[r]
+    return 0
+
+
+SUM = declare(
+    Instruction(
+        "sum",
+        (out("out", "1"), arg("x", "size", 0), num("size")),
+        sum_primal,
+        sum_forward,
+        sum_reverse,
+        cost="structural",
+        work="size",
+        doc="sum of all entries",
+        fusable=True,
+    )
+)
+
+# ==================================================================================
+# gather: out[k] = values[map[k]] (0 where -1)  ->  copies of rows ; src_bar += out_bar
+# ==================================================================================
+
+
+@kjit
+def gather_primal(act, pool, values, work, out, size, m):
     for k in range(size):
         s = pool[m + k]
-        if s >= 0:  # the transpose of a copy is an accumulation
-            for r in range(q):
-                adjoints[s, r] += adjoints[o + k, r]
+        values[out + k] = values[s] if s >= 0 else 0.0
+    return 0
 
 
-@kjit(inline=True)
-def gather_s_forward(code, j, act, values, partials):
-    o, s = code[j], code[j + 1]
-    values[o] = values[s]
-    if act & 1:
-        for r in range(partials.shape[1]):
-            partials[o, r] = partials[s, r]
+@kjit
+def gather_forward(act, pool, values, duals, work, out, size, m):
+    gather_primal(act, pool, values, work, out, size, m)
+    if not act & 1:
+        return 0
+    rows = duals.shape[0]
+    for k in range(size):
+        s = pool[m + k]
+        o = duals[out + k]
+        if 0 <= s < rows:  # an active source slot (only those have dual rows)
+            o[:] = duals[s]
+        else:
+            o[:] = 0.0
+    return 0
 
 
-@kjit(inline=True)
-def gather_s_reverse(code, j, adjoints):
-    o, s = code[j], code[j + 1]
-    for r in range(adjoints.shape[1]):
-        adjoints[s, r] += adjoints[o, r]
+@kjit
+def gather_reverse(act, pool, values, duals, work, out, size, m):
+    rows = duals.shape[0]
+    for k in range(size):
+        s = pool[m + k]
+        if 0 <= s < rows:  # the transpose of a copy is an accumulation
+            d, o = duals[s], duals[out + k]
+            for r in range(d.size):
+                d[r] += o[r]
+    return 0
 
+
+def check_gather(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) -> str | None:
+    for row in F:
+        m = prog.pool_slice(ins.get(row, "m"), ins.get(row, "size"))
+        if m is None or (m.size and (m.min() < -1 or m.max() >= prog.n_values)):
+            return "gather source slot out of range"
+    return None
+
+
+GATHER = declare(
+    Instruction(
+        "gather",
+        (out("out", "size"), num("size"), pool("m", "size")),
+        gather_primal,
+        gather_forward,
+        gather_reverse,
+        cost="structural",
+        work="size",
+        check=check_gather,
+        doc="index-map gather (fancy indexing), map of absolute slots, -1 = zero",
+    )
+)
 
 # ==================================================================================
-# scatter_add: out[t[k]] += g[k]  ->  out_dot likewise ;  g_bar[k] = out_bar[t[k]]
+# scatter: out = 0; out[map[k]] += g[k]  ->  likewise ;  g_bar[k] += out_bar[map[k]]
 # ==================================================================================
 
 
 @kjit
-def scatter_primal(code, j, pool, values):
-    o, out_size, g, g_size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
-    for i in range(out_size):
-        values[o + i] = 0.0
+def scatter_primal(act, pool, values, work, out, out_size, g, g_size, m):
+    _zero(values, out, out_size)
     for k in range(g_size):
         t = pool[m + k]
         if t >= 0:
             values[t] += values[g + k]
+    return 0
 
 
 @kjit
-def scatter_forward(code, j, pool, act, values, partials):
-    scatter_primal(code, j, pool, values)
+def scatter_forward(act, pool, values, duals, work, out, out_size, g, g_size, m):
+    scatter_primal(act, pool, values, work, out, out_size, g, g_size, m)
     if not act & 1:
-        return
-    o, out_size, g, g_size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
-    p = partials.shape[1]
-    if p == 1:  # one direction (a Hessian-vector product): no inner loop
-        for i in range(out_size):
-            partials[o + i, 0] = 0.0
-        for k in range(g_size):
-            t = pool[m + k]
-            if t >= 0:
-                partials[t, 0] += partials[g + k, 0]
-        return
-    for i in range(out_size):
-        for r in range(p):
-            partials[o + i, r] = 0.0
+        return 0
+    _zero_rows(duals, out, out_size)
     for k in range(g_size):
         t = pool[m + k]
         if t >= 0:
-            for r in range(p):
-                partials[t, r] += partials[g + k, r]
+            d, s = duals[t], duals[g + k]
+            for r in range(d.size):
+                d[r] += s[r]
+    return 0
 
 
 @kjit
-def scatter_reverse(code, j, pool, adjoints):
-    g, g_size, m = code[j + 2], code[j + 3], code[j + 4]
-    q = adjoints.shape[1]
+def scatter_reverse(act, pool, values, duals, work, out, out_size, g, g_size, m):
     for k in range(g_size):
         t = pool[m + k]
-        if t >= 0:  # the transpose of a sum is a copy (a gather)
-            for r in range(q):
-                adjoints[g + k, r] += adjoints[t, r]
+        if t >= 0:  # the transpose of a sum is a copy
+            d, s = duals[g + k], duals[t]
+            for r in range(d.size):
+                d[r] += s[r]
+    return 0
 
+
+def check_scatter(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) -> str | None:
+    for row in F:
+        m = prog.pool_slice(ins.get(row, "m"), ins.get(row, "g_size"))
+        o, n = ins.get(row, "out"), ins.get(row, "out_size")
+        if m is None or not np.all((m == -1) | ((m >= o) & (m < o + n))):
+            return "scatter target outside its output"
+    return None
+
+
+SCATTER = declare(
+    Instruction(
+        "scatter",
+        (
+            out("out", "out_size"),
+            num("out_size"),
+            arg("g", "g_size", 0),
+            num("g_size"),
+            pool("m", "g_size"),
+        ),
+        scatter_primal,
+        scatter_forward,
+        scatter_reverse,
+        cost="structural",
+        work="g_size",
+        check=check_scatter,
+        doc="index-map scatter-add, map of absolute target slots, -1 = dropped",
+    )
+)
 
 # ==================================================================================
-# reduce_max / reduce_min: ans[c] = extreme of x over cell c; derivative split among ties
+# select: out = mask ? a : b (mask concrete, in the pool)  ->  rows of the chosen side
 # ==================================================================================
 
 
 @kjit
-def reduce_primal(is_max, code, j, pool, values):
-    o, out_size, x, x_size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
+def select_primal(act, pool, values, work, out, a, b, size, m):
+    for k in range(size):
+        values[out + k] = values[a + k] if pool[m + k] else values[b + k]
+    return 0
+
+
+@kjit
+def select_forward(act, pool, values, duals, work, out, a, b, size, m):
+    select_primal(act, pool, values, work, out, a, b, size, m)
+    if not act & 1:
+        return 0
+    for k in range(size):
+        o = duals[out + k]
+        if pool[m + k]:
+            if act & 2:
+                o[:] = duals[a + k]
+            else:
+                o[:] = 0.0
+        elif act & 4:
+            o[:] = duals[b + k]
+        else:  # the unselected branch gets an exact zero
+            o[:] = 0.0
+    return 0
+
+
+@kjit
+def select_reverse(act, pool, values, duals, work, out, a, b, size, m):
+    for k in range(size):
+        o = duals[out + k]
+        if pool[m + k]:
+            if act & 2:
+                d = duals[a + k]
+                for r in range(o.size):
+                    d[r] += o[r]
+        elif act & 4:
+            d = duals[b + k]
+            for r in range(o.size):
+                d[r] += o[r]
+    return 0
+
+
+SELECT = declare(
+    Instruction(
+        "select",
+        (
+            out("out", "size"),
+            arg("a", "size", 0),
+            arg("b", "size", 1),
+            num("size"),
+            pool("m", "size"),
+        ),
+        select_primal,
+        select_forward,
+        select_reverse,
+        cost="elementwise",
+        work="size",
+        doc="where(mask, a, b) with a concrete 0/1 mask in the pool",
+    )
+)
+
+# ==================================================================================
+# reduce_max / reduce_min: ans[c] = extreme of x over cell c; the derivative is split
+# equally among the ties, recounted from the tape (x and ans) into the work buffer
+# ==================================================================================
+
+
+@kjit
+def _extreme(is_max, pool, values, out, out_size, x, x_size, m):
     for i in range(out_size):
-        values[o + i] = -math.inf if is_max else math.inf
+        values[out + i] = -math.inf if is_max else math.inf
     for k in range(x_size):
-        c = o + pool[m + k]
+        c = out + pool[m + k]
         v, cur = values[x + k], values[c]
         if cur != cur:  # NaN propagates, as in np.max
             continue
@@ -155,44 +651,221 @@ def reduce_primal(is_max, code, j, pool, values):
 
 
 @kjit
-def _tie_counts(code, j, pool, values, work):
-    """work[c] = number of entries of cell c equal to its extreme (the tie count)."""
-    o, out_size, x, x_size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
+def _tie_counts(pool, values, work, out, out_size, x, x_size, m):
+    """work[c] = number of entries of cell c equal to its extreme."""
     for i in range(out_size):
         work[i] = 0.0
     for k in range(x_size):
         c = pool[m + k]
-        if values[x + k] == values[o + c]:
+        if values[x + k] == values[out + c]:
             work[c] += 1.0
 
 
 @kjit
-def reduce_forward(is_max, code, j, pool, act, values, partials, work):
-    reduce_primal(is_max, code, j, pool, values)
+def _extreme_forward(is_max, act, pool, values, duals, work, out, out_size, x, x_size, m):
+    _extreme(is_max, pool, values, out, out_size, x, x_size, m)
     if not act & 1:
-        return
-    o, out_size, x, x_size, m = code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4]
-    p = partials.shape[1]
-    _tie_counts(code, j, pool, values, work)
-    for i in range(out_size):
-        for r in range(p):
-            partials[o + i, r] = 0.0
+        return 0
+    _tie_counts(pool, values, work, out, out_size, x, x_size, m)
+    _zero_rows(duals, out, out_size)
     for k in range(x_size):
         c = pool[m + k]
-        if values[x + k] == values[o + c]:  # ans_dot[c] = mean of x_dot over the ties
+        if values[x + k] == values[out + c]:  # ans_dot[c] = mean of x_dot over the ties
             w = 1.0 / work[c]
-            for r in range(p):
-                partials[o + c, r] += w * partials[x + k, r]
+            o, s = duals[out + c], duals[x + k]
+            for r in range(o.size):
+                o[r] += w * s[r]
+    return 0
 
 
 @kjit
-def reduce_reverse(code, j, pool, values, adjoints, work):
-    o, x, x_size, m = code[j], code[j + 2], code[j + 3], code[j + 4]
-    q = adjoints.shape[1]
-    _tie_counts(code, j, pool, values, work)
+def _extreme_reverse(act, pool, values, duals, work, out, out_size, x, x_size, m):
+    _tie_counts(pool, values, work, out, out_size, x, x_size, m)
     for k in range(x_size):
         c = pool[m + k]
-        if values[x + k] == values[o + c]:  # each tie gets an equal share of ans_bar[c]
+        if values[x + k] == values[out + c]:  # each tie gets an equal share of ans_bar[c]
             w = 1.0 / work[c]
-            for r in range(q):
-                adjoints[x + k, r] += w * adjoints[o + c, r]
+            d, o = duals[x + k], duals[out + c]
+            for r in range(d.size):
+                d[r] += w * o[r]
+    return 0
+
+
+@kjit
+def reduce_max_primal(act, pool, values, work, out, out_size, x, x_size, m):
+    _extreme(True, pool, values, out, out_size, x, x_size, m)
+    return 0
+
+
+@kjit
+def reduce_max_forward(act, pool, values, duals, work, out, out_size, x, x_size, m):
+    return _extreme_forward(True, act, pool, values, duals, work, out, out_size, x, x_size, m)
+
+
+@kjit
+def reduce_min_primal(act, pool, values, work, out, out_size, x, x_size, m):
+    _extreme(False, pool, values, out, out_size, x, x_size, m)
+    return 0
+
+
+@kjit
+def reduce_min_forward(act, pool, values, duals, work, out, out_size, x, x_size, m):
+    return _extreme_forward(False, act, pool, values, duals, work, out, out_size, x, x_size, m)
+
+
+def check_cells(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) -> str | None:
+    for row in F:
+        m = prog.pool_slice(ins.get(row, "m"), ins.get(row, "x_size"))
+        n = ins.get(row, "out_size")
+        if m is None or (m.size and (m.min() < 0 or m.max() >= n)) or n > prog.work_size:
+            return "reduction cell out of range"
+    return None
+
+
+def _reduce_fields() -> tuple[Any, ...]:
+    return (
+        out("out", "out_size"),
+        num("out_size"),
+        arg("x", "x_size", 0),
+        num("x_size"),
+        pool("m", "x_size"),
+    )
+
+
+for _name, _primal, _forward in (
+    ("reduce_max", reduce_max_primal, reduce_max_forward),
+    ("reduce_min", reduce_min_primal, reduce_min_forward),
+):
+    declare(
+        Instruction(
+            _name,
+            _reduce_fields(),
+            _primal,
+            _forward,
+            _extreme_reverse,
+            cost="structural",
+            work="x_size",
+            check=check_cells,
+            doc="extreme over cells; derivative split among ties",
+        )
+    )
+
+# ==================================================================================
+# Lowering
+# ==================================================================================
+
+
+def gather_map(lw: Any, e: Any, address: Any) -> np.ndarray:
+    """Flat map over the gather's output (batch rows expanded): the address of the
+    entry each output entry reads, from ``address(var) -> (base, stride)``; -1 = zero."""
+    idx = np.asarray(e.params["idx"], dtype=np.int64).reshape(-1)
+    in_ndims = e.params["in_ndims"]
+    x0 = e.inputs[0]
+    batch = math.prod(x0.shape[: x0.ndim - in_ndims[0]])
+    rows = np.arange(batch, dtype=np.int64)[:, None]
+    parts = []
+    for x, nd in zip(e.inputs, in_ndims):
+        core = math.prod(x.shape[x.ndim - nd :])
+        base, stride = address(x)
+        parts.append(base + (rows * core + np.arange(core, dtype=np.int64)) * stride)
+    src = np.concatenate(parts, axis=1) if parts else np.zeros((batch, 0), dtype=np.int64)
+    if src.shape[1] == 0:
+        return np.full(batch * idx.size, -1, dtype=np.int64)
+    amap = np.where(idx >= 0, src[:, np.clip(idx, 0, None)], -1)
+    return amap.reshape(-1)
+
+
+def gather_view(lw: Any, e: Any) -> tuple[str, Any, int] | None:
+    """An alias or broadcast view for a one-operand gather that needs no copy."""
+    (o,) = e.outputs
+    if len(e.inputs) != 1 or o.size == 0:
+        return None
+    x = e.inputs[0]
+    kind, base, offset = lw.storage(x)
+    amap = gather_map(lw, e, lambda v: (offset, 0 if kind == "broadcast" else 1))
+    if amap.min() < 0:
+        return None
+    if np.all(amap == amap[0]) and (o.size > 1 or kind == "broadcast"):
+        return "broadcast", base, int(amap[0])
+    if kind != "broadcast" and np.array_equal(amap, amap[0] + np.arange(amap.size)):
+        return "alias", base, int(amap[0])
+    return None
+
+
+@lowering("gather", broadcast=True)
+def lower_gather(lw: Any, e: Any) -> None:
+    (o,) = e.outputs
+    if lw.is_view(o):
+        return  # an alias or a broadcast: no instruction
+    amap = gather_map(lw, e, lw.ref)
+    found = affine(amap, o.shape) if len(e.inputs) == 1 else None
+    if found is not None:
+        base, strides = found
+        dims, (dst, src) = merge(o.shape, c_strides(o.shape), strides)
+        if len(dims) <= MAX_AXES:
+            lw.emit("move", out=lw.slot(o), src=base, **padded(dims, dst, src))
+            return
+    if o.size:
+        lw.emit("gather", out=lw.slot(o), size=o.size, m=lw.pool(amap))
+
+
+@lowering("scatter_add")
+def lower_scatter_add(lw: Any, e: Any) -> None:
+    idx = np.asarray(e.params["idx"], dtype=np.int64).reshape(-1)
+    ((g,), (o,)) = e.inputs, e.outputs
+    size = math.prod(e.params["out_shape"])
+    batch = g.size // idx.size if idx.size else 0
+    cells = np.where(idx >= 0, np.arange(batch, dtype=np.int64)[:, None] * size + idx, -1)
+    cells = cells.reshape(-1)
+    out_slot, g_slot = lw.slot(o), lw.slot(g)
+    if g.size and o.size == 1 and np.all(cells == 0):
+        lw.emit("sum", out=out_slot, x=g_slot, size=g.size)
+        return
+    found = affine(cells, g.shape) if g.size else None
+    if found is not None:
+        base, strides = found
+        dims, (dst, src) = merge(g.shape, strides, c_strides(g.shape))
+        if len(dims) <= MAX_AXES:
+            lw.emit(
+                "accumulate",
+                out=out_slot,
+                size=o.size,
+                at=out_slot + base,
+                src=g_slot,
+                **padded(dims, dst, src),
+            )
+            return
+    amap = np.where(cells >= 0, out_slot + cells, -1)
+    lw.emit("scatter", out=out_slot, out_size=o.size, g=g_slot, g_size=g.size, m=lw.pool(amap))
+
+
+@lowering("select")
+def lower_select(lw: Any, e: Any) -> None:
+    (a, b), (o,) = e.inputs, e.outputs
+    mask = np.broadcast_to(np.asarray(e.params["mask"], dtype=bool), o.shape)
+    lw.emit(
+        "select",
+        out=lw.slot(o),
+        a=lw.slot(a),
+        b=lw.slot(b),
+        size=o.size,
+        m=lw.pool(mask.astype(np.int64)),
+    )
+
+
+@lowering("reduce_max", "reduce_min")
+def lower_reduce(lw: Any, e: Any) -> None:
+    ((x,), (o,)) = e.inputs, e.outputs
+    cells, _ = reduce_map(x.shape, tuple(e.params["axes"]))
+    lw.need_work(o.size)
+    lw.emit(
+        e.prim.name,
+        out=lw.slot(o),
+        out_size=o.size,
+        x=lw.slot(x),
+        x_size=x.size,
+        m=lw.pool(cells),
+    )
+
+
+VIEWS["gather"] = gather_view

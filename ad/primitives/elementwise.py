@@ -17,7 +17,7 @@ import numpy as np
 from ad.errors import ShapeError
 from ad.primitives.core import Primitive, defjvp, defvjp
 from ad.primitives.shape import broadcast_to, traced
-from ad.trace import concrete, shape_of
+from ad.trace import concrete, lift, shape_of
 
 
 def _same_shape(*shapes, **params):
@@ -50,10 +50,17 @@ def defderiv(prim: Primitive, *partials: Any) -> None:
 
 
 def _broadcast(x: Any, y: Any) -> tuple[Any, Any]:
+    """Both operands at their common shape. A constant that needs broadcasting is
+    recorded at its own size and broadcast in the graph (``2.0 * x`` keeps one number,
+    which the compiled engine reads with stride 0, not an array of 2.0)."""
     sx, sy = shape_of(x), shape_of(y)
     if sx == sy:
         return x, y
     shape = np.broadcast_shapes(sx, sy)
+    if sx != shape and not traced(x):
+        x = lift(x, y)
+    if sy != shape and not traced(y):
+        y = lift(y, x)
     return broadcast_to(x, shape), broadcast_to(y, shape)
 
 

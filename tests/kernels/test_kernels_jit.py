@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 import ad
-import ad.kernels as K
+from ad.kernels import run
 from ad.kernels.jit import borrowed, kjit
 
 
@@ -34,11 +34,11 @@ def test_sweeps_keep_the_reference_counts_of_their_buffers():
     x0 = np.linspace(-1.0, 1.0, 5)
     g = ad.trace(lambda x: np.sum(np.sin(x) * x[::-1]), x0)
     G = ad.reverse.gradient_graph(g, x0)
-    prog = K.get_program(G)
+    prog = run.compile(G)
     ad.forward.jvp(G, x0, np.ones(5))
     ad.reverse.vjp(G, x0, np.ones(5))
-    P, A = prog.dual("partials", 1), prog.dual("adjoints", 1)
-    buffers = (prog.values, prog.code, prog.pool, prog.work, P, A)
+    (ws,) = prog._free  # the one workspace both calls used, back in the free list
+    buffers = (ws.values, prog.code, prog.pool, ws.work, ws.duals("forward", 1), ws.duals("reverse", 1))
     before = [sys.getrefcount(b) for b in buffers]
     for k in range(100):  # new inputs each time: primal, forward and adjoint sweeps
         x = x0 + 0.01 * k

@@ -1,0 +1,243 @@
+"""Fused elementwise groups: a chain of elementwise instructions run block by block.
+
+On an array program each elementwise instruction is a pass over memory, and every
+intermediate goes to the tape: at 10^5 entries and beyond the sweeps are bound by
+memory traffic, not arithmetic. A *group* is a run of elementwise instructions over
+arrays of one size N (and a final sum of all entries) in the Wengert list. The
+``fused`` instruction runs the group ``block`` entries at a time, every member on
+one block before the next block, and keeps the group's *internal* values (those
+read only inside the group) in a small scratch region instead of the tape:
+
+- primal (a replay, or the recording of the reverse mode): per block, each member in
+  order; internal values go to scratch, the others to their slots, sums accumulate;
+- reverse: per block, the members' values are recomputed into scratch (cheap
+  elementwise values are recomputed rather than stored: the tape keeps only the
+  group's inputs and outputs), then the members' adjoint rules run backwards with the
+  internal adjoints in scratch rows of the dual buffer;
+- forward: the members run one by one over whole arrays (their own instructions
+  follow the ``fused`` one in the program, marked with the MEMBER activity bit).
+
+The members keep their own instructions (the forward sweep, and the unfused primal
+sweep that error reports use, run them); the fused sweeps skip them. Each member is
+described in the int pool by 9 numbers: its opcode, activity word, integer parameter
+``n``, and (mode, slot) for its output and two operands, where mode 0 is a slot run
+indexed by the block's first entry, 1 a scratch run of the block, 2 a broadcast number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ad.ir import Eqn, Var
+from ad.kernels import table
+from ad.kernels.structural import SUM, _sum
+from ad.kernels.table import Generated, Instruction, declare, num, pool
+
+#: Entries per block: the group's scratch (8 bytes x BLOCK per internal value, and as
+#: much per direction of the adjoint) stays in the first levels of cache.
+BLOCK = 1024
+#: Numbers per member description in the pool.
+MEMBER_WIDTH = 9
+FULL, SCRATCH, BROADCAST = 0, 1, 2
+
+
+_MEMBER_READ = """\
+            d = m + {width} * t
+            op, a, nn = pool[d], pool[d + 1], pool[d + 2]
+            out = pool[d + 4] + (lo if pool[d + 3] == 0 else 0)
+            x = pool[d + 6] + (lo if pool[d + 5] == 0 else 0)
+            y = pool[d + 8] + (lo if pool[d + 7] == 0 else 0)
+            sx = 0 if pool[d + 5] == 2 else 1
+            sy = 0 if pool[d + 7] == 2 else 1"""
+
+FUSED_PRIMAL = f"""\
+@kjit
+def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
+    for lo in range(0, size, block):
+        k = min(block, size - lo)
+        for t in range(count):
+{_MEMBER_READ.format(width=MEMBER_WIDTH)}
+            if op == {{sum_op}}:  # partial sums of the blocks
+                part = _sum(values[x : x + k])
+                values[out] = part if lo == 0 else values[out] + part
+            else:
+                _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn)
+    return 0
+"""
+
+FUSED_FORWARD = """\
+@kjit
+def _fused_forward(act, pool, values, duals, work, m, count, size, block, s0, s1):
+    return 0  # the members run one by one in the forward sweep
+"""
+
+FUSED_REVERSE = f"""\
+@kjit
+def _fused_reverse(act, pool, values, duals, work, m, count, size, block, s0, s1):
+    for lo in range(0, size, block):
+        k = min(block, size - lo)
+        for t in range(count):  # recompute the block's values
+{_MEMBER_READ.format(width=MEMBER_WIDTH)}
+            if op != {{sum_op}}:
+                _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn)
+        duals[s0:s1] = 0.0  # the internal adjoints of this block
+        for t in range(count - 1, -1, -1):
+{_MEMBER_READ.format(width=MEMBER_WIDTH)}
+            if a & 1:
+                _fusable_reverse(op, a, pool, values, duals, work, out, x, y, k, sx, sy, nn)
+    return 0
+"""
+
+FUSED = declare(
+    Instruction(
+        "fused",
+        (
+            pool("m", f"count * {MEMBER_WIDTH}"),
+            num("count"),
+            num("size"),
+            num("block"),
+            num("s0"),
+            num("s1"),
+        ),
+        Generated("_fused_primal", FUSED_PRIMAL.format(sum_op=SUM.opcode), uses=(_sum,)),
+        Generated("_fused_forward", FUSED_FORWARD),
+        Generated("_fused_reverse", FUSED_REVERSE.format(sum_op=SUM.opcode)),
+        cost="elementwise",
+        work="0",
+        check=lambda prog, ins, rows, F: check_members(prog, ins, rows, F),
+        doc="a fused group of elementwise instructions, run block by block",
+    )
+)
+
+
+def check_members(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) -> str | None:
+    """Validation: every member is a fusable instruction whose runs stay in bounds."""
+    fusable = {i.opcode for i in table.INSTRUCTIONS if i.fusable}
+    for row in F:
+        count, size, block = ins.get(row, "count"), ins.get(row, "size"), ins.get(row, "block")
+        s0, s1 = ins.get(row, "s0"), ins.get(row, "s1")
+        if not (0 <= s0 <= s1 <= prog.n_reverse) or block < 1 or size < 0:
+            return "fused group scratch out of bounds"
+        desc = prog.pool_slice(ins.get(row, "m"), count * MEMBER_WIDTH)
+        if desc is None:
+            return "fused group members outside the pool"
+        for d in desc.reshape(count, MEMBER_WIDTH):
+            if int(d[0]) not in fusable:
+                return "fused group member is not fusable"
+            need = d[1] & 1
+            for bit, mode, slot in ((1, d[3], d[4]), (2, d[5], d[6]), (4, d[7], d[8])):
+                extent = {FULL: size, SCRATCH: min(block, size), BROADCAST: 1}.get(int(mode))
+                if extent is None:
+                    return "fused group member has an unknown operand mode"
+                # adjoint rows: the output's if needed, an operand's if needed and active
+                duals = need and (bit == 1 or d[1] & bit) and mode != SCRATCH
+                limit = prog.n_reverse if duals else prog.n_values
+                if slot < 0 or slot + extent > limit:
+                    return "fused group member reads outside the value slots"
+                if mode == SCRATCH and not (s0 <= slot and slot + extent <= s1):
+                    return "fused group member scratch outside its region"
+    return None
+
+
+# ==================================================================================
+# Finding the groups (the lowering calls this after deciding storage)
+# ==================================================================================
+
+
+class Group:
+    """Members (equation indices) of one group over arrays of ``size`` entries."""
+
+    def __init__(self, start: int, size: int):
+        self.start = start
+        self.size = size
+        self.members: list[int] = []
+        self.defined: set[int] = set()
+        self.internal: list[int] = []
+
+
+def _is_full_sum(e: Eqn, size: int) -> bool:
+    if e.prim.name != "scatter_add" or e.outputs[0].size != 1:
+        return False
+    g = e.inputs[0]
+    idx = np.asarray(e.params["idx"])
+    return g.size == size and idx.size == size and not np.any(idx)
+
+
+def find_groups(lw: Any) -> list[Group]:
+    """Runs of fusable equations over equal sizes, with the values internal to each."""
+    graph = lw.graph
+    names = {i.name for i in table.INSTRUCTIONS if i.fusable and i is not SUM}
+    groups: list[Group] = []
+    cur: Group | None = None
+    for i, e in enumerate(graph.eqns):
+        if lw.is_view(e.outputs[0]):
+            continue  # a view emits nothing and breaks no group
+        size = e.outputs[0].size
+        fits = e.prim.name in names and size > 1
+        if cur is not None and _is_full_sum(e, cur.size):
+            fits, size = True, cur.size
+        if fits and cur is not None and size == cur.size and _operands_ok(lw, e, cur):
+            cur.members.append(i)
+            cur.defined.update(v.id for v in e.outputs)
+            continue
+        if cur is not None and len(cur.members) > 1:
+            groups.append(cur)
+        cur = None
+        if fits and _operands_ok(lw, e, None):
+            cur = Group(i, size)
+            cur.members.append(i)
+            cur.defined.update(v.id for v in e.outputs)
+    if cur is not None and len(cur.members) > 1:
+        groups.append(cur)
+    readers = _readers(graph)
+    outputs = {v.id for v in graph.outputs}
+    for grp in groups:
+        inside = set(grp.members)
+        for i in grp.members:
+            v = graph.eqns[i].outputs[0]
+            if v.size == grp.size and v.id not in outputs and readers[v.id] <= inside:
+                grp.internal.append(v.id)
+    return groups
+
+
+def _operands_ok(lw: Any, e: Eqn, grp: Group | None) -> bool:
+    """Every operand is read entry for entry (own or alias slots, or a group value),
+    or is a broadcast number defined before the group."""
+    for v in e.inputs:
+        kind, base, _ = lw.storage(v)
+        if kind == "broadcast":
+            if grp is not None and (base.id in grp.defined or v.id in grp.defined):
+                return False
+        elif kind == "alias" and grp is not None and base.id in grp.defined:
+            return False  # a shifted view of a group value: not entry for entry
+    return True
+
+
+def _readers(graph: Any) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {v.id: set() for v in graph.variables()}
+    for i, e in enumerate(graph.eqns):
+        for v in e.inputs:
+            out[v.id].add(i)
+    return out
+
+
+def describe_member(
+    lw: Any, e: Eqn, opcode: int, act: int, scratch: dict[int, int], n: int = 0
+) -> list[int]:
+    """The 9 numbers of one member (see the module docstring)."""
+
+    def ref(v: Var | None) -> tuple[int, int]:
+        if v is None:
+            return FULL, 0
+        if v.size == 1:  # a sum's output: one number, not indexed by the block
+            return BROADCAST, lw.slot(v)
+        if v.id in scratch:
+            return SCRATCH, scratch[v.id]
+        slot, stride = lw.ref(v)
+        return (BROADCAST if stride == 0 else FULL), slot
+
+    x = e.inputs[0]
+    y = e.inputs[1] if len(e.inputs) > 1 else None
+    return [opcode, act, n, *ref(e.outputs[0]), *ref(x), *(ref(y) if y is not None else ref(x))]

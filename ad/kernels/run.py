@@ -1,0 +1,208 @@
+"""Running a lowered program: primal, forward and reverse calls, and the tape.
+
+- :func:`compile` ``(graph) -> Program``: lowered and validated once per Graph;
+- :func:`primal` ``(prog, xs)``: one primal sweep, the outputs;
+- :func:`jvp` ``(prog, xs, tangents)``: one forward sweep of p directions;
+- :func:`record` ``(prog, xs) -> Tape``: the recording sweep; ``tape.vjp(cotangents)``
+  runs one adjoint sweep of q cotangents over it, as often as asked (a Jacobian's
+  ceil(m / q) sweeps, a pullback's calls). Reuse of a tape is explicit: the caller
+  holds the Tape. Nothing is kept in the Graph or the Program between calls.
+
+Inputs are trusted here (float64 arrays of the graph's input shapes): arguments are
+checked once, by :mod:`ad.engine`. With ``CHECK_FINITE`` (default True) a non-finite
+output value, tangent or input cotangent raises :class:`ad.errors.NonFiniteError`
+naming the first node of the Wengert list where it appeared.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ad.ir import Graph
+from ad.kernels.lower import lower_graph
+from ad.kernels.program import (
+    Program,
+    Workspace,
+    nonfinite_adjoint,
+    nonfinite_tangent,
+    nonfinite_value,
+    status_error,
+    validate,
+)
+from ad.kernels.sweeps import forward_sweep, primal_sweep, reverse_sweep
+
+#: Raise NonFiniteError (naming the node) when a result is NaN or infinite.
+CHECK_FINITE = True
+
+_PROGRAMS: weakref.WeakKeyDictionary[Graph, Program] = weakref.WeakKeyDictionary()
+
+
+def compile(graph: Graph) -> Program:  # noqa: A001  (the engine's verb)
+    """The validated flat program of ``graph``, lowered once per Graph.
+
+    Example::
+
+        prog = ad.kernels.compile(graph); prog.ops, prog.code
+    """
+    prog = _PROGRAMS.get(graph)
+    if prog is None:
+        graph.validate()
+        prog = Program(graph, lower_graph(graph))
+        validate(prog)
+        _PROGRAMS[graph] = prog
+    return prog
+
+
+def _finite(x: np.ndarray) -> bool:
+    return math.isfinite(x.item()) if x.size == 1 else bool(np.isfinite(x).all())
+
+
+def _run_primal(prog: Program, ws: Workspace, xs: Sequence[np.ndarray], fused: bool = True) -> None:
+    prog.load(ws, xs)
+    st = primal_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, ws.work, fused)
+    if st != 0:
+        raise status_error(prog, ws.values, st)
+
+
+def _outputs(prog: Program, ws: Workspace, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    outs = prog.read(ws.values, prog.outputs)
+    if CHECK_FINITE and not all(_finite(o) for o in outs):
+        # the fused groups kept their internal values in scratch: run unfused once
+        # more, so that every value is in its slot, and name the first bad one
+        _run_primal(prog, ws, xs, fused=False)
+        raise nonfinite_value(prog, ws.values)
+    return outs
+
+
+def primal(prog: Program, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The outputs of the graph at ``xs``: one primal sweep."""
+    ws = prog.acquire()
+    _run_primal(prog, ws, xs)
+    outs = _outputs(prog, ws, xs)
+    prog.release(ws)
+    return outs
+
+
+def jvp(
+    prog: Program, xs: Sequence[np.ndarray], tangents: Sequence[np.ndarray | None]
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """Values and p directional derivatives in one dual-number sweep.
+
+    ``tangents[i]`` is ``(p,) + inputs[i].shape`` or None (zero). Returns the outputs
+    and, per output, a ``(p,) + shape`` tangent (None for an output that does not
+    depend on the inputs).
+    """
+    p = next(int(t.shape[0]) for t in tangents if t is not None)
+    ws = prog.acquire()
+    P = ws.duals("forward", p)
+    for (off, size, _), t in zip(prog.inputs, tangents):
+        if t is None:
+            P[off : off + size] = 0.0
+        else:
+            P[off : off + size] = t.reshape(p, size).T
+    prog.load(ws, xs)
+    st = forward_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work)
+    if st != 0:
+        raise status_error(prog, ws.values, st)
+    outs = _outputs(prog, ws, xs)
+    touts: list[np.ndarray | None] = []
+    for (off, size, shape), live in zip(prog.outputs, prog.out_active):
+        touts.append(P[off : off + size].T.reshape((p,) + shape).copy() if live else None)
+    if CHECK_FINITE and not all(t is None or _finite(t) for t in touts):
+        raise nonfinite_tangent(prog, P)
+    prog.release(ws)
+    return outs, touts
+
+
+class Tape:
+    """The recorded values of one primal sweep (the reverse mode's tape) and the
+    workspace holding them; :meth:`vjp` pulls cotangents back over it.
+
+    A tape is used from one thread at a time (its own lock serialises concurrent
+    pullbacks); :meth:`close` (or leaving a ``with`` block) gives its workspace back
+    to the program. Example::
+
+        with ad.kernels.record(prog, xs) as tape:
+            bars = tape.vjp([np.ones((1,))])
+    """
+
+    def __init__(self, prog: Program, ws: Workspace, xs: Sequence[np.ndarray]):
+        self.prog = prog
+        self._ws: Workspace | None = ws
+        self._lock = threading.Lock()
+        self.outputs = _outputs(prog, ws, xs)
+
+    def vjp(self, cotangents: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+        """Per input a ``(q,) + shape`` cotangent, from ``cotangents[i]`` of shape
+        ``(q,) + outputs[i].shape`` (or None): one adjoint sweep."""
+        prog, ws = self.prog, self._ws
+        if ws is None:
+            raise RuntimeError("this tape was closed")
+        q = next(int(c.shape[0]) for c in cotangents if c is not None)
+        with self._lock:
+            A = ws.duals("reverse", q)
+            A.fill(0.0)
+            for (off, size, _), c in zip(prog.outputs, cotangents):
+                if c is not None and off < A.shape[0]:
+                    A[off : off + size] += c.reshape(q, size).T
+            st = reverse_sweep(
+                prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work
+            )
+            if st != 0:
+                raise status_error(prog, ws.values, st)
+            bars = [
+                A[off : off + size].T.reshape((q,) + shape).copy()
+                for off, size, shape in prog.inputs
+            ]
+            if CHECK_FINITE and not all(_finite(b) for b in bars):
+                raise nonfinite_adjoint(prog, A)
+        return bars
+
+    def close(self) -> None:
+        """Give the workspace back to the program (the tape cannot be used after)."""
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            self.prog.release(ws)
+
+    def __enter__(self) -> Tape:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self.close()
+        else:  # an interrupted call: drop the workspace rather than reuse it
+            self._ws = None
+
+
+def record(prog: Program, xs: Sequence[np.ndarray]) -> Tape:
+    """The recording sweep at ``xs``: a :class:`Tape` to pull cotangents back over."""
+    ws = prog.acquire()
+    _run_primal(prog, ws, xs)
+    return Tape(prog, ws, xs)
+
+
+def vjp(
+    prog: Program, xs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray | None]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Record at ``xs``, then one adjoint sweep: the outputs and the input cotangents."""
+    with record(prog, xs) as tape:
+        return tape.outputs, tape.vjp(cotangents)
+
+
+def tape_bytes(prog: Program) -> int:
+    """Bytes the reverse mode keeps between its recording and adjoint sweeps.
+
+    Formula: ``8 * (slots of every Var with storage of its own + residual slots)``: one
+    float64 per scalar of every input, constant and computed Var (aliases and broadcasts
+    of another Var's slots take none; the values internal to a fused group are
+    recomputed by the reverse sweep, which keeps one block of them in scratch instead)
+    plus the residuals a rule records for its adjoint. The program itself and the
+    adjoint buffer are not counted.
+    """
+    return prog.tape_bytes()
