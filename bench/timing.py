@@ -20,6 +20,8 @@ from bench.tools import Case
 
 CASES_FILE = Path(__file__).with_name("_pytest_cases.py")
 STATS = ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "rounds", "iterations")
+#: What :mod:`bench._pytest_cases` records around each case (see there).
+EXTRA = ("cpu_share", "preempted", "faults")
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,13 @@ class Settings:
     max_time: float = 0.3
     min_rounds: int = 5
     warmup_iterations: int = 20
-    #: re-measure cases above 10 % spread (off only for the tests' tiny grid)
-    remeasure: bool = True
+    #: extra passes over the cases above 10 % spread or disturbed by another process
+    #: (0 only for the tests' tiny grid)
+    remeasure: int = 1
     #: size of the matrix product of the single-threading check (FACTS.md: 1500)
     thread_check_size: int = 1500
+    #: the clock of the rounds (see the module docstring)
+    timer: str = "time.perf_counter"
 
     def args(self) -> list[str]:
         """The ``--benchmark-*`` command-line options."""
@@ -44,6 +49,7 @@ class Settings:
             f"--benchmark-warmup={'on' if self.warmup_iterations > 0 else 'off'}",
             f"--benchmark-warmup-iterations={max(self.warmup_iterations, 1)}",
             "--benchmark-disable-gc",
+            f"--benchmark-timer={self.timer}",
         ]
 
 
@@ -99,6 +105,7 @@ def run(
             "-q",
             f"--benchmark-json={out_json}",
             "--benchmark-sort=name",
+            "--benchmark-save-data",
             *settings.args(),
         ]
         sink = open(log, "a") if log is not None else open(Path(tmp) / "pytest.log", "w")  # noqa: SIM115
@@ -111,6 +118,8 @@ def run(
     for b in data["benchmarks"]:
         cid = b["extra_info"]["case_id"]
         out[cid] = {k: float(b["stats"][k]) for k in STATS}
+        out[cid].update({k: float(b["extra_info"].get(k, "nan")) for k in EXTRA})
+        out[cid]["data"] = b["stats"].get("data", [])
     missing = [i for i in ids if i not in out]
     if missing:
         raise RuntimeError(f"pytest-benchmark returned no statistics for {missing[:3]} ...")
