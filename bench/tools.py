@@ -433,6 +433,8 @@ def expected(problem: Problem, mode: str, v: np.ndarray, ref: np.ndarray | None)
     """
     hand = problem.hand
     if mode == "grad":
+        if problem.m != 1:
+            return None
         if "gradient" in hand:
             return hand["gradient"](*problem.args)
         return None if ref is None else np.reshape(ref, np.shape(problem.args[0]))
