@@ -202,29 +202,37 @@ def _worst(series: pd.Series) -> float:
     return float(s.max()) if len(s) else float("nan")
 
 
+def ratio(a: pd.Series, b: pd.Series) -> pd.Series:
+    """a / b on the cells both have (empty if either is)."""
+    if len(a) == 0 or len(b) == 0:
+        return pd.Series(dtype=float)
+    return (a / b).dropna()
+
+
 def targets(df: pd.DataFrame) -> list[dict[str, object]]:
     """Every measurable target of issues 11 and 12, worst case over its cells."""
     out: list[dict[str, object]] = []
     has = set(df["engine"].unique())
+    eng = primary_engine(df)
     jit_note = ""
     jit = rows(df, engine="ad.jit")
     if not jit.empty and not jit["available"].fillna(False).astype(bool).any():
         jit_note = "ad.jit not available at this revision"
     # issue 11: compiled replay / NumPy f
     for fam in ["rosenbrock", "mlp", "linear", *families(df, "seminar:")]:
-        d = rows(df, problem=fam, engine="compiled", mode="primal")
+        d = rows(df, problem=fam, engine=eng, mode="primal")
         if not d.empty and "numpy" in has:
             if fam.startswith("seminar:"):
                 d = d[d["n"] <= 400]
             out.append(
                 target(
                     11,
-                    f"compiled graph(x) / NumPy f, {fam} (worst cell)",
+                    f"{eng} graph(x) / NumPy f, {fam} (worst cell)",
                     _worst(d["ratio_to_numpy_f"]),
                     1.5,
                 )
             )
-    g = rows(df, problem="rosenbrock", engine="compiled", mode="grad")
+    g = rows(df, problem="rosenbrock", engine=eng, mode="grad")
     if not g.empty and "numpy" in has:
         out.append(
             target(
@@ -234,35 +242,35 @@ def targets(df: pd.DataFrame) -> list[dict[str, object]]:
                 3.0,
             )
         )
-    ours = per_call(df, "mlp", "compiled", "jac")
+    ours = per_call(df, "mlp", eng, "jac")
     hand = per_call(df, "mlp", "numpy", "jac")
     if len(ours) and len(hand):
         out.append(
             target(
                 11,
                 "mlp Jacobian (auto, default chunk) / hand-written NumPy chain (worst cell)",
-                _worst(ours / hand),
+                _worst(ratio(ours, hand)),
                 1.5,
             )
         )
     jx = jax_best_jacobian(df, "mlp")
     if len(ours) and not jx.empty:
         sq = jx[jx["n"] == jx["m"]].set_index(["n", "m"])["t"]
-        r = (ours / sq).dropna()
+        r = ratio(ours, sq)
         out.append(
             target(
                 11, "mlp Jacobian / jax.jit(jacfwd or jacrev), square cells (worst)", _worst(r), 1.0
             )
         )
     for fam in families(df, "seminar:"):
-        r = per_call(df, fam, "compiled", "grad") / per_call(df, fam, "jax", "grad")
+        r = ratio(per_call(df, fam, eng, "grad"), per_call(df, fam, "jax", "grad"))
         r = r[[k for k in r.index if k[0] in (100, 400)]] if len(r) else r
         if len(r):
             out.append(
                 target(11, f"{fam} gradient / jax.jit(jax.grad), n = 100, 400", _worst(r), 1.5)
             )
     for fam in ("rosenbrock", "seminar:cubic_norm"):
-        r = per_call(df, fam, "compiled", "hessian") / per_call(df, fam, "jax", "hessian")
+        r = ratio(per_call(df, fam, eng, "hessian"), per_call(df, fam, "jax", "hessian"))
         if len(r.dropna()):
             ns = ", ".join(str(int(k[0])) for k in r.dropna().index)
             out.append(
@@ -275,7 +283,7 @@ def targets(df: pd.DataFrame) -> list[dict[str, object]]:
             )
     mem = memory_table(df)
     if not mem.empty:
-        ours_m = mem[(mem["engine"] == "compiled") & (mem["mode"] == "jac")]["rss_peak_bytes"]
+        ours_m = mem[(mem["engine"] == eng) & (mem["mode"] == "jac")]["rss_peak_bytes"]
         jax_m = mem[mem["engine"] == "jax"]["rss_peak_bytes"]
         if len(ours_m) and len(jax_m):
             cell = mem.iloc[0]
@@ -311,19 +319,21 @@ def targets(df: pd.DataFrame) -> list[dict[str, object]]:
             )
         )
     rj = per_call(df, "rosenbrock", "ad.jit", "grad")
-    rp = per_call(df, "rosenbrock", "compiled", "grad")
+    rp = per_call(df, "rosenbrock", eng, "grad")
     if len(rp) and not rows(df, problem="rosenbrock", engine="ad.jit").empty:
-        jit_row("ad.jit(ad.grad(rosenbrock)) / prebuilt gradient (worst n)", _worst(rj / rp), 1.2)
+        jit_row(
+            "ad.jit(ad.grad(rosenbrock)) / prebuilt gradient (worst n)", _worst(ratio(rj, rp)), 1.2
+        )
     hv = per_call(df, "rosenbrock", "ad.jit", "hvp")
-    pr = per_call(df, "rosenbrock", "compiled", "primal")
+    pr = per_call(df, "rosenbrock", eng, "primal")
     if not rows(df, problem="rosenbrock", engine="ad.jit", mode="hvp").empty:
-        r = (hv / pr).dropna() if len(hv) else pd.Series(dtype=float)
+        r = ratio(hv, pr)
         r = r[[k for k in r.index if k[0] == 1000]] if len(r) else r
         jit_row("ad.jit(ad.hvp(rosenbrock)) / compiled primal, n = 1000", _worst(r), 6.0)
     hj = per_call(df, "seminar:cubic_norm", "ad.jit", "hessian")
     hx = per_call(df, "seminar:cubic_norm", "jax", "hessian")
     if not rows(df, problem="seminar:cubic_norm", engine="ad.jit", mode="hessian").empty:
-        r = (hj / hx).dropna() if len(hj) else pd.Series(dtype=float)
+        r = ratio(hj, hx)
         r = r[[k for k in r.index if k[0] == 100]] if len(r) else r
         jit_row("ad.jit(ad.hessian(cubic norm)) / jax.jit(jax.hessian), n = 100", _worst(r), 3.0)
     gj = per_call(df, "logistic", "ad.jit", "gd")
@@ -331,15 +341,15 @@ def targets(df: pd.DataFrame) -> list[dict[str, object]]:
     if len(gx):
         jit_row(
             "descent loop, ad.jit(ad.grad) per step / jax.jit(jax.grad) per step",
-            _worst(gj / gx) if len(gj) else float("nan"),
+            _worst(ratio(gj, gx)),
             1.5,
         )
         e = rows(df, problem="logistic", mode="gd")
         e = e[e["engine"].isin(["ad.jit", "jax"]) & e["available"].fillna(False).astype(bool)]
         err = float(e["error"].sum()) if len(e) == 2 else float("nan")
         jit_row(
-            "descent loop: |w(ad.jit) - w(jax)| bound (sum of both errors vs the "
-            "hand-written loop)",
+            "descent loop: final weights of ad.jit vs jax.jit, max difference (bounded by "
+            "the sum of both errors against the hand-written loop)",
             err,
             1e-10,
             "",

@@ -207,7 +207,10 @@ def quick() -> dict[str, list[Cell]]:
         "mlp": _mlp(mlp, (128, 128)),
         "rosenbrock": _rosenbrock([100, 1000, 100_000], (1000,)),
         "seminar": _seminar([100], [10], (100,)),
-        **USER,
+        "small": USER["small"],
+        "logistic": [  # 200 descent steps (the full grid runs 1000)
+            Cell("logistic", 20, 1, 200, fd=False, tags=("user",), extra=("grad", "gd"), api=True)
+        ],
     }
 
 

@@ -459,9 +459,10 @@ def spread_section(df: pd.DataFrame) -> str:
         f"(column `spread`; median {g3(df['spread'].median())}, 90th percentile "
         f"{g3(df['spread'].quantile(0.9))}): {under} of {n} ({under / max(n, 1):.1%}) are "
         f"at or below {SPREAD_LIMIT:.0%}. The rounds are timed with `{timer}`. {rem} cases "
-        f"were above {SPREAD_LIMIT:.0%} or ran while another process took their core "
-        f"(`cpu_share` below {SHARE_LIMIT:g}) and were measured again with rounds twice as "
-        f"long and twice the budget, keeping the pass with the smaller spread; "
+        f"were above {SPREAD_LIMIT:.0%} (with the wall clock: or ran while another process "
+        f"took their core, `cpu_share` below {SHARE_LIMIT:g}) and were measured again with "
+        "rounds twice as long and twice the budget, keeping the pass with the smaller "
+        "spread; "
         f"{len(flagged)} remain above {SPREAD_LIMIT:.0%} and are listed below (`flagged`).",
         "",
         "`cpu_share` is the CPU time of the pinned process (all its threads) over the wall "
@@ -639,6 +640,7 @@ def numpy_section(df: pd.DataFrame) -> str:
     JAX, on the array programs."""
     if "numpy" not in set(df["engine"]):
         return ""
+    eng = an.primary_engine(df)
     parts = [
         "### Array programs beside NumPy and JAX",
         "",
@@ -650,7 +652,7 @@ def numpy_section(df: pd.DataFrame) -> str:
     ]
     body = []
     for fam in ["rosenbrock", "mlp", "linear", *an.families(df, "seminar:")]:
-        d = an.rows(df, problem=fam, engine="compiled", mode="primal")
+        d = an.rows(df, problem=fam, engine=eng, mode="primal")
         if d.empty or d["ratio_to_numpy_f"].isna().all():
             continue
         r = d["ratio_to_numpy_f"]
@@ -685,12 +687,12 @@ def numpy_section(df: pd.DataFrame) -> str:
                 [
                     n,
                     _t(f),
-                    g3(_cell(df, "rosenbrock", "compiled", "primal", n, m) / f),
-                    g3(_cell(df, "rosenbrock", "compiled", "grad", n, m) / f),
+                    g3(_cell(df, "rosenbrock", eng, "primal", n, m) / f),
+                    g3(_cell(df, "rosenbrock", eng, "grad", n, m) / f),
                     g3(_cell(df, "rosenbrock", "numpy", "grad", n, m) / f),
                     g3(_cell(df, "rosenbrock", "jax", "grad", n, m) / f),
                     g3(
-                        _cell(df, "rosenbrock", "compiled", "grad", n, m)
+                        _cell(df, "rosenbrock", eng, "grad", n, m)
                         / _cell(df, "rosenbrock", "jax", "grad", n, m)
                     ),
                 ]
@@ -712,7 +714,7 @@ def numpy_section(df: pd.DataFrame) -> str:
             ),
             "",
         ]
-    ours = an.rows(df, problem="mlp", engine="compiled", mode="jac")
+    ours = an.rows(df, problem="mlp", engine=eng, mode="jac")
     if not ours.empty:
         jx = an.jax_best_jacobian(df, "mlp").set_index(["n", "m"])
         body = []
@@ -758,7 +760,7 @@ def numpy_section(df: pd.DataFrame) -> str:
         ]
     body = []
     for fam in an.families(df, "seminar:"):
-        ours_g = an.per_call(df, fam, "compiled", "grad")
+        ours_g = an.per_call(df, fam, eng, "grad")
         for (n, m), t in ours_g.items():
             tj = _cell(df, fam, "jax", "grad", n, m)
             f = _cell(df, fam, "numpy", "primal", n, m)
@@ -766,7 +768,7 @@ def numpy_section(df: pd.DataFrame) -> str:
                 [
                     fam,
                     n,
-                    g3(_cell(df, fam, "compiled", "primal", n, m) / f),
+                    g3(_cell(df, fam, eng, "primal", n, m) / f),
                     _t(t),
                     _t(tj),
                     g3(t / tj),
@@ -794,7 +796,7 @@ def numpy_section(df: pd.DataFrame) -> str:
         ]
     body = []
     for fam in ["rosenbrock", *an.families(df, "seminar:")]:
-        for (n, m), t in an.per_call(df, fam, "compiled", "hessian").items():
+        for (n, m), t in an.per_call(df, fam, eng, "hessian").items():
             tj = _cell(df, fam, "jax", "hessian", n, m)
             body.append(
                 [
@@ -865,7 +867,7 @@ def numpy_section(df: pd.DataFrame) -> str:
 USER_COLUMNS = [
     ("ad", "ad.grad / ad.hessian / ad.hvp (un-jitted)"),
     ("ad.jit", "ad.jit of the same"),
-    ("compiled", "prebuilt graph"),
+    ("prebuilt", "prebuilt graph"),
     ("jax", "jax.jit of the same"),
     ("autograd", "autograd"),
     ("numpy", "hand-written NumPy"),
@@ -889,6 +891,7 @@ def user_section(df: pd.DataFrame) -> str:
         row = [p, mode, int(n)]
         base = _cell(df, p, "jax", mode, n, m)
         for engine, _label in USER_COLUMNS:
+            engine = an.primary_engine(df) if engine == "prebuilt" else engine
             t = _cell(df, p, engine, mode, n, m)
             row.append(_t(t) + (f" ({g3(t / base)})" if math.isfinite(t / base) else ""))
         body.append(row)

@@ -44,6 +44,8 @@ SPREAD_LIMIT = 0.10
 #: A case whose process had its core for less than this share of the wall time was
 #: disturbed by another process and is measured again.
 SHARE_LIMIT = 0.9
+#: The wall clock, pytest-benchmark's default timer.
+WALL = "time.perf_counter"
 #: Skip the independent (complex-step) Jacobian of ``random`` above this n * T.
 REF_BUDGET = 3_000_000
 
@@ -245,8 +247,10 @@ def measure(
 
     A case is re-measured (up to ``settings.remeasure`` more passes, each with twice
     the rounds' length and twice the budget) when its IQR / median is above
-    ``SPREAD_LIMIT`` or when its process had the core for less than ``SHARE_LIMIT`` of
-    the wall time (``cpu_share``: another process ran on the pinned core). Per case
+    ``SPREAD_LIMIT``, and, when the rounds are timed by the wall clock, also when its
+    process had the core for less than ``SHARE_LIMIT`` of the wall time (``cpu_share``:
+    another process ran on the pinned core; a CPU-time clock does not count that time,
+    so there the spread alone decides). Per case
     the pass with the smallest spread is kept; ``spread_first`` keeps the first pass's
     spread and ``remeasured`` the number of extra passes.
     """
@@ -256,7 +260,7 @@ def measure(
     timed = [c for c in cases if c.available]
     again = settings
     for k in range(int(settings.remeasure)):
-        redo = [c for c in timed if disturbed(stats[c.id])]
+        redo = [c for c in timed if disturbed(stats[c.id], settings.timer == WALL)]
         if not redo:
             break
         again = replace(again, min_time=2 * again.min_time, max_time=2 * again.max_time)
@@ -271,10 +275,11 @@ def measure(
     return stats
 
 
-def disturbed(s: dict[str, Any]) -> bool:
-    """A measurement to repeat: spread above the limit, or the core taken by another process."""
+def disturbed(s: dict[str, Any], wall: bool = True) -> bool:
+    """A measurement to repeat: spread above the limit, or (wall-clock rounds) the core
+    taken by another process for part of it."""
     share = s.get("cpu_share", float("nan"))
-    return bool(s["spread"] > SPREAD_LIMIT or (np.isfinite(share) and share < SHARE_LIMIT))
+    return bool(s["spread"] > SPREAD_LIMIT or (wall and np.isfinite(share) and share < SHARE_LIMIT))
 
 
 def rows_of(

@@ -51,7 +51,10 @@ from bench.problems.logistic import descend, steps
 ENGINE_CHOICES = {
     "forward": ("compiled", ("primal", "jvp", "jac_fwd", "jac", "hessian", "hvp")),
     "reverse": ("compiled", ("primal", "vjp", "jac_rev", "jac", "grad", "gd")),
-    "reference": ("reference", ("primal", "jvp", "vjp", "jac_fwd", "jac_rev")),
+    "reference": (
+        "reference",
+        ("primal", "jvp", "vjp", "jac_fwd", "jac_rev", "grad", "jac", "hessian", "hvp", "gd"),
+    ),
     "jax": ("jax", ("primal", "jvp", "vjp", "jac_fwd", "jac_rev", "grad", "hessian", "hvp", "gd")),
     "fd": ("fd", ("primal", "jac_fd")),
     "numpy": ("numpy", ("primal", "grad", "jac", "hessian", "gd")),
