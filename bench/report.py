@@ -459,10 +459,8 @@ def spread_section(df: pd.DataFrame) -> str:
         f"(column `spread`; median {g3(df['spread'].median())}, 90th percentile "
         f"{g3(df['spread'].quantile(0.9))}): {under} of {n} ({under / max(n, 1):.1%}) are "
         f"at or below {SPREAD_LIMIT:.0%}. The rounds are timed with `{timer}`. {rem} cases "
-        f"were above {SPREAD_LIMIT:.0%} (with the wall clock: or ran while another process "
-        f"took their core, `cpu_share` below {SHARE_LIMIT:g}) and were measured again with "
-        "rounds twice as long and twice the budget, keeping the pass with the smaller "
-        "spread; "
+        f"were above {SPREAD_LIMIT:.0%} and were measured again with rounds twice as long "
+        "and twice the budget, keeping the pass with the smaller spread; "
         f"{len(flagged)} remain above {SPREAD_LIMIT:.0%} and are listed below (`flagged`).",
         "",
         "`cpu_share` is the CPU time of the pinned process (all its threads) over the wall "
