@@ -149,3 +149,231 @@ def primary_engine(df: pd.DataFrame) -> str:
     """``compiled`` if the table has it, else ``reference``."""
     engines = set(df["engine"].unique())
     return "compiled" if "compiled" in engines else "reference"
+
+
+# --- issue 11 and 12: peers, user calls, targets ------------------------------------
+
+
+def per_call(df: pd.DataFrame, problem: str, engine: str, mode: str) -> pd.Series:
+    """Time per user call (median / calls), indexed by (n, m), of one engine and mode;
+    the smallest over chunks where several were timed."""
+    d = rows(df, problem=problem, engine=engine, mode=mode)
+    if d.empty or "per_call_s" not in d:
+        return pd.Series(dtype=float)
+    d = d[d["per_call_s"].notna()]
+    return d.groupby(["n", "m"])["per_call_s"].min()
+
+
+def families(df: pd.DataFrame, prefix: str) -> list[str]:
+    """The problem names of the table that start with ``prefix``, sorted."""
+    return sorted(p for p in df["problem"].unique() if str(p).startswith(prefix))
+
+
+def jax_best_jacobian(df: pd.DataFrame, problem: str) -> pd.DataFrame:
+    """JAX's faster Jacobian per cell: columns n, m, t, how (jacfwd or jacrev)."""
+    f = per_call(df, problem, "jax", "jac_fwd")
+    r = per_call(df, problem, "jax", "jac_rev")
+    both = pd.concat({"jacfwd": f, "jacrev": r}, axis=1)
+    if both.empty:
+        return pd.DataFrame(columns=["n", "m", "t", "how"])
+    out = pd.DataFrame({"t": both.min(axis=1), "how": both.idxmin(axis=1)})
+    return out.reset_index()
+
+
+def target(
+    issue: int, what: str, value: float, limit: float, unit: str = "x", missing: str = ""
+) -> dict[str, object]:
+    """One row of the targets table: ``value <= limit`` passes (NaN: n/a, ``missing``
+    says why)."""
+    ok = None if not math.isfinite(value) else bool(value <= limit)
+    return {
+        "issue": issue,
+        "target": what,
+        "limit": limit,
+        "value": value,
+        "unit": unit,
+        "ok": ok,
+        "missing": missing,
+    }
+
+
+def _worst(series: pd.Series) -> float:
+    s = series.dropna()
+    return float(s.max()) if len(s) else float("nan")
+
+
+def ratio(a: pd.Series, b: pd.Series) -> pd.Series:
+    """a / b on the cells both have (empty if either is)."""
+    if len(a) == 0 or len(b) == 0:
+        return pd.Series(dtype=float)
+    return (a / b).dropna()
+
+
+def targets(df: pd.DataFrame) -> list[dict[str, object]]:
+    """Every measurable target of issues 11 and 12, worst case over its cells."""
+    out: list[dict[str, object]] = []
+    has = set(df["engine"].unique())
+    eng = primary_engine(df)
+    jit_note = ""
+    jit = rows(df, engine="ad.jit")
+    if not jit.empty and not jit["available"].fillna(False).astype(bool).any():
+        jit_note = "ad.jit not available at this revision"
+    # issue 11: compiled replay / NumPy f
+    for fam in ["rosenbrock", "mlp", "linear", *families(df, "seminar:")]:
+        d = rows(df, problem=fam, engine=eng, mode="primal")
+        if not d.empty and "numpy" in has:
+            if fam.startswith("seminar:"):
+                d = d[d["n"] <= 400]
+            out.append(
+                target(
+                    11,
+                    f"{eng} graph(x) / NumPy f, {fam} (worst cell)",
+                    _worst(d["ratio_to_numpy_f"]),
+                    1.5,
+                )
+            )
+    g = rows(df, problem="rosenbrock", engine=eng, mode="grad")
+    if not g.empty and "numpy" in has:
+        out.append(
+            target(
+                11,
+                "prebuilt gradient / NumPy f, rosenbrock (worst n)",
+                _worst(g["ratio_to_numpy_f"]),
+                3.0,
+            )
+        )
+    ours = per_call(df, "mlp", eng, "jac")
+    hand = per_call(df, "mlp", "numpy", "jac")
+    if len(ours) and len(hand):
+        out.append(
+            target(
+                11,
+                "mlp Jacobian (auto, default chunk) / hand-written NumPy chain (worst cell)",
+                _worst(ratio(ours, hand)),
+                1.5,
+            )
+        )
+    jx = jax_best_jacobian(df, "mlp")
+    if len(ours) and not jx.empty:
+        sq = jx[jx["n"] == jx["m"]].set_index(["n", "m"])["t"]
+        r = ratio(ours, sq)
+        out.append(
+            target(
+                11, "mlp Jacobian / jax.jit(jacfwd or jacrev), square cells (worst)", _worst(r), 1.0
+            )
+        )
+    for fam in families(df, "seminar:"):
+        r = ratio(per_call(df, fam, eng, "grad"), per_call(df, fam, "jax", "grad"))
+        r = r[[k for k in r.index if k[0] in (100, 400)]] if len(r) else r
+        if len(r):
+            out.append(
+                target(11, f"{fam} gradient / jax.jit(jax.grad), n = 100, 400", _worst(r), 1.5)
+            )
+    for fam in ("rosenbrock", "seminar:cubic_norm"):
+        r = ratio(per_call(df, fam, eng, "hessian"), per_call(df, fam, "jax", "hessian"))
+        if len(r.dropna()):
+            ns = ", ".join(str(int(k[0])) for k in r.dropna().index)
+            out.append(
+                target(
+                    11,
+                    f"{fam} Hessian (prebuilt G) / jax.jit(jax.hessian), n = {ns}",
+                    _worst(r),
+                    2.0,
+                )
+            )
+    mem = memory_table(df)
+    if not mem.empty:
+        ours_m = mem[(mem["engine"] == eng) & (mem["mode"] == "jac")]["rss_peak_bytes"]
+        jax_m = mem[mem["engine"] == "jax"]["rss_peak_bytes"]
+        if len(ours_m) and len(jax_m):
+            cell = mem.iloc[0]
+            out.append(
+                target(
+                    11,
+                    f"mlp ({int(cell['n'])}, {int(cell['m'])}) Jacobian peak RSS, ours "
+                    "(auto) / JAX's smaller",
+                    float(ours_m.min() / jax_m.min()),
+                    4.0,
+                )
+            )
+
+    # issue 12: user calls
+    def jit_row(what: str, value: float, limit: float, unit: str = "x") -> None:
+        out.append(
+            target(12, what, value, limit, unit, jit_note if not math.isfinite(value) else "")
+        )
+
+    small_jit = per_call(df, "small", "ad.jit", "grad")
+    small_ad = per_call(df, "small", "ad", "grad")
+    if len(small_ad) or not rows(df, problem="small", engine="ad.jit").empty:
+        jit_row(
+            "ad.jit(ad.grad(f))(x), 7-node f, per call [us]", _worst(small_jit) * 1e6, 10.0, "us"
+        )
+        out.append(
+            target(
+                12,
+                "ad.grad(f)(x) un-jitted, 7-node f, per call [us]",
+                _worst(small_ad) * 1e6,
+                100.0,
+                "us",
+            )
+        )
+    rj = per_call(df, "rosenbrock", "ad.jit", "grad")
+    rp = per_call(df, "rosenbrock", eng, "grad")
+    if len(rp) and not rows(df, problem="rosenbrock", engine="ad.jit").empty:
+        jit_row(
+            "ad.jit(ad.grad(rosenbrock)) / prebuilt gradient (worst n)", _worst(ratio(rj, rp)), 1.2
+        )
+    hv = per_call(df, "rosenbrock", "ad.jit", "hvp")
+    pr = per_call(df, "rosenbrock", eng, "primal")
+    if not rows(df, problem="rosenbrock", engine="ad.jit", mode="hvp").empty:
+        r = ratio(hv, pr)
+        r = r[[k for k in r.index if k[0] == 1000]] if len(r) else r
+        jit_row("ad.jit(ad.hvp(rosenbrock)) / compiled primal, n = 1000", _worst(r), 6.0)
+    hj = per_call(df, "seminar:cubic_norm", "ad.jit", "hessian")
+    hx = per_call(df, "seminar:cubic_norm", "jax", "hessian")
+    if not rows(df, problem="seminar:cubic_norm", engine="ad.jit", mode="hessian").empty:
+        r = ratio(hj, hx)
+        r = r[[k for k in r.index if k[0] == 100]] if len(r) else r
+        jit_row("ad.jit(ad.hessian(cubic norm)) / jax.jit(jax.hessian), n = 100", _worst(r), 3.0)
+    gj = per_call(df, "logistic", "ad.jit", "gd")
+    gx = per_call(df, "logistic", "jax", "gd")
+    if len(gx):
+        jit_row(
+            "descent loop, ad.jit(ad.grad) per step / jax.jit(jax.grad) per step",
+            _worst(ratio(gj, gx)),
+            1.5,
+        )
+        e = rows(df, problem="logistic", mode="gd")
+        e = e[e["engine"].isin(["ad.jit", "jax"]) & e["available"].fillna(False).astype(bool)]
+        err = float(e["error"].sum()) if len(e) == 2 else float("nan")
+        jit_row(
+            "descent loop: final weights of ad.jit vs jax.jit, max difference (bounded by "
+            "the sum of both errors against the hand-written loop)",
+            err,
+            1e-10,
+            "",
+        )
+    return out
+
+
+def memory_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with an RSS measurement: problem, n, m, engine, mode, chunk, the figures."""
+    if "rss_peak_bytes" not in df:
+        return pd.DataFrame()
+    d = df[df["rss_peak_bytes"].notna()]
+    cols = [
+        "problem",
+        "n",
+        "m",
+        "engine",
+        "mode",
+        "chunk",
+        "rss_peak_bytes",
+        "rss_steady_bytes",
+        "peak_bytes",
+        "peak_method",
+        "rss_method",
+        "detail",
+    ]
+    return d[[c for c in cols if c in d]].reset_index(drop=True)

@@ -71,7 +71,7 @@ def measure(engines: list[str], cpu: int, out: Path, quick: bool = False) -> dic
     tools = sweep.tools_for(engines)
     out.mkdir(parents=True, exist_ok=True)
     threads = machine.threading_check(settings.thread_check_size)
-    meta = sweep.run_meta("check-quick" if quick else "check", cpu, threads)
+    meta = sweep.run_meta("check-quick" if quick else "check", cpu, threads, settings.timer)
     t0 = time.perf_counter()
     rows: list[dict] = []
     log = out / "pytest-benchmark.log"  # out: .benchmarks/check by default (not committed)

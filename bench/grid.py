@@ -4,8 +4,12 @@ A :class:`Cell` names one (family, n, m, T) point, the Jacobian chunk widths to 
 whether the JAX and finite-difference baselines run there, and the sweeps it belongs
 to (``tags``), which the plots select on: ``vs_n`` (n varies, m and T fixed), ``vs_m``,
 ``vs_T``, ``grid`` (the winner map), ``ratio`` (the linear family's n/m), ``size``
-(a growing-size series) and ``jax`` (the small-T slice where JAX runs on ``random``;
-XLA needs seconds to compile a scalar Wengert list of 1000 ops and minutes for 10^4).
+(a growing-size series), ``jax`` (the small-T slice where JAX runs on ``random``;
+XLA needs seconds to compile a scalar Wengert list of 1000 ops and minutes for 10^4),
+``square`` and ``corner`` (mlp cells with n = m, and (1, 1024), (1024, 1)) and ``user``
+(the cells of issue 12's user calls). ``extra`` names the optional modes of a cell
+(gradients, Jacobians in auto mode, Hessians, Hessian-vector products, the descent
+loop) and ``api`` whether the user-facing calls (``ad``, ``ad.jit``, autograd) run.
 The 2-core machine and the 15-minute budget of ``make bench`` set the sizes.
 """
 
@@ -26,6 +30,16 @@ class Cell:
     jax: bool = True
     fd: bool = True
     tags: tuple[str, ...] = ()
+    #: optional modes this cell runs (``bench.tools.OPTIONAL_MODES``)
+    extra: tuple[str, ...] = ()
+    #: whether the user-facing calls run here (tools ``ad``, ``ad.jit``, ``autograd``)
+    api: bool = False
+    #: modes not run here (e.g. the forward Jacobian at n = 10^6)
+    skip: tuple[str, ...] = ()
+    #: whether the peak memory of the Jacobians is measured here (``bench.memory``)
+    memory: bool = False
+    #: whether the independent Jacobian is computed (for the error column)
+    reference: bool = True
 
 
 #: The random family's fixed sizes in the full grid.
@@ -33,16 +47,34 @@ RANDOM_T, RANDOM_FIXED = 10_000, 8
 LINEAR_N = 100
 
 
+def _union(a: tuple, b: tuple) -> tuple:
+    return a + tuple(x for x in b if x not in a)
+
+
 def _merge(cells: list[Cell]) -> list[Cell]:
-    """One cell per (family, n, m, T): tags united, JAX/FD enabled if any sweep wants them."""
+    """One cell per (family, n, m, T): tags, chunks and extra modes united; JAX, FD, the
+    user calls and the memory measurement enabled if any sweep wants them; a mode
+    skipped only if every sweep skips it."""
     out: dict[tuple, Cell] = {}
     for c in cells:
         k = (c.family, c.n, c.m, c.T)
         if k in out:
             o = out[k]
-            chunks = o.chunks + tuple(x for x in c.chunks if x not in o.chunks)
-            tags = o.tags + tuple(t for t in c.tags if t not in o.tags)
-            out[k] = Cell(c.family, c.n, c.m, c.T, chunks, o.jax or c.jax, o.fd or c.fd, tags)
+            out[k] = Cell(
+                c.family,
+                c.n,
+                c.m,
+                c.T,
+                _union(o.chunks, c.chunks),
+                o.jax or c.jax,
+                o.fd or c.fd,
+                _union(o.tags, c.tags),
+                _union(o.extra, c.extra),
+                o.api or c.api,
+                tuple(x for x in o.skip if x in c.skip),
+                o.memory or c.memory,
+                o.reference and c.reference,
+            )
         else:
             out[k] = c
     return list(out.values())
@@ -66,23 +98,80 @@ def _random(
     return cells
 
 
+#: The optional modes of the peer comparisons (issue 11) and the user calls (issue 12).
+GRAD, JAC, HESS = ("grad",), ("jac",), ("grad", "hessian", "hvp")
+#: Modes too expensive at large n for an n -> 1 function: the forward Jacobian and
+#: central differences cost n sweeps / 2 n evaluations (and n^2 memory for JAX's).
+BIG_N_SKIP = ("jac_fwd", "jac_fd")
+
+
+def _mlp(cells: list[tuple[int, int, tuple[str, ...]]], memory: tuple[int, int]) -> list[Cell]:
+    """mlp cells with the Jacobian peers (``jac``: ours in auto mode, the NumPy chain)."""
+    return [
+        Cell("mlp", n, m, tags=tags, extra=JAC, memory=(n, m) == memory) for n, m, tags in cells
+    ]
+
+
+def _rosenbrock(ns: list[int], hess: tuple[int, ...]) -> list[Cell]:
+    """Rosenbrock cells: gradients and user calls everywhere, Hessians at ``hess``."""
+    return [
+        Cell(
+            "rosenbrock",
+            n,
+            1,
+            fd=n < 10_000,
+            tags=("size",),
+            extra=HESS if n in hess else GRAD,
+            api=True,
+            skip=BIG_N_SKIP if n >= 10_000 else (),
+        )
+        for n in ns
+    ]
+
+
+def _seminar(vector: list[int], matrix: list[int], hess: tuple[int, ...]) -> list[Cell]:
+    """The seminar's problems: gradients at every size, Hessians and user calls of the
+    cubic norm at ``hess``."""
+    cells = [
+        Cell(
+            f"seminar:{v}",
+            n,
+            1,
+            tags=("size",),
+            extra=HESS if v == "cubic_norm" and n in hess else GRAD,
+            api=v == "cubic_norm" and n in hess,
+        )
+        for v in ("quadratic", "cubic_norm")
+        for n in vector
+    ]
+    cells += [
+        Cell(f"seminar:{v}", k * k, 1, tags=("size",), extra=GRAD)
+        for v in ("trace_inv", "logdet")
+        for k in matrix
+    ]
+    return cells
+
+
+#: The user-call cells of issue 12: the 7-node f and the logistic-regression loop.
+USER = {
+    "small": [Cell("small", 3, 1, tags=("user",), extra=GRAD, api=True)],
+    "logistic": [Cell("logistic", 20, 1, fd=False, tags=("user",), extra=("grad", "gd"), api=True)],
+}
+
+
 def full() -> dict[str, list[Cell]]:
-    """The default grid of ``make bench`` (about 10 minutes on 2 cores).
+    """The default grid of ``make bench`` (about 12 minutes on one core).
 
     ``linear`` runs n/m from 100 to 0.01 as the seminar did; its last cell (m = 10^4) is
     the most expensive of the grid: the reverse Jacobian is m^2 n = 10^10 flops.
+    ``mlp`` adds the square cells (16, 16), (128, 128), (1024, 1024) and the corners
+    (1, 1024), (1024, 1); the peak memory is measured at (1024, 1024).
     """
     pow2 = [2**i for i in range(10)]  # 1 .. 512
-    seminar = [
-        Cell(f"seminar:{v}", n, 1, tags=("size",))
-        for v in ("quadratic", "cubic_norm")
-        for n in (10, 100, 1000)
-    ]
-    seminar += [
-        Cell(f"seminar:{v}", k * k, 1, tags=("size",))
-        for v in ("trace_inv", "logdet")
-        for k in (4, 16, 32)
-    ]
+    mlp = [(n, 8, ("vs_n",)) for n in (4, 32, 256, 1024)]
+    mlp += [(8, m, ("vs_m",)) for m in (4, 32, 256, 1024)]
+    mlp += [(k, k, ("square",)) for k in (16, 128, 1024)]
+    mlp += [(1, 1024, ("corner",)), (1024, 1, ("corner",))]
     return {
         "random": _random(
             pow2,
@@ -94,45 +183,53 @@ def full() -> dict[str, list[Cell]]:
             [(8, 8, 500), (64, 8, 500), (8, 64, 500)],
         ),
         "linear": [
-            Cell("linear", LINEAR_N, m, tags=("ratio",))
+            Cell("linear", LINEAR_N, m, tags=("ratio",), extra=JAC)
             for m in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
         ],
-        "mlp": [Cell("mlp", n, 8, tags=("vs_n",)) for n in (4, 32, 256, 1024)]
-        + [Cell("mlp", 8, m, tags=("vs_m",)) for m in (4, 32, 256, 1024)],
-        "rosenbrock": [Cell("rosenbrock", n, 1, tags=("size",)) for n in (10, 100, 1000, 3000)],
-        "seminar": seminar,
+        "mlp": _mlp(mlp, (1024, 1024)),
+        "rosenbrock": _rosenbrock([10, 100, 1000, 10_000, 100_000, 1_000_000], (100, 1000)),
+        "seminar": _seminar([10, 100, 400, 1000], [3, 10, 20, 32], (10, 100, 400)),
+        **USER,
     }
 
 
 def quick() -> dict[str, list[Cell]]:
-    """The ``--quick`` grid (under 2 minutes): the same sweeps, fewer and smaller cells."""
-    seminar = [
-        Cell("seminar:quadratic", 100, 1, tags=("size",)),
-        Cell("seminar:cubic_norm", 100, 1, tags=("size",)),
-        Cell("seminar:trace_inv", 64, 1, tags=("size",)),
-        Cell("seminar:logdet", 64, 1, tags=("size",)),
-    ]
+    """The ``--quick`` grid (about 2 minutes): the same sweeps, fewer and smaller cells."""
+    mlp = [(64, 8, ("vs_n",)), (8, 64, ("vs_m",)), (16, 16, ("square",))]
+    mlp += [(128, 128, ("square",))]
     return {
         "random": _random(
             [1, 4, 16, 64], [1, 4, 16, 64], [500, 2000, 8000], 2000, 4, [], [(4, 4, 200)]
         ),
-        "linear": [Cell("linear", LINEAR_N, m, tags=("ratio",)) for m in (1, 10, 100, 1000)],
-        "mlp": [Cell("mlp", 64, 8, tags=("vs_n",)), Cell("mlp", 8, 64, tags=("vs_m",))],
-        "rosenbrock": [Cell("rosenbrock", n, 1, tags=("size",)) for n in (100, 1000)],
-        "seminar": seminar,
+        "linear": [
+            Cell("linear", LINEAR_N, m, tags=("ratio",), extra=JAC) for m in (1, 10, 100, 1000)
+        ],
+        "mlp": _mlp(mlp, (128, 128)),
+        "rosenbrock": _rosenbrock([100, 1000, 100_000], (1000,)),
+        "seminar": _seminar([100], [10], (100,)),
+        "small": USER["small"],
+        "logistic": [  # 200 descent steps (the full grid runs 1000)
+            Cell("logistic", 20, 1, 200, fd=False, tags=("user",), extra=("grad", "gd"), api=True)
+        ],
     }
 
 
 def tiny() -> dict[str, list[Cell]]:
-    """The ``--tiny`` grid of the tests: every family and sweep, a few seconds in all."""
+    """The ``--tiny`` grid of the tests: every family, sweep and report section, in
+    seconds (the descent loop runs 20 steps)."""
     return {
         "random": _random([1, 4], [1, 4], [60, 120], 60, 2, [1, 4], [(2, 2, 30)]),
-        "linear": [Cell("linear", 20, m, tags=("ratio",)) for m in (2, 20, 200)],
-        "mlp": [Cell("mlp", 4, 2, tags=("vs_n", "vs_m"))],
-        "rosenbrock": [Cell("rosenbrock", 10, 1, tags=("size",))],
+        "linear": [Cell("linear", 20, m, tags=("ratio",), extra=JAC) for m in (2, 20, 200)],
+        "mlp": [Cell("mlp", 4, 2, tags=("vs_n", "vs_m"), extra=JAC)],
+        "rosenbrock": _rosenbrock([10], (10,)),
         "seminar": [
-            Cell("seminar:quadratic", 5, 1, tags=("size",)),
-            Cell("seminar:trace_inv", 9, 1, tags=("size",)),
+            Cell("seminar:quadratic", 5, 1, tags=("size",), extra=GRAD),
+            Cell("seminar:cubic_norm", 5, 1, tags=("size",), extra=HESS, api=True),
+            Cell("seminar:trace_inv", 9, 1, tags=("size",), extra=GRAD),
+        ],
+        "small": USER["small"],
+        "logistic": [
+            Cell("logistic", 20, 1, 20, fd=False, tags=("user",), extra=("grad", "gd"), api=True)
         ],
     }
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.tools import Case, Tool, directions, rel_error
+from bench.problems.logistic import descend, steps
+from bench.tools import Tool, directions, expected, rel_error
 
 
 def available() -> bool:
@@ -59,8 +60,19 @@ class Jax(Tool):
             "jac_fwd": (jax.jacfwd(f), (x,), problem.n, ref),
             "jac_rev": (jax.jacrev(f), (x,), problem.m, ref),
         }
-        out: list[Case] = []
+        if problem.m == 1 and "grad" in modes:
+            table["grad"] = (jax.grad(f), (x,), 1, expected(problem, "grad", v_np, ref))
+        if problem.m == 1 and "hessian" in modes:  # expected values only where timed:
+            hess = expected(problem, "hessian", v_np, ref)  # the hand Hessian is n x n
+            table["hessian"] = (jax.hessian(f), (x,), problem.n, hess)
+        if problem.m == 1 and "hvp" in modes:
+            hvp = expected(problem, "hvp", v_np, ref)
+            table["hvp"] = (lambda x, v: jax.jvp(jax.grad(f), (x,), (v,))[1], (x, v), 1, hvp)
+        out = []
         for mode in modes:
+            if mode == "gd" and problem.family == "logistic":
+                out.append(self._gd(problem, v_np, ref))
+                continue
             if mode not in table:
                 continue
             fun, args, chunk, expect = table[mode]
@@ -89,5 +101,23 @@ class Jax(Tool):
                 "peak_bytes": peak,
                 "peak_method": "xla memory_analysis",
             }
-            out.append(Case(self._key(problem, mode, chunk), fn, info))
+            out.append(self._case(problem, mode, chunk, fn, info))
         return out
+
+    def _gd(self, problem, v_np, ref):
+        """The descent loop with ``jax.jit(jax.grad(f))``; the update is done in NumPy,
+        as in every tool's loop (:func:`bench.problems.logistic.descend`)."""
+        import jax
+
+        g = jax.jit(jax.grad(problem.jax_f))
+        t0 = time.perf_counter()
+        g.lower(jax.numpy.asarray(problem.args[0])).compile()
+        compile_s = time.perf_counter() - t0
+
+        def grad(w: Any) -> np.ndarray:
+            return np.asarray(g(w))
+
+        fn = lambda: descend(grad, problem.args[0], steps(problem))
+        res = fn()
+        info = {"compile_s": compile_s, "error": rel_error(res, expected(problem, "gd", v_np, ref))}
+        return self._case(problem, "gd", 1, fn, info, calls=steps(problem))

@@ -445,6 +445,67 @@ def fig_mlp(df: pd.DataFrame, out: Path) -> Path | None:
     return _save(fig, out / "mlp.png")
 
 
+def fig_user_calls(df: pd.DataFrame, out: Path) -> Path | None:
+    """Rosenbrock: time per gradient call against n for every tool (left), and our
+    primal and gradient over the NumPy f for the n -> 1 families (right)."""
+    d = an.rows(df, problem="rosenbrock")
+    if d.empty or "per_call_s" not in d or an.rows(d, mode="grad").empty:
+        return None
+    ours = an.primary_engine(df)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.6))
+    lines = [
+        ("ad", "grad", "tab:red", "-", "ad.grad(f)(x), un-jitted"),
+        ("ad.jit", "grad", "tab:purple", "-", "ad.jit(ad.grad(f))(x)"),
+        (ours, "grad", "tab:blue", "-", f"{ours}: prebuilt graph"),
+        ("jax", "grad", "tab:green", "-", "jax.jit(jax.grad(f))"),
+        ("autograd", "grad", "tab:orange", "-", "autograd.grad(f)"),
+        ("numpy", "grad", "black", "-", "hand-written NumPy gradient"),
+        ("numpy", "primal", "black", ":", "NumPy f"),
+    ]
+    for engine, mode, color, ls, label in lines:
+        s = an.per_call(df, "rosenbrock", engine, mode)
+        if len(s):
+            ns = [k[0] for k in s.index]
+            ax.plot(ns, s.to_numpy(), ls, marker="o", ms=3, color=color, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("n")
+    ax.set_ylabel("median time per call [s]")
+    ax.set_title("Rosenbrock: what a gradient call costs")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fams = ["rosenbrock", *an.families(df, "seminar:")]
+    colors = ["tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple"]
+    drawn = False
+    for fam, color in zip(fams, colors):
+        for mode, ls in (("primal", ":"), ("grad", "-")):
+            g = an.rows(df, problem=fam, engine=ours, mode=mode)
+            g = g[g["ratio_to_numpy_f"].notna()].sort_values("n")
+            if len(g):
+                bx.plot(
+                    g["n"],
+                    g["ratio_to_numpy_f"],
+                    ls,
+                    marker="o",
+                    ms=3,
+                    color=color,
+                    label=f"{fam} {'graph(x)' if mode == 'primal' else 'gradient'}",
+                )
+                drawn = True
+    for y, text in ((1.5, "replay target 1.5"), (3.0, "gradient target 3")):
+        bx.axhline(y, color="gray", lw=0.8, ls="--")
+        bx.text(bx.get_xlim()[0] if drawn else 1, y, text, fontsize=6, va="bottom")
+    bx.set_xscale("log")
+    bx.set_yscale("log")
+    bx.set_xlabel("n")
+    bx.set_ylabel("time / NumPy f (same cell, same run)")
+    bx.set_title(f"{ours} over the NumPy f (dotted: graph(x), solid: gradient)", fontsize=10)
+    bx.grid(True, which="both", alpha=0.3)
+    if drawn:
+        bx.legend(fontsize=6)
+    return _save(fig, out / "user_calls.png")
+
+
 #: (file, function, caption) of every figure, in report order.
 FIGURES: list[tuple[str, Callable[[pd.DataFrame, Path], Path | None], str]] = [
     (
@@ -518,6 +579,16 @@ FIGURES: list[tuple[str, Callable[[pd.DataFrame, Path], Path | None], str]] = [
         fig_mlp,
         "The tensor-level `mlp` family: Jacobian time against n (m = 8) and against m "
         "(n = 8), every engine, default chunk.",
+    ),
+    (
+        "user_calls.png",
+        fig_user_calls,
+        "Left: what one gradient call of Rosenbrock costs a user, against n: `ad.grad` "
+        "un-jitted (traces and lowers every call), `ad.jit(ad.grad)` (where it exists), our "
+        "engine on a prebuilt graph, `jax.jit(jax.grad)`, HIPS autograd, the hand-written "
+        "NumPy gradient and the NumPy f (dotted). Right: our primal replay `graph(x)` "
+        "(dotted) and prebuilt gradient (solid) over the NumPy f of the same cell, for the "
+        "n -> 1 families; dashed: the targets of issue 11 (1.5 and 3).",
     ),
 ]
 

@@ -71,7 +71,8 @@ def setup_section(df: pd.DataFrame, status: dict[str, Any]) -> str:
         f"{status.get('complete', False)}.",
         f"- Timing: pytest-benchmark (calibrated rounds of at least {st.get('min_time', '?')} "
         f"s, warm-up, at least {st.get('min_rounds', '?')} rounds, up to "
-        f"{st.get('max_time', '?')} s per case, GC disabled; calls over 1 s: 3 rounds, no "
+        f"{st.get('max_time', '?')} s per case, GC disabled, rounds timed with "
+        f"`{st.get('timer', 'time.perf_counter')}`; calls over 1 s: 3 rounds, no "
         "warm-up); the first call of each function (Numba lowering, XLA compilation) is "
         "outside the rounds and recorded as `compile_s`. Figures quote medians; every "
         "ratio is to the primal f of the same tool timed in the same run (ours: the "
@@ -83,7 +84,9 @@ def setup_section(df: pd.DataFrame, status: dict[str, Any]) -> str:
         "- Memory: `tape_bytes` is the reverse mode's own count of what it keeps between "
         "the sweeps; `peak_bytes` is tracemalloc's peak during one call for our engines and "
         "FD (Python and NumPy allocations; Numba's internal buffers are not seen) and XLA's "
-        "memory analysis (arguments + outputs + temporaries) for JAX.",
+        "memory analysis (arguments + outputs + temporaries) for JAX; `rss_peak_bytes` "
+        "is the resident set's high-water mark in a fresh process (`bench/memory.py`), "
+        "measured where the grid asks for it.",
     ]
     for s in status.get("skipped", []):
         lines.append(f"- Skipped: {s}")
@@ -421,10 +424,16 @@ def chunk_section(df: pd.DataFrame, engine: str) -> str:
 
 
 def spread_section(df: pd.DataFrame) -> str:
-    """IQR/median of every timed case; cases above 10 % re-measured and listed."""
+    """IQR/median of every timed case; the cases above 10 % with their CPU share."""
+    df = df[df["median_s"].notna()]
     n = len(df)
-    rem = int(df["remeasured"].fillna(False).astype(bool).sum())
+    rem = int((df["remeasured"].fillna(0).astype(float) > 0).sum())
     flagged = df[df["flagged"].fillna(False).astype(bool)]
+    share = df["cpu_share"] if "cpu_share" in df else pd.Series(dtype=float)
+    from bench.sweep import SHARE_LIMIT
+
+    low = flagged[flagged["cpu_share"] < SHARE_LIMIT] if "cpu_share" in flagged else flagged[:0]
+    timer = str(df["timer"].iloc[0]) if "timer" in df and df["timer"].notna().any() else "?"
     body = [
         [
             r["problem"],
@@ -436,21 +445,34 @@ def spread_section(df: pd.DataFrame) -> str:
             int(r["chunk"]),
             g3(r["spread_first"]),
             g3(r["spread"]),
+            g3(r.get("cpu_share", math.nan)),
+            g3(r.get("preempted", math.nan)),
             g3(r["median_s"]),
         ]
         for _, r in flagged.sort_values("spread", ascending=False).iterrows()
     ]
+    under = n - len(flagged)
     text = [
         "## Spread",
         "",
         f"Every one of the {n} timed cases reports its spread IQR/median over the rounds "
         f"(column `spread`; median {g3(df['spread'].median())}, 90th percentile "
-        f"{g3(df['spread'].quantile(0.9))}). {rem} cases were above "
-        f"{SPREAD_LIMIT:.0%} and were re-measured with twice the time budget (about twice "
-        f"the rounds); {len(flagged)} remain above {SPREAD_LIMIT:.0%} and are flagged "
-        "(`flagged` in the CSV) below. The machine was shared with other jobs during the run, "
-        "so these are cells where another process took the core for part of the rounds; "
-        "the medians are robust to that, the IQR is not.",
+        f"{g3(df['spread'].quantile(0.9))}): {under} of {n} ({under / max(n, 1):.1%}) are "
+        f"at or below {SPREAD_LIMIT:.0%}. The rounds are timed with `{timer}`. {rem} cases "
+        f"were above {SPREAD_LIMIT:.0%} and were measured again with rounds twice as long "
+        "and twice the budget, keeping the pass with the smaller spread; "
+        f"{len(flagged)} remain above {SPREAD_LIMIT:.0%} and are listed below (`flagged`).",
+        "",
+        "`cpu_share` is the CPU time of the pinned process (all its threads) over the wall "
+        "time of the case's measurement: 1 when it had its core to itself, less when another "
+        f"process ran there (median {g3(share.median())}, minimum {g3(share.min())} in this "
+        f"run; {int((share < SHARE_LIMIT).sum())} cases below {SHARE_LIMIT:g}). Of the "
+        f"flagged cases {len(low)} had a share below {SHARE_LIMIT:g}. `preempted` counts "
+        "how often the scheduler took the core from the timing thread (for another "
+        "process, or for one of its own threads: XLA's runtime threads share the pinned "
+        "core with the Python thread, which is why JAX's microsecond calls are switched "
+        "out thousands of times). Why the spread was high before, and what fixed it, is in "
+        "`bench/timing.py` (measured on this machine).",
     ]
     if body:
         text += [
@@ -466,6 +488,8 @@ def spread_section(df: pd.DataFrame) -> str:
                     "chunk",
                     "first spread",
                     "spread",
+                    "cpu share",
+                    "preempted",
                     "median [s]",
                 ],
                 body,
@@ -512,6 +536,8 @@ def write_report(csv: Path, out: Path) -> Path:
         "",
         "## Findings",
         "",
+        targets_section(df),
+        "",
         rnd,
         "",
         lin,
@@ -525,6 +551,12 @@ def write_report(csv: Path, out: Path) -> Path:
         memory_section(df, engine),
         "",
         jax_section(df),
+        "",
+        numpy_section(df),
+        "",
+        user_section(df),
+        "",
+        timed_section(df),
         "",
         fd_section(df),
         "",
@@ -550,3 +582,364 @@ def write_report(csv: Path, out: Path) -> Path:
     path = out / "README.md"
     write_atomic(path, text.replace("\n\n\n", "\n\n"))
     return path
+
+
+# --- issues 11 and 12 ---------------------------------------------------------------
+
+
+def _t(x: float) -> str:
+    """A time in s, ms or us."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x * 1e9:.3g} ns"
+
+
+def _mb(x: float) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x / 2**20:.3g} MiB"
+
+
+def _cell(df: pd.DataFrame, problem: str, engine: str, mode: str, n: int, m: int) -> float:
+    s = an.per_call(df, problem, engine, mode)
+    return float(s.get((n, m), math.nan)) if len(s) else math.nan
+
+
+def targets_section(df: pd.DataFrame) -> str:
+    """The targets of issues 11 and 12 with the measured worst case and a verdict."""
+    rows = an.targets(df)
+    if not rows:
+        return ""
+    body = []
+    for r in rows:
+        v = r["value"]
+        shown = "–" if not math.isfinite(v) else (f"{v:.3g}" if r["unit"] != "" else f"{v:.2g}")
+        if r["unit"] == "us" and math.isfinite(v):
+            shown = f"{v:.3g} us"
+        limit = f"<= {r['limit']:g}{' us' if r['unit'] == 'us' else ''}"
+        verdict_text = verdict(r["ok"]) + (f" ({r['missing']})" if r["missing"] else "")
+        body.append([r["issue"], r["target"], limit, shown, verdict_text])
+    return "\n".join(
+        [
+            "### Targets of issues 11 and 12",
+            "",
+            "Each target's worst case over the cells of this run that it names (medians per "
+            "user call; ratios are of two times measured in the same run). The sections below "
+            "give every cell.",
+            "",
+            md_table(["issue", "target", "limit", "measured", "verdict"], body),
+        ]
+    )
+
+
+def numpy_section(df: pd.DataFrame) -> str:
+    """Issue 11: the compiled engines beside NumPy's f, the hand-written derivatives and
+    JAX, on the array programs."""
+    if "numpy" not in set(df["engine"]):
+        return ""
+    eng = an.primary_engine(df)
+    parts = [
+        "### Array programs beside NumPy and JAX",
+        "",
+        "The `numpy` rows are what a NumPy programmer writes by hand (`bench/problems/`: "
+        "Rosenbrock's gradient and tridiagonal Hessian, the mlp Jacobian chain in the "
+        "cheaper order, A for `linear`, the seminar's closed forms). Ratios are to the "
+        "NumPy f of the same cell, timed in the same run.",
+        "",
+    ]
+    body = []
+    for fam in ["rosenbrock", "mlp", "linear", *an.families(df, "seminar:")]:
+        d = an.rows(df, problem=fam, engine=eng, mode="primal")
+        if d.empty or d["ratio_to_numpy_f"].isna().all():
+            continue
+        r = d["ratio_to_numpy_f"]
+        w = d.loc[r.idxmax()]
+        body.append(
+            [
+                fam,
+                len(d),
+                g3(r.min()),
+                g3(r.median()),
+                g3(r.max()),
+                f"({int(w['n'])}, {int(w['m'])})",
+                int((r <= 1.5).sum()),
+            ]
+        )
+    if body:
+        parts += [
+            "Compiled replay `graph(x)` / NumPy f, per family (target <= 1.5):",
+            "",
+            md_table(
+                ["problem", "cells", "min", "median", "max", "worst cell (n, m)", "cells <= 1.5"],
+                body,
+            ),
+            "",
+        ]
+    ns = sorted(an.per_call(df, "rosenbrock", "numpy", "primal").index)
+    if ns:
+        body = []
+        for n, m in ns:
+            f = _cell(df, "rosenbrock", "numpy", "primal", n, m)
+            body.append(
+                [
+                    n,
+                    _t(f),
+                    g3(_cell(df, "rosenbrock", eng, "primal", n, m) / f),
+                    g3(_cell(df, "rosenbrock", eng, "grad", n, m) / f),
+                    g3(_cell(df, "rosenbrock", "numpy", "grad", n, m) / f),
+                    g3(_cell(df, "rosenbrock", "jax", "grad", n, m) / f),
+                    g3(
+                        _cell(df, "rosenbrock", eng, "grad", n, m)
+                        / _cell(df, "rosenbrock", "jax", "grad", n, m)
+                    ),
+                ]
+            )
+        parts += [
+            "Rosenbrock, times over the NumPy f (targets: replay <= 1.5, prebuilt gradient <= 3):",
+            "",
+            md_table(
+                [
+                    "n",
+                    "NumPy f",
+                    "graph(x)",
+                    "prebuilt gradient",
+                    "hand-written gradient",
+                    "jax.jit(grad)",
+                    "prebuilt gradient / jax.jit(grad)",
+                ],
+                body,
+            ),
+            "",
+        ]
+    ours = an.rows(df, problem="mlp", engine=eng, mode="jac")
+    if not ours.empty:
+        jx = an.jax_best_jacobian(df, "mlp").set_index(["n", "m"])
+        body = []
+        for _, r in ours.sort_values(["n", "m"]).iterrows():
+            n, m = int(r["n"]), int(r["m"])
+            hand = an.rows(df, problem="mlp", engine="numpy", mode="jac", n=n, m=m)
+            th = float(hand["per_call_s"].iloc[0]) if len(hand) else math.nan
+            tj = float(jx["t"].get((n, m), math.nan)) if len(jx) else math.nan
+            how = jx["how"].get((n, m), "–") if len(jx) else "–"
+            body.append(
+                [
+                    f"({n}, {m})",
+                    str(r.get("detail", "")).replace("auto: ", ""),
+                    int(r["chunk"]),
+                    _t(r["per_call_s"]),
+                    _t(th),
+                    str(hand["detail"].iloc[0]) if len(hand) else "–",
+                    g3(r["per_call_s"] / th),
+                    f"{_t(tj)} ({how})",
+                    g3(r["per_call_s"] / tj),
+                ]
+            )
+        parts += [
+            "mlp (hidden 128) Jacobians: ours in auto mode with the default chunk on the "
+            "prebuilt graph, against the hand-written chain (target <= 1.5) and JAX's "
+            "faster of jit(jacfwd) and jit(jacrev) (target <= 1 at the square cells):",
+            "",
+            md_table(
+                [
+                    "(n, m)",
+                    "auto chose",
+                    "chunk",
+                    "ours",
+                    "hand chain",
+                    "order",
+                    "ours / hand",
+                    "JAX best",
+                    "ours / JAX",
+                ],
+                body,
+            ),
+            "",
+        ]
+    body = []
+    for fam in an.families(df, "seminar:"):
+        ours_g = an.per_call(df, fam, eng, "grad")
+        for (n, m), t in ours_g.items():
+            tj = _cell(df, fam, "jax", "grad", n, m)
+            f = _cell(df, fam, "numpy", "primal", n, m)
+            body.append(
+                [
+                    fam,
+                    n,
+                    g3(_cell(df, fam, eng, "primal", n, m) / f),
+                    _t(t),
+                    _t(tj),
+                    g3(t / tj),
+                    _t(_cell(df, fam, "numpy", "grad", n, m)),
+                ]
+            )
+    if body:
+        parts += [
+            "The seminar's problems: replay over NumPy f, and the prebuilt gradient against "
+            "jax.jit(jax.grad) (target <= 1.5 at n = 100 and 400) and the closed form:",
+            "",
+            md_table(
+                [
+                    "problem",
+                    "n",
+                    "graph(x) / NumPy f",
+                    "prebuilt gradient",
+                    "jax.jit(grad)",
+                    "ours / JAX",
+                    "closed form (NumPy)",
+                ],
+                body,
+            ),
+            "",
+        ]
+    body = []
+    for fam in ["rosenbrock", *an.families(df, "seminar:")]:
+        for (n, m), t in an.per_call(df, fam, eng, "hessian").items():
+            tj = _cell(df, fam, "jax", "hessian", n, m)
+            body.append(
+                [
+                    fam,
+                    n,
+                    _t(t),
+                    _t(tj),
+                    g3(t / tj),
+                    _t(_cell(df, fam, "numpy", "hessian", n, m)),
+                ]
+            )
+    if body:
+        parts += [
+            "Hessians, forward over reverse on a prebuilt gradient graph "
+            "(`G = ad.reverse.gradient_graph(graph, x)`, then `ad.forward.jacobian(G, x)`), "
+            "against jax.jit(jax.hessian) (target <= 2):",
+            "",
+            md_table(
+                ["problem", "n", "ours (prebuilt G)", "jax.jit(hessian)", "ours / JAX", "hand"],
+                body,
+            ),
+            "",
+        ]
+    mem = an.memory_table(df)
+    if not mem.empty:
+        body = [
+            [
+                f"({int(r['n'])}, {int(r['m'])})",
+                r["engine"],
+                r["mode"],
+                str(r["detail"]) if isinstance(r["detail"], str) else "",
+                _mb(r["rss_peak_bytes"]),
+                _mb(r["rss_steady_bytes"]),
+                _mb(r["peak_bytes"]),
+                str(r["peak_method"]),
+            ]
+            for _, r in mem.iterrows()
+        ]
+        parts += [
+            "Peak memory of one Jacobian (target: ours <= 4x JAX's). Method: "
+            f"{mem['rss_method'].iloc[0]}: a fresh process per row loads the library's "
+            "code on a tiny problem first, resets the kernel's high-water mark of the "
+            "resident set (`/proc/self/clear_refs`), makes the call and reads VmHWM; "
+            "first call = the graph's lowering and dual buffers included (JAX: its "
+            "compilation excluded, its buffers are allocated per call); later call = what "
+            "each further call adds. The last two columns are the in-process figures "
+            "(tracemalloc does not see Numba's buffers; XLA's own memory analysis):",
+            "",
+            md_table(
+                [
+                    "(n, m)",
+                    "engine",
+                    "mode",
+                    "detail",
+                    "peak RSS, first call",
+                    "peak RSS, later call",
+                    "in-process peak",
+                    "method",
+                ],
+                body,
+            ),
+            "",
+        ]
+    return "\n".join(parts)
+
+
+#: The user calls of issue 12: (engine, mode) columns of the table, and their labels.
+USER_COLUMNS = [
+    ("ad", "ad.grad / ad.hessian / ad.hvp (un-jitted)"),
+    ("ad.jit", "ad.jit of the same"),
+    ("prebuilt", "prebuilt graph"),
+    ("jax", "jax.jit of the same"),
+    ("autograd", "autograd"),
+    ("numpy", "hand-written NumPy"),
+]
+
+
+def user_section(df: pd.DataFrame) -> str:
+    """Issue 12: what a user pays per call, end to end, beside the prebuilt graph,
+    jax.jit, autograd and the hand-written NumPy."""
+    api = df[df["engine"].isin(["ad", "ad.jit", "autograd"])]
+    if api.empty:
+        return ""
+    keys = (
+        api[["problem", "mode", "n", "m"]]
+        .drop_duplicates()
+        .sort_values(["problem", "mode", "n"])
+        .itertuples(index=False)
+    )
+    body = []
+    for p, mode, n, m in keys:
+        row = [p, mode, int(n)]
+        base = _cell(df, p, "jax", mode, n, m)
+        for engine, _label in USER_COLUMNS:
+            engine = an.primary_engine(df) if engine == "prebuilt" else engine
+            t = _cell(df, p, engine, mode, n, m)
+            row.append(_t(t) + (f" ({g3(t / base)})" if math.isfinite(t / base) else ""))
+        body.append(row)
+    jit = an.rows(df, engine="ad.jit")
+    note = ""
+    if not jit.empty and not jit["available"].fillna(False).astype(bool).any():
+        note = (
+            "**`ad.jit` is not available at this revision** (`hasattr(ad, 'jit')` is false): "
+            "its rows are in `results.csv` with `available = False` and no timing; the "
+            "benchmark times them as soon as `ad.jit(fun, static_argnums=())` exists. "
+        )
+    return "\n".join(
+        [
+            "### What a user pays per call",
+            "",
+            note + "Time per user call (median; for `gd` the descent loop's time over its "
+            "steps), and in brackets the ratio to jax.jit of the same transformation. "
+            "`grad`/`hessian`/`hvp`/`primal` are one call; `gd` is gradient descent on "
+            "`logistic` (500 x 20 data, one gradient call per step). The prebuilt-graph "
+            "column is the engine without any tracing or lowering in the timed call, the "
+            "floor that `ad.jit` can reach; what each column's call includes is in the "
+            "next section.",
+            "",
+            md_table(
+                ["problem", "mode", "n", *[label for _e, label in USER_COLUMNS]],
+                body,
+            ),
+        ]
+    )
+
+
+def timed_section(df: pd.DataFrame) -> str:
+    """What each timed call includes, and whether it could skip work a real call does."""
+    if "timed" not in df:
+        return ""
+    d = df[df["timed"].notna()][["engine", "mode", "timed"]].drop_duplicates()
+    if d.empty:
+        return ""
+    body = [[r.engine, r.mode, r.timed] for r in d.sort_values(["engine", "mode"]).itertuples()]
+    return "\n".join(
+        [
+            "### What each timed call includes",
+            "",
+            "Measure what the user pays: every timed call below does all the work a real "
+            "call at a new point does. Our engines keep state between calls (the lowered "
+            "program and its buffers, and in this revision the reverse mode's tape, reused "
+            "when called again at bit-identical inputs), so their inputs alternate between "
+            "two points; what is built once outside the timing is named. JAX, NumPy, "
+            "finite differences and autograd keep no values between calls.",
+            "",
+            md_table(["engine", "mode", "the timed call"], body),
+        ]
+    )

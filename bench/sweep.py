@@ -38,9 +38,12 @@ from tqdm import tqdm
 
 from bench import grid, machine, problems, timing
 from bench.problems.seminar import UnavailableError
-from bench.tools import Case, FiniteDifferences, Ours, select
+from bench.tools import API_TOOLS, OPTIONAL_MODES, Case, FiniteDifferences, NumpyPeer, Ours, select
 
 SPREAD_LIMIT = 0.10
+#: A case whose process had its core for less than this share of the wall time ran
+#: while another process took the core (reported, see ``measure``).
+SHARE_LIMIT = 0.9
 #: Skip the independent (complex-step) Jacobian of ``random`` above this n * T.
 REF_BUDGET = 3_000_000
 
@@ -68,13 +71,27 @@ COLUMNS = [
     "spread_first",
     "remeasured",
     "flagged",
+    "cpu_share",
+    "preempted",
+    "faults",
+    "timer",
+    "available",
+    "calls",
+    "per_call_s",
     "primal_median_s",
     "ratio_to_f",
+    "numpy_f_s",
+    "ratio_to_numpy_f",
     "compile_s",
     "error",
     "tape_bytes",
     "peak_bytes",
     "peak_method",
+    "rss_peak_bytes",
+    "rss_steady_bytes",
+    "rss_method",
+    "detail",
+    "timed",
     "grid",
     "pinned_cpu",
     "numpy_cpu_wall",
@@ -120,13 +137,28 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def tools_for(engines: Sequence[str]) -> dict[str, tuple[Any, tuple[str, ...]]]:
-    """{tool name: (tool, modes)} for the CLI engine names."""
+    """{tool name: (tool, modes)} for the CLI engine names (``api`` gives two tools,
+    ``ad`` and ``ad.jit``)."""
     out = {}
     for name, modes in select(engines).items():
         if name in ("compiled", "reference"):
             tool: Any = Ours(name)
         elif name == "fd":
             tool = FiniteDifferences()
+        elif name == "numpy":
+            tool = NumpyPeer()
+        elif name == "api":
+            from bench.usercalls import AdCalls
+
+            out["ad"] = (AdCalls(jit=False), modes)
+            out["ad.jit"] = (AdCalls(jit=True), modes)
+            continue
+        elif name == "autograd":
+            from bench.usercalls import Autograd, autograd_available
+
+            if not autograd_available():
+                print("notice: autograd is not installed; its rows are recorded as unavailable")
+            tool = Autograd()
         else:
             from bench.peers import Jax, available
 
@@ -144,6 +176,14 @@ def _reference_jacobian(problem: problems.Problem) -> np.ndarray | None:
     return problem.flat_jacobian()
 
 
+def cell_modes(cell: grid.Cell, modes: Sequence[str]) -> tuple[str, ...]:
+    """The modes a tool runs in ``cell``: its own, less the cell's ``skip``, and the
+    optional ones (``OPTIONAL_MODES``) only where the cell names them in ``extra``."""
+    return tuple(
+        m for m in modes if m not in cell.skip and (m not in OPTIONAL_MODES or m in cell.extra)
+    )
+
+
 def prepare(
     cell: grid.Cell, tools: dict[str, Any], seed: int, skipped: list[str] | None = None
 ) -> list[Case]:
@@ -153,10 +193,15 @@ def prepare(
     skipped for this cell with a printed notice, recorded in ``skipped``.
     """
     problem = problems.make(cell.family, cell.n, cell.m, cell.T, seed)
-    ref = _reference_jacobian(problem)
+    ref = _reference_jacobian(problem) if cell.reference else None
     cases: list[Case] = []
     for name, (tool, modes) in tools.items():
         if (name == "jax" and not cell.jax) or (name == "fd" and not cell.fd):
+            continue
+        if name in ("ad", "ad.jit") + API_TOOLS and not cell.api:
+            continue
+        modes = cell_modes(cell, modes)
+        if not modes:
             continue
         try:
             got = tool.cases(problem, modes, cell.chunks, ref)
@@ -169,6 +214,10 @@ def prepare(
         for c in got:
             c.key["sweeps"] = "|".join(cell.tags)
             cases.append(c)
+    if cell.memory:
+        from bench import memory
+
+        memory.annotate(cases, cell, seed)
     return cases
 
 
@@ -176,6 +225,7 @@ def _timed(
     cases: list[Case], settings: timing.Settings, log: Path, desc: str
 ) -> dict[str, dict[str, Any]]:
     """One pytest-benchmark pass; multi-second cases get 3 rounds and no warm-up."""
+    cases = [c for c in cases if c.available]
     heavy = [c for c in cases if c.info.get("compile_s", 0.0) > timing.SLOW_CASE]
     light = [c for c in cases if c.info.get("compile_s", 0.0) <= timing.SLOW_CASE]
     stats: dict[str, dict[str, Any]] = {}
@@ -191,51 +241,96 @@ def _timed(
 def measure(
     cases: list[Case], settings: timing.Settings, log: Path, desc: str
 ) -> dict[str, dict[str, Any]]:
-    """Time the cases, then re-measure those whose spread is above 10 %."""
+    """Time the cases; re-measure those above 10 % spread or disturbed by another process.
+
+    A case is re-measured (up to ``settings.remeasure`` more passes, each with twice
+    the rounds' length and twice the budget) when its IQR / median is above
+    ``SPREAD_LIMIT``. (``cpu_share``, recorded for every case, says whether another
+    process ran on the pinned core meanwhile; it does not trigger a re-measure: under a
+    long burst of load, e.g. another engineer's test run, every case would be repeated
+    for nothing, and the CPU clock of the sweep does not count that time.) Per case
+    the pass with the smallest spread is kept; ``spread_first`` keeps the first pass's
+    spread and ``remeasured`` the number of extra passes.
+    """
     stats = _timed(cases, settings, log, f"time {desc}")
     for s in stats.values():
-        s["spread_first"], s["remeasured"] = s["spread"], False
-    noisy = [c for c in cases if stats[c.id]["spread"] > SPREAD_LIMIT]
-    if noisy and settings.remeasure:
-        again = replace(settings, max_time=2 * settings.max_time)
-        redo = _timed(noisy, again, log, f"re-measure {desc}")
-        for c in noisy:
-            s = redo[c.id]
-            s["spread_first"], s["remeasured"] = stats[c.id]["spread"], True
-            stats[c.id] = s
+        s["spread_first"], s["remeasured"] = s["spread"], 0
+    timed = [c for c in cases if c.available]
+    again = settings
+    for k in range(int(settings.remeasure)):
+        redo = [c for c in timed if disturbed(stats[c.id])]
+        if not redo:
+            break
+        again = replace(again, min_time=2 * again.min_time, max_time=2 * again.max_time)
+        new = _timed(redo, again, log, f"re-measure {desc} ({k + 1})")
+        for c in redo:
+            old, s = stats[c.id], new[c.id]
+            s["spread_first"], s["remeasured"] = old["spread_first"], k + 1
+            if s["spread"] < old["spread"]:
+                stats[c.id] = s
+            else:
+                old["remeasured"] = k + 1
     return stats
+
+
+def disturbed(s: dict[str, Any]) -> bool:
+    """A measurement to repeat: IQR / median above ``SPREAD_LIMIT``."""
+    return bool(s["spread"] > SPREAD_LIMIT)
 
 
 def rows_of(
     cases: list[Case], stats: dict[str, dict[str, Any]], meta: dict[str, Any]
 ) -> list[dict]:
-    """Tidy rows: key, statistics (seconds), info, ratio to the same tool's primal."""
+    """Tidy rows: key, statistics (seconds), info, ratio to the same tool's primal.
+
+    A case without timing (``available`` False) gets a row with empty statistics."""
     rows = []
     for c in cases:
-        s = stats[c.id]
         row = dict(c.key)
-        row.update({f"{k}_s": s[k] for k in ("min", "median", "mean", "stddev", "iqr", "q1", "q3")})
-        row.update(rounds=int(s["rounds"]), iterations=int(s["iterations"]))
-        row.update(spread=s["spread"], spread_first=s["spread_first"], remeasured=s["remeasured"])
-        row["flagged"] = bool(s["spread"] > SPREAD_LIMIT)
+        s = stats.get(c.id)
+        row["available"] = s is not None
+        if s is not None:
+            row.update(
+                {f"{k}_s": s[k] for k in ("min", "median", "mean", "stddev", "iqr", "q1", "q3")}
+            )
+            row.update(rounds=int(s["rounds"]), iterations=int(s["iterations"]))
+            row.update(
+                spread=s["spread"], spread_first=s["spread_first"], remeasured=s["remeasured"]
+            )
+            row["flagged"] = bool(s["spread"] > SPREAD_LIMIT)
+            row.update({k: s.get(k) for k in timing.EXTRA})
         row.update(c.info)
         row.update(meta)
+        row["per_call_s"] = row.get("median_s", float("nan")) / max(int(row.get("calls", 1)), 1)
         rows.append(row)
     add_ratios(rows)
     return rows
 
 
 def add_ratios(rows: list[dict]) -> None:
-    """ratio_to_f = median / median of the same tool's primal in the same cell."""
+    """ratio_to_f = time per user call (median / ``calls``) over the median of the same
+    tool's primal in the same cell; ratio_to_numpy_f = the same over the NumPy f (the ``numpy``
+    tool's primal, else the ``fd`` tool's, which is the same function)."""
     cell = ("problem", "engine", "n", "m", "T")
-    primal = {tuple(r[k] for k in cell): r["median_s"] for r in rows if r["mode"] == "primal"}
+    primal = {tuple(r[k] for k in cell): r.get("median_s") for r in rows if r["mode"] == "primal"}
+    numpy_f: dict[tuple, float] = {}
+    for engine in ("fd", "numpy"):  # numpy last: it wins where both ran
+        for r in rows:
+            if r["engine"] == engine and r["mode"] == "primal" and r.get("median_s"):
+                numpy_f[(r["problem"], r["n"], r["m"], r["T"])] = r["median_s"]
     for r in rows:
+        t = r.get("per_call_s", r.get("median_s", float("nan")))
         p = primal.get(tuple(r[k] for k in cell))
         r["primal_median_s"] = p
-        r["ratio_to_f"] = r["median_s"] / p if p else float("nan")
+        r["ratio_to_f"] = t / p if p else float("nan")
+        q = numpy_f.get((r["problem"], r["n"], r["m"], r["T"]))
+        r["numpy_f_s"] = q
+        r["ratio_to_numpy_f"] = t / q if q else float("nan")
 
 
-def run_meta(kind: str, cpu: int, threads: dict[str, float]) -> dict[str, Any]:
+def run_meta(
+    kind: str, cpu: int, threads: dict[str, float], timer: str = "time.perf_counter"
+) -> dict[str, Any]:
     """Provenance columns shared by every row of a run."""
     info = machine.machine_info()
     ver = machine.versions()
@@ -253,6 +348,7 @@ def run_meta(kind: str, cpu: int, threads: dict[str, float]) -> dict[str, Any]:
         "jax": ver["jax"],
         "jaxlib": ver["jaxlib"],
         "pytest_benchmark": ver["pytest-benchmark"],
+        "timer": timer,
         "revision": machine.git_revision(),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -277,7 +373,7 @@ def sweep(
     log = machine.REPO / ".benchmarks" / f"sweep-{out.resolve().name}.log"
     log.parent.mkdir(exist_ok=True)
     threads = machine.threading_check(settings.thread_check_size)
-    meta = run_meta(kind, cpu, threads)
+    meta = run_meta(kind, cpu, threads, settings.timer)
     size = settings.thread_check_size
     print(
         f"pinned to cpu {cpu}; CPU/wall of a {size}x{size} matmul: numpy "
@@ -342,7 +438,7 @@ def sweep(
         status["families_done"] = done
         write_csv(csv, rows)
         write_atomic(status_path, json.dumps(status, indent=1))
-        flagged = sum(1 for c in cases if stats[c.id]["spread"] > SPREAD_LIMIT)
+        flagged = sum(1 for s in stats.values() if s["spread"] > SPREAD_LIMIT)
         print(
             f"{family}: {len(cases)} cases timed, {flagged} above 10 % spread after "
             f"re-measure ({time.perf_counter() - t_family:.0f} s)"

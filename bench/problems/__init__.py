@@ -6,10 +6,10 @@ a variant, written ``seminar:<variant>``).
 
 from __future__ import annotations
 
-from bench.problems import linear, mlp, random, rosenbrock, seminar
+from bench.problems import linear, logistic, mlp, random, rosenbrock, seminar, small
 from bench.problems.base import Problem
 
-FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar")
+FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic")
 
 
 def make(family: str, n: int, m: int, T: int, seed: int) -> Problem:
@@ -17,7 +17,14 @@ def make(family: str, n: int, m: int, T: int, seed: int) -> Problem:
     name, _, variant = family.partition(":")
     if name == "seminar":
         return seminar.make(n, m, T, seed, variant=variant or "quadratic")
-    modules = {"linear": linear, "random": random, "mlp": mlp, "rosenbrock": rosenbrock}
+    modules = {
+        "linear": linear,
+        "random": random,
+        "mlp": mlp,
+        "rosenbrock": rosenbrock,
+        "small": small,
+        "logistic": logistic,
+    }
     if name not in modules:
         raise ValueError(f"unknown problem family {family!r}; one of {FAMILIES}")
     return modules[name].make(n, m, T, seed)

@@ -29,6 +29,13 @@ class Problem:
     ``jax_f(*args)`` is ``f`` written with ``jax.numpy`` (``None`` if not expressible).
     ``T`` is the family's size knob as reported: the exact number of arithmetic
     operations for ``random``, the number of Wengert-list nodes otherwise.
+
+    ``hand`` holds the hand-written NumPy derivatives, the practical limit a user
+    without AD reaches (the ``numpy`` peer of the benchmark), each a function of
+    ``args``: ``"gradient"`` (shape of x, for m == 1), ``"jacobian"`` (shape (m, n),
+    the cheaper order of the chain rule) and ``"hessian"`` (shape (n, n)). ``ag_f`` is
+    ``f`` written with ``autograd.numpy`` for HIPS autograd (``None``: not expressible).
+    ``notes["hand_jacobian"]`` says which order the hand-written chain takes.
     """
 
     family: str
@@ -43,6 +50,8 @@ class Problem:
     jacobian_kind: str = "none"
     jax_f: Callable[..., Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    hand: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    ag_f: Callable[..., Any] | None = None
 
     @property
     def nodes(self) -> int:

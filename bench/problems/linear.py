@@ -2,10 +2,11 @@
 
 n = 100 in the sweeps and m varies so that n / m runs from 0.01 to 100. A is a seeded
 standard normal (m, n) matrix, a constant of the graph (one ``matmul`` node), and the
-closed-form Jacobian is A itself. Forward mode pushes p tangents through A (m n p
-flops per sweep, ceil(n / p) sweeps), reverse mode pulls q cotangents back (q m n flops,
-ceil(m / q) sweeps), so the Jacobian costs m n^2 forward and m^2 n reverse: the modes
-cross at n / m = 1.
+closed-form Jacobian is A itself (the hand-written NumPy peer returns a copy of A, as
+a user's Jacobian function would return a fresh array). Forward mode pushes p tangents
+through A (m n p flops per sweep, ceil(n / p) sweeps), reverse mode pulls q cotangents
+back (q m n flops, ceil(m / q) sweeps), so the Jacobian costs m n^2 forward and m^2 n
+reverse: the modes cross at n / m = 1.
 
 Example::
 
@@ -32,6 +33,9 @@ def make(n: int, m: int, T: int, seed: int) -> Problem:
     def jax_f(x):
         return A @ x
 
+    def ag_f(x):
+        return A @ x
+
     graph = ad.trace(f, x)
     return Problem(
         family="linear",
@@ -45,4 +49,7 @@ def make(n: int, m: int, T: int, seed: int) -> Problem:
         jacobian=lambda x: A,
         jacobian_kind="closed form",
         jax_f=jax_f,
+        hand={"jacobian": lambda x: A.copy()},
+        ag_f=ag_f,
+        notes={"hand_jacobian": "A itself (copied)"},
     )

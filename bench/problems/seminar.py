@@ -7,7 +7,9 @@ Variants (``make(..., variant=...)``), each with the seminar's closed-form gradi
 - ``trace_inv``  f(X) = tr(A X^-1 B), X of k x k        grad = -(X^-1 B A X^-1)^T
 - ``logdet``     f(X) = log det X, X SPD of k x k        grad = X^-T
 
-For the matrix variants n = k^2 (k = round(sqrt(n))). They need the ``inv`` and
+For the matrix variants n = k^2 (k = round(sqrt(n))). The closed forms are also the
+hand-written NumPy peers (``hand["gradient"]``); ``quadratic`` and ``cubic_norm`` have a
+hand-written Hessian too: (A + A^T) / 2 and ||x|| I + x x^T / ||x||. They need the ``inv`` and
 ``slogdet`` primitives; a variant whose function does not trace raises
 :class:`UnavailableError` (the sweep prints a notice and skips it).
 
@@ -49,6 +51,9 @@ def make(n: int, m: int, T: int, seed: int, variant: str = "quadratic") -> Probl
         def grad(x):
             return 0.5 * (A + A.T) @ x + b
 
+        def hessian(x):
+            return 0.5 * (A + A.T)
+
     elif variant == "cubic_norm":
         x = rng.standard_normal(n)
 
@@ -57,6 +62,10 @@ def make(n: int, m: int, T: int, seed: int, variant: str = "quadratic") -> Probl
 
         def grad(x):
             return np.linalg.norm(x) * x
+
+        def hessian(x):
+            r = np.linalg.norm(x)
+            return r * np.eye(x.size) + np.outer(x, x) / r
 
     elif variant == "trace_inv":
         k = round(math.sqrt(n))
@@ -96,6 +105,20 @@ def make(n: int, m: int, T: int, seed: int, variant: str = "quadratic") -> Probl
             return jnp.trace(A @ jnp.linalg.inv(x) @ B)
         return jnp.linalg.slogdet(x)[1]
 
+    def ag_f(x):
+        import autograd.numpy as anp
+
+        if variant == "quadratic":
+            return 0.5 * (x @ (A @ x)) + b @ x + c
+        if variant == "cubic_norm":
+            return anp.linalg.norm(x) ** 3 / 3.0
+        if variant == "trace_inv":
+            return anp.trace(A @ anp.linalg.inv(x) @ B)
+        return anp.linalg.slogdet(x)[1]
+
+    hand = {"gradient": grad}
+    if variant in ("quadratic", "cubic_norm"):
+        hand["hessian"] = hessian
     try:
         graph = ad.trace(f, x)
     except ad.errors.ADError as err:
@@ -113,4 +136,6 @@ def make(n: int, m: int, T: int, seed: int, variant: str = "quadratic") -> Probl
         jacobian=lambda x: np.reshape(grad(x), (1, size)),
         jacobian_kind="closed form",
         jax_f=jax_f,
+        hand=hand,
+        ag_f=ag_f,
     )

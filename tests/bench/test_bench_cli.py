@@ -43,6 +43,8 @@ def test_sweep_writes_the_tidy_csv(tiny_run):
         "mlp",
         "rosenbrock",
         "seminar",
+        "small",
+        "logistic",
     }
     assert {"reference", "fd"} <= set(df["engine"])
     assert {"primal", "jvp", "vjp", "jac_fwd", "jac_rev", "jac_fd"} <= set(df["mode"])
