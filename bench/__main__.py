@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         p.error(str(err))
     # numerical libraries are imported only now, after pinning
-    if args.command == "calibrate":  # the cost model's constants: ad/cost_calibration.json
+    if args.command == "calibrate":  # the cost model's constants (ad.cost.calibration_path)
         from bench import calibrate
 
         return calibrate.main(["--cpu", str(cpu)])

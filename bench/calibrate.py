@@ -5,7 +5,9 @@ engines, through the benchmark's own machinery (:class:`bench.tools.Ours` prepar
 the cases, :func:`bench.timing.run` times them with pytest-benchmark, the process
 pinned to one core as ``python -m bench`` does; four passes, the lowest median of
 each case kept), then fits the linear parameters of :func:`ad.cost.terms` by
-non-negative least squares in relative error and writes ``ad/cost_calibration.json``
+non-negative least squares in relative error and writes the file
+``ad.cost.calibration_path()`` names (``$AD_COST_CALIBRATION``, or
+``~/.config/admodes/cost_calibration.json``), which the library reads from then on
 (machine, versions, git revision and CPU/wall share of each pass recorded, with every
 measured case and its fitted prediction). About a minute; the limit is three.
 
@@ -26,7 +28,7 @@ Each graph is timed as primal, JVP, VJP and both Jacobians (default chunk, and c
 where n or m <= 16); every call takes under about a millisecond, so that on a core
 shared with other work most pytest-benchmark rounds fit in one time slice. Example::
 
-    .venv/bin/python -m bench.calibrate            # writes ad/cost_calibration.json
+    .venv/bin/python -m bench.calibrate            # writes ~/.config/admodes/cost_calibration.json
     .venv/bin/python -m bench.calibrate --out /tmp/cal.json --cpu 0
 """
 
@@ -39,7 +41,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.machine import REPO, pin_cpu
+from bench.machine import pin_cpu
 
 if TYPE_CHECKING:  # numerical imports wait until the process is pinned
     import numpy as np
@@ -48,7 +50,6 @@ if TYPE_CHECKING:  # numerical imports wait until the process is pinned
     from ad.ir import Graph
     from bench.problems.base import Problem
 
-OUT = REPO / "ad" / "cost_calibration.json"
 #: Seed of every calibration graph (the benchmark grid uses seed 0).
 SEED = 101
 #: Benchmark modes -> the model's targets (:data:`ad.cost.TARGETS`).
@@ -311,9 +312,14 @@ def parser() -> argparse.ArgumentParser:
     """The command line of ``python -m bench.calibrate``."""
     p = argparse.ArgumentParser(
         prog="python -m bench.calibrate",
-        description="Measure the cost model's constants; write ad/cost_calibration.json.",
+        description="Measure the cost model's constants; write the file the library reads.",
     )
-    p.add_argument("--out", type=Path, default=OUT, help=f"output JSON (default {OUT})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output JSON (default: the file the library reads, ad.cost.calibration_path())",
+    )
     p.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last)")
     p.add_argument("--quick", action="store_true", help="a few graphs only (tests)")
     p.add_argument("--passes", type=int, default=PASSES, help=f"timing passes ({PASSES})")
@@ -331,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(err))
     if args.passes < 1:
         p.error("--passes must be at least 1")
+    if args.out is None:
+        from ad import cost  # after pinning
+
+        args.out = cost.calibration_path()
     data = calibrate(args.out, cpu, args.quick, args.log, args.passes)
     fitq = data["fit"]
     print(

@@ -3,14 +3,14 @@
 A function of the results table (``reports/results.csv`` as a DataFrame) and of
 :mod:`ad.cost`: for every measured cell of the ``random``, ``linear`` and ``mlp``
 grids (compiled engine), the full-Jacobian times by forward and by reverse mode at
-the default chunk (``ad.engine.pick_chunk``: p = pick_chunk(n), q = pick_chunk(m),
-the chunks ``mode="auto"`` runs), the measured winner, and the winner
+the default chunk (``ad.engine.pick_chunk``, the chunks ``mode="auto"`` runs, which
+``ad.cost.estimate`` reports), the measured winner, and the winner
 ``ad.cost.estimate`` predicts on the cell's Graph, rebuilt with the family's
 ``make(n, m, T, seed)``. From that table:
 
 - accuracy: the fraction of cells where the predicted winner is the measured one;
 - regret: t(mode a rule chooses) / t(better mode) per cell, for our model
-  (``mode="auto"``), CasADi's rule and ADOL-C's rule (:data:`ad.cost.RULES`), with the
+  (``mode="auto"``), CasADi's rule and ADOL-C's rule (:data:`RULES`), with the
   fraction of cells within 10 % of the better mode and the worst cell named;
 - the predicted boundary of the winner map: for the random family at its T and each
   m of its grid, the n (and n / m) where the predicted winner flips.
@@ -32,9 +32,16 @@ from typing import Any
 import pandas as pd
 
 from ad import cost
-from ad.engine import pick_chunk
 
 FAMILIES = ("random", "linear", "mlp")
+
+#: Mode-choice rules of peers, read from their sources (FACTS.md): CasADi weighs reverse
+#: as twice forward (``ad_weight`` 0.33: forward when 0.33 n <= 0.67 m); ADOL-C's
+#: ``jacobian()`` runs forward when n / 2 < m.
+RULES: dict[str, Callable[[int, int], str]] = {
+    "casadi": lambda n, m: "forward" if 0.33 * n <= 0.67 * m else "reverse",
+    "adolc": lambda n, m: "forward" if n / 2 < m else "reverse",
+}
 #: A rule is "within 10 %" of the better mode when its regret is at most this.
 WITHIN = 1.10
 RULE_NAMES = ("ours", "casadi", "adolc")
@@ -68,11 +75,11 @@ def _graph(family: str, n: int, m: int, T: int, seed: int) -> Any:
     return problems.make(family, n, m, T, seed).graph
 
 
-def _default_row(rows: pd.DataFrame, total: int) -> pd.Series | None:
-    """The row timed at the default chunk (pick_chunk(total)); else the largest chunk."""
+def _default_row(rows: pd.DataFrame, width: int) -> pd.Series | None:
+    """The row timed at the default chunk ``width``; else the largest chunk."""
     if rows.empty:
         return None
-    hit = rows[rows["chunk"] == pick_chunk(total)]
+    hit = rows[rows["chunk"] == width]
     if not hit.empty:
         return hit.iloc[0]
     return rows.loc[rows["chunk"].idxmax()]
@@ -98,17 +105,17 @@ def cells(
     out = []
     for (problem, n, m, T, seed), g in d.groupby(["problem", "n", "m", "T", "seed"]):
         n, m, T, seed = int(n), int(m), int(T), int(seed)
-        fwd = _default_row(g[g["mode"] == "jac_fwd"], n)
-        rev = _default_row(g[g["mode"] == "jac_rev"], m)
+        est = cost.estimate(graph_of(problem, n, m, T, seed), calibration=calibration)
+        fwd = _default_row(g[g["mode"] == "jac_fwd"], est.chunk_forward)
+        rev = _default_row(g[g["mode"] == "jac_rev"], est.chunk_reverse)
         if fwd is None or rev is None:
             continue
-        est = cost.estimate(graph_of(problem, n, m, T, seed), calibration=calibration)
         t = {"forward": float(fwd["median_s"]), "reverse": float(rev["median_s"])}
         best = min(t.values())
         choice = {
             "ours": est.mode,
-            "casadi": cost.RULES["casadi"](n, m),
-            "adolc": cost.RULES["adolc"](n, m),
+            "casadi": RULES["casadi"](n, m),
+            "adolc": RULES["adolc"](n, m),
         }
         row = {
             "problem": problem,

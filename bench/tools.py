@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 import ad
-from ad.engine import pick_chunk
+from ad.engine import dual_rows, pick_chunk
 from bench.problems.base import Problem, seeded
 from bench.problems.logistic import descend, steps
 
@@ -168,12 +168,12 @@ def alternating(fn: Callable[[tuple], Any], args: tuple) -> Callable[[], Any]:
     return call
 
 
-def default_chunk(total: int) -> int:
-    """The chunk width our engines use for ``total`` seeds when none is given."""
-    try:
-        return int(pick_chunk(total))
-    except Exception:  # the rule's signature may change with the engine; label it n
-        return int(total)
+def default_chunk(total: int, graph: Any = None, mode: str = "forward") -> int:
+    """The chunk width our engines use for ``total`` seeds when none is given: all of
+    them while the dual buffer of ``graph`` fits the engine's budget (see
+    :func:`ad.engine.pick_chunk`; without a graph, all of them)."""
+    rows = 1 if graph is None else dual_rows(graph, "compiled", mode)
+    return int(pick_chunk(total, rows))
 
 
 def timed_text(engine: str, mode: str) -> str:
@@ -321,11 +321,11 @@ class Tool:
         return Case(self._key(problem, mode, chunk), fn, info)
 
 
-def _chunks(total: int, chunks: Sequence[int | None]) -> list[int]:
+def _chunks(total: int, chunks: Sequence[int | None], graph: Any, mode: str) -> list[int]:
     """Chunk widths to run for ``total`` seeds: None is the default rule; deduplicated."""
     out: list[int] = []
     for c in chunks:
-        w = default_chunk(total) if c is None else min(int(c), total)
+        w = default_chunk(total, graph, mode) if c is None else min(int(c), total)
         if w not in out:
             out.append(w)
     return out
@@ -390,7 +390,8 @@ class Ours(Tool):
             elif mode in ("jac_fwd", "jac_rev"):
                 api = ad.forward if mode == "jac_fwd" else ad.reverse
                 total = problem.n if mode == "jac_fwd" else problem.m
-                for c in _chunks(total, chunks):
+                how = "forward" if mode == "jac_fwd" else "reverse"
+                for c in _chunks(total, chunks, g, how):
                     fn = alternating(
                         lambda xs, api=api, c=c: api.jacobian(g, xs, chunk=c, engine=eng), x
                     )
@@ -403,11 +404,11 @@ class Ours(Tool):
                 api = ad.forward if how == "forward" else ad.reverse
                 total = problem.n if how == "forward" else problem.m
                 fn = alternating(lambda xs, api=api: api.jacobian(g, xs, engine=eng), x)
-                add("jac", default_chunk(total), fn, ref, detail=f"auto: {how}")
+                add("jac", default_chunk(total, g, how), fn, ref, detail=f"auto: {how}")
             elif mode in ("hessian", "hvp") and G is not None:
                 if mode == "hessian":
                     fn = alternating(lambda xs: ad.forward.jacobian(G, xs, engine=eng), x)
-                    chunk = default_chunk(problem.n)
+                    chunk = default_chunk(problem.n, G)
                 else:
                     fn = alternating(lambda xs: ad.forward.jvp(G, xs, (v,), engine=eng)[1], x)
                     chunk = 1

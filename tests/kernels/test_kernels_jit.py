@@ -38,7 +38,14 @@ def test_sweeps_keep_the_reference_counts_of_their_buffers():
     ad.forward.jvp(G, x0, np.ones(5))
     ad.reverse.vjp(G, x0, np.ones(5))
     (ws,) = prog._free  # the one workspace both calls used, back in the free list
-    buffers = (ws.values, prog.code, prog.pool, ws.work, ws.duals("forward", 1), ws.duals("reverse", 1))
+    buffers = (
+        ws.values,
+        prog.code,
+        prog.pool,
+        ws.work,
+        ws.duals("forward", 1),
+        ws.duals("reverse", 1),
+    )
     before = [sys.getrefcount(b) for b in buffers]
     for k in range(100):  # new inputs each time: primal, forward and adjoint sweeps
         x = x0 + 0.01 * k

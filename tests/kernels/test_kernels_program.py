@@ -239,9 +239,7 @@ def test_an_interrupted_sweep_leaves_no_wrong_answer_behind(monkeypatch):
         ad.reverse.gradient(g, x1)
     monkeypatch.setattr(run, "reverse_sweep", real)
     for x in (x0, x1):
-        np.testing.assert_allclose(
-            ad.reverse.gradient(g, x), np.cos(x) * x + np.sin(x), rtol=1e-14
-        )
+        np.testing.assert_allclose(ad.reverse.gradient(g, x), np.cos(x) * x + np.sin(x), rtol=1e-14)
 
 
 def test_threads_calling_one_graph_get_their_own_answers():
