@@ -16,11 +16,12 @@ Public functions (the contract ``ad.ir``/``ad.engine`` call):
   q cotangents (``(q,) + output.shape`` or None);
 - :func:`tape_bytes` ``(graph) -> int``: memory the reverse mode keeps between sweeps.
 
-``CHECK_FINITE`` (default True): after a sweep, if an output value, an output tangent
-or an input cotangent is NaN or infinite, raise :class:`ad.errors.NonFiniteError`
-naming the FIRST node of the Wengert list where the value (or the derivative) became
-non-finite. The search runs in Python only in that case; set
-``ad.kernels.CHECK_FINITE = False`` to return non-finite numbers silently instead.
+Non-finite results follow :mod:`ad.policy` (``ad.set_nonfinite`` / ``ad.nonfinite``): in
+mode ``"raise"`` (the default), if an output value, an output tangent or an input
+cotangent is NaN or infinite after a sweep, :class:`ad.errors.NonFiniteError` names the
+node where it was first produced (the report, shared with the reference interpreters, is
+:mod:`ad.finite`; the search runs in Python only in that case); in mode ``"propagate"``
+the numbers are returned as they are.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ad import policy
 from ad.engine import as_args
 from ad.errors import ShapeError
 from ad.ir import Graph
@@ -43,10 +45,7 @@ from ad.kernels.program import (
     validate,
 )
 
-#: Raise NonFiniteError (naming the node) when a result is NaN or infinite.
-CHECK_FINITE = True
-
-__all__ = ["CHECK_FINITE", "get_program", "jvp", "primal", "tape_bytes", "vjp"]
+__all__ = ["get_program", "jvp", "primal", "tape_bytes", "vjp"]
 
 
 def get_program(graph: Graph) -> Program:
@@ -85,7 +84,7 @@ def _finite(x: np.ndarray) -> bool:
 
 
 def _check_values(prog: Program, graph: Graph, outs: list[np.ndarray]) -> None:
-    if CHECK_FINITE and not all(_finite(o) for o in outs):
+    if policy.raising() and not all(_finite(o) for o in outs):
         raise nonfinite_value(prog, graph)
 
 
@@ -157,7 +156,7 @@ def jvp(
     touts: list[np.ndarray | None] = []
     for (off, size, shape), live in zip(prog.outputs, prog.out_active):
         touts.append(P[off : off + size].T.reshape((p,) + shape).copy() if live else None)
-    if CHECK_FINITE and not all(t is None or _finite(t) for t in touts):
+    if policy.raising() and not all(t is None or _finite(t) for t in touts):
         raise nonfinite_tangent(prog, graph, P)
     return outs, touts
 
@@ -201,7 +200,7 @@ def vjp(
     bars: list[np.ndarray | None] = [
         A[off : off + size].T.reshape((q,) + shape).copy() for off, size, shape in prog.inputs
     ]
-    if CHECK_FINITE and not all(_finite(b) for b in bars):
+    if policy.raising() and not all(_finite(b) for b in bars):
         raise nonfinite_adjoint(prog, graph, A)
     return outs, bars
 

@@ -102,7 +102,7 @@ def unary(op, x, ans, n, value):
         return _asin(x) if value else _div(1.0, _sqrt(1.0 - x * x))
     elif op == ARCCOS:  # d acos = -1 / sqrt(1 - x^2)
         return _acos(x) if value else _div(-1.0, _sqrt(1.0 - x * x))
-    elif op == ABS:  # d|x| = sign(x), 0 at 0 (as JAX)
+    elif op == ABS:  # d|x| = sign(x), 0 at 0 (PyTorch's convention, as the reference rule)
         return abs(x) if value else _sign(x)
     elif op == INTEGER_POW:  # d x^n = n x^(n-1)
         if value:
@@ -218,10 +218,10 @@ def binary(op, x, y, ans, which):
         if which == 0:
             return _div(x, y)
         return _div(1.0, y) if which == 1 else -_div(ans, y)
-    elif op == POW:  # d x^y = y x^(y-1) dx + log(x) x^y dy
+    elif op == POW:  # d x^y = y x^(y-1) dx + log(x) x^y dy, the dy term 0 at x == 0 (as JAX)
         if which == 0:
             return _pow(x, y)
-        return y * _pow(x, y - 1.0) if which == 1 else _log(x) * ans
+        return y * _pow(x, y - 1.0) if which == 1 else _log(1.0 if x == 0.0 else x) * ans
     elif op == MAXIMUM:  # the larger operand; ties split equally
         if which == 0:
             return x if (x > y or x != x) else y

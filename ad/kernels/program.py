@@ -265,86 +265,45 @@ def _producer(graph: Graph) -> dict[int, int]:
     return {v.id: i for i, e in enumerate(graph.eqns) for v in e.outputs}
 
 
-def _kind(x: np.ndarray) -> str:
-    return "nan" if np.isnan(x).any() else "inf"
+def _slots(prog: Program, buf: np.ndarray, var: Any, batch: bool) -> np.ndarray:
+    rows = buf[prog.slot[var.id] : prog.slot[var.id] + var.size]
+    if not batch:
+        return rows.reshape(var.shape)
+    return rows.T.reshape((buf.shape[1],) + var.shape)
+
+
+# The reports themselves are shared with the reference interpreters (ad.finite): these
+# give them the program's buffers.
 
 
 def nonfinite_value(prog: Program, graph: Graph) -> NonFiniteError:
-    """The error for a non-finite output value: names the FIRST non-finite node."""
-    v = prog.values
-    for i, var in enumerate(graph.inputs):
-        x = v[prog.slot[var.id] : prog.slot[var.id] + var.size]
-        if not np.isfinite(x).all():
-            return NonFiniteError(f"input {i} (v{var.id}) contains {_kind(x)}")
-    for i, e in enumerate(graph.eqns):
-        for var in e.outputs:
-            x = v[prog.slot[var.id] : prog.slot[var.id] + var.size]
-            if not np.isfinite(x).all():
-                ins = ", ".join(
-                    f"v{u.id}={_show(v[prog.slot[u.id] : prog.slot[u.id] + u.size])}"
-                    for u in e.inputs
-                )
-                return NonFiniteError(
-                    f"non-finite value ({_kind(x)}) first produced by node {i}: "
-                    f"`{eqn_text(graph, i)}` with {ins}"
-                )
-    return NonFiniteError("a non-finite constant reaches an output")
+    """The error for a non-finite output value: names the node that first produced it."""
+    from ad.finite import value_error
+
+    return value_error(graph, lambda v: _slots(prog, prog.values, v, False))
 
 
 def nonfinite_tangent(prog: Program, graph: Graph, partials: np.ndarray) -> NonFiniteError:
-    """The error for a non-finite output tangent: the first node whose partials are."""
-    for i, var in enumerate(graph.inputs):
-        rows = partials[prog.slot[var.id] : prog.slot[var.id] + var.size]
-        if not np.isfinite(rows).all():
-            return NonFiniteError(f"the tangent of input {i} (v{var.id}) contains {_kind(rows)}")
-    for i, e in enumerate(graph.eqns):
-        for var in e.outputs:
-            if var.id not in prog.needed:
-                continue
-            rows = partials[prog.slot[var.id] : prog.slot[var.id] + var.size]
-            if not np.isfinite(rows).all():
-                return NonFiniteError(
-                    f"non-finite derivative ({_kind(rows)}) in the forward sweep, first at "
-                    f"node {i}: `{eqn_text(graph, i)}` (its value is finite: the derivative "
-                    "does not exist there)"
-                )
-    return NonFiniteError("non-finite tangent of an output")
+    """The error for a non-finite output tangent: the node whose partials first are."""
+    from ad.finite import tangent_error
+
+    active = prog.needed | {v.id for v in graph.inputs}
+    return tangent_error(
+        graph,
+        lambda v: _slots(prog, prog.values, v, False),
+        lambda v: _slots(prog, partials, v, True) if v.id in active else None,
+    )
 
 
 def nonfinite_adjoint(prog: Program, graph: Graph, adjoints: np.ndarray) -> NonFiniteError:
-    """The error for a non-finite input cotangent: the node where the adjoint sweep met it.
+    """The error for a non-finite input cotangent: the node where the adjoint sweep met it."""
+    from ad.finite import adjoint_error
 
-    The latest Var with a non-finite adjoint is an operand of the first offending node
-    of the (backward) sweep; that node is its latest reader whose outputs' adjoints
-    are still finite.
-    """
-    variables = sorted(graph.variables(), key=lambda u: prog.slot[u.id])
-    for var in reversed(variables):
-        rows = adjoints[prog.slot[var.id] : prog.slot[var.id] + var.size]
-        if var.size and not np.isfinite(rows).all():
-            break
-    else:
-        return NonFiniteError("non-finite cotangent of an input")
-    if var in graph.outputs:
-        return NonFiniteError(f"the cotangent given for output v{var.id} contains {_kind(rows)}")
-    for i in range(len(graph.eqns) - 1, -1, -1):
-        e = graph.eqns[i]
-        if var in e.inputs:
-            outs_ok = all(
-                np.isfinite(adjoints[prog.slot[u.id] : prog.slot[u.id] + u.size]).all()
-                for u in e.outputs
-            )
-            if outs_ok:
-                return NonFiniteError(
-                    f"non-finite derivative ({_kind(rows)}) in the adjoint sweep, first at "
-                    f"node {i}: `{eqn_text(graph, i)}` (pulling back to v{var.id}; the "
-                    "derivative does not exist there)"
-                )
-    return NonFiniteError(f"non-finite adjoint of v{var.id}")
-
-
-def _show(x: np.ndarray) -> str:
-    return np.array2string(x[:4], precision=4) + ("..." if x.size > 4 else "")
+    return adjoint_error(
+        graph,
+        lambda v: _slots(prog, prog.values, v, False),
+        lambda v: _slots(prog, adjoints, v, True),
+    )
 
 
 def status_error(prog: Program, graph: Graph, status: int) -> Exception:
