@@ -994,12 +994,22 @@ def _per_matrix(fn: Callable[[Any], Any], a: Any) -> Any:
 
 
 def dot(a: Any, b: Any) -> Any:
-    """``np.dot`` for 0-d, 1-d and 2-d operands."""
+    """``np.dot``: a product with a 0-d operand, ``matmul`` for 1-d and 2-d operands, and
+    for N-d ``dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m])`` (the last axis of a
+    against the second-to-last of b), one matmul of the flattened operands."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return multiply(a, b)
-    if np.ndim(a) > 2 or np.ndim(b) > 2:
-        raise ShapeError("np.dot of arrays with more than 2 axes: use matmul or einsum-free code")
-    return matmul(a, b)
+    if np.ndim(a) <= 2 and np.ndim(b) <= 2:
+        return matmul(a, b)
+    sa, sb = np.shape(a), np.shape(b)
+    k = sb[-2] if len(sb) >= 2 else sb[0]
+    if sa[-1] != k:
+        raise ShapeError(f"np.dot shapes {sa} and {sb} not aligned: {sa[-1]} != {k}")
+    a2 = reshape(a, (-1, sa[-1]))
+    if len(sb) == 1:
+        return reshape(matmul(a2, b), sa[:-1])
+    b2 = reshape(moveaxis(b, -2, 0), (k, -1))  # (k, rest of b)
+    return reshape(matmul(a2, b2), sa[:-1] + sb[:-2] + sb[-1:])
 
 
 def outer(a: Any, b: Any) -> Any:
@@ -1008,8 +1018,20 @@ def outer(a: Any, b: Any) -> Any:
 
 
 def inner(a: Any, b: Any) -> Any:
-    """``np.inner`` for 1-d operands."""
-    return matmul(a, b)
+    """``np.inner``: the sum over the LAST axes of both operands, of shape
+    ``a.shape[:-1] + b.shape[:-1]`` (``A @ B.T`` for matrices, ``A @ v`` and ``B @ v``
+    for a vector; a product with a 0-d operand)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return multiply(a, b)
+    sa, sb = np.shape(a), np.shape(b)
+    if sa[-1] != sb[-1]:
+        raise ShapeError(f"np.inner shapes {sa} and {sb} not aligned: {sa[-1]} != {sb[-1]}")
+    if len(sb) == 1:
+        return matmul(a, b)  # a @ b sums a's last axis against b
+    if len(sa) == 1:
+        return matmul(b, a)  # B @ a: shape b.shape[:-1]
+    a2, b2 = reshape(a, (-1, sa[-1])), reshape(b, (-1, sb[-1]))
+    return reshape(matmul(a2, mT(b2)), sa[:-1] + sb[:-1])
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
