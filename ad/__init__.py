@@ -10,6 +10,7 @@ from ad import cost, errors, forward, reverse
 from ad import numpy as numpy
 from ad.api import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from ad.ir import Graph, GraphBuilder
+from ad.policy import get_nonfinite, nonfinite, set_nonfinite
 from ad.testing import check_grads
 from ad.trace import trace
 
@@ -20,6 +21,7 @@ __all__ = [
     "cost",
     "errors",
     "forward",
+    "get_nonfinite",
     "grad",
     "hessian",
     "hvp",
@@ -27,8 +29,10 @@ __all__ = [
     "jacobian",
     "jacrev",
     "jvp",
+    "nonfinite",
     "numpy",
     "reverse",
+    "set_nonfinite",
     "trace",
     "value_and_grad",
     "vjp",

@@ -31,7 +31,10 @@ def _normalize(argnums: Argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
     for a in nums:
         if not -nargs <= a < nargs:
             raise ValueError(f"argnums {a} out of range for {nargs} positional arguments")
-    return tuple(a % nargs for a in nums), single
+    nums = tuple(a % nargs for a in nums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"argnums {argnums!r} names an argument twice (JAX raises too)")
+    return nums, single
 
 
 def _linearize(

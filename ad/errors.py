@@ -58,3 +58,19 @@ class NonFiniteError(ADError, FloatingPointError):
 
 class DegenerateDerivativeError(ADError, ValueError):
     """The derivative does not exist: eigen- or singular vectors of a repeated value."""
+
+
+class UnsupportedArgumentError(ADError, TypeError):
+    """A NumPy function was called with an argument ``ad`` does not support (``out=``, a
+    float32 ``dtype``, an unsupported ``mode``...). The message names the function, the
+    argument and what is supported instead."""
+
+    def __init__(self, function: str, argument: str, reason: str):
+        super().__init__(f"{function}: argument {argument} is not supported by ad ({reason})")
+        self.function = function
+        self.argument = argument
+
+
+class PrecisionWarning(UserWarning):
+    """An input of another floating-point type (float32, float16, longdouble) is converted
+    to float64: ``ad`` computes in float64 only."""

@@ -155,7 +155,7 @@ class Graph:
         """Check ids, definition order, shapes and parameters; raise GraphError."""
         from ad.primitives.core import Primitive
 
-        defined: set[int] = set()
+        defined: dict[int, Shape] = {}  # id -> the shape it was defined with
 
         def define(v: Var, where: str) -> None:
             if not isinstance(v, Var):
@@ -164,7 +164,15 @@ class Graph:
                 raise GraphError(f"{where}: variable v{v.id} is defined twice")
             if any((not isinstance(d, (int, np.integer))) or d < 0 for d in v.shape):
                 raise GraphError(f"{where}: v{v.id} has an invalid shape {v.shape}")
-            defined.add(v.id)
+            defined[v.id] = v.shape
+
+        def use(v: Var, where: str) -> None:
+            """A use must carry the shape of the definition (Vars are value + shape)."""
+            if v.shape != defined[v.id]:
+                raise GraphError(
+                    f"{where}: reads v{v.id} with shape {v.shape}, but v{v.id} is defined "
+                    f"with shape {defined[v.id]}"
+                )
 
         for v in self.inputs:
             define(v, "input")
@@ -184,6 +192,7 @@ class Graph:
                         f"{where}: reads {v!r}, which is not defined above it "
                         "(unknown id, or a cycle / out-of-order node)"
                     )
+                use(v, where)
             try:
                 shapes = e.prim.out_shapes([v.shape for v in e.inputs], e.params)
             except (ShapeError, GraphError) as err:
@@ -198,6 +207,7 @@ class Graph:
         for v in self.outputs:
             if not isinstance(v, Var) or v.id not in defined:
                 raise GraphError(f"output {v!r} is not defined in the graph")
+            use(v, "output")
         return self
 
     # -- replay --------------------------------------------------------------------
@@ -262,9 +272,16 @@ class GraphBuilder:
         return v
 
     def const(self, value: Any) -> Var:
-        """Add a constant (a float64 array; its derivative is zero)."""
-        if not hasattr(value, "shape"):
-            value = np.asarray(value, dtype=np.float64)
+        """Add a constant (its derivative is zero).
+
+        An array or number is snapshotted: stored as a read-only float64 copy, so that
+        changing the caller's array in place afterwards changes neither the Graph nor
+        any engine's answer (JAX's semantics; see ``ad.trace``). A tracer of an outer
+        trace (a nested transformation) is kept as it is.
+        """
+        if isinstance(value, (np.ndarray, np.generic)) or not hasattr(value, "shape"):
+            value = np.array(value, dtype=np.float64)  # always a copy
+            value.flags.writeable = False
         v = self._new(value.shape)
         self.consts.append(v)
         self.const_values[v.id] = value

@@ -15,6 +15,11 @@ work is only done on the nodes that depend on the inputs (forward) or that the
 outputs depend on (reverse). The primitives are applied with ``bind``, so when the
 values are tracers these interpreters are themselves traced: that is how a
 derivative becomes a Graph again (higher order).
+
+Non-finite results follow :mod:`ad.policy`, as in the compiled engines: in mode
+``"raise"`` a NaN or infinite output value, output tangent or input cotangent raises
+``NonFiniteError`` naming the node where it first appeared (:mod:`ad.finite`). Traced
+values (a sweep being recorded by an outer trace) are not checked.
 """
 
 from __future__ import annotations
@@ -22,9 +27,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from ad import policy
 from ad.ir import Graph
 from ad.primitives.core import rule
 from ad.primitives.elementwise import add
+from ad.trace import Tracer
 
 
 def evaluate(graph: Graph, args: Sequence[Any]) -> dict[int, Any]:
@@ -38,7 +47,25 @@ def evaluate(graph: Graph, args: Sequence[Any]) -> dict[int, Any]:
             env[e.outputs[0].id] = out
         else:
             env.update((v.id, o) for v, o in zip(e.outputs, out))
+    _check_values(graph, env)
     return env
+
+
+def _concrete(xs: Sequence[Any]) -> bool:
+    return not any(isinstance(x, Tracer) for x in xs)
+
+
+def _finite(xs: Sequence[Any]) -> bool:
+    return all(x is None or bool(np.isfinite(x).all()) for x in xs)
+
+
+def _check_values(graph: Graph, env: dict[int, Any]) -> None:
+    """Under the "raise" policy: NonFiniteError if an output value is NaN or infinite."""
+    outs = [env[v.id] for v in graph.outputs]
+    if policy.raising() and _concrete(outs) and not _finite(outs):
+        from ad.finite import value_error
+
+        raise value_error(graph, lambda v: env.get(v.id))
 
 
 def _acc(a: Any, b: Any) -> Any:
@@ -91,7 +118,14 @@ def jvp(
             continue
         totals = (total,) if e.prim.n_out == 1 else total
         tan.update((v.id, t) for v, t in zip(e.outputs, totals) if t is not None)
-    return [env[v.id] for v in graph.outputs], [tan.get(v.id) for v in graph.outputs]
+    outs, touts = [env[v.id] for v in graph.outputs], [tan.get(v.id) for v in graph.outputs]
+    if policy.raising() and _concrete(outs + touts):
+        _check_values(graph, env)
+        if not _finite(touts):
+            from ad.finite import tangent_error
+
+            raise tangent_error(graph, lambda v: env.get(v.id), lambda v: tan.get(v.id))
+    return outs, touts
 
 
 def vjp(
@@ -105,13 +139,30 @@ def vjp(
     Returns the output values and the input cotangents (``None`` where zero).
     """
     env = values if values is not None else evaluate(graph, args)
+    if values is not None:
+        _check_values(graph, env)
+    ct = _backward(graph, env, cotangents, keep=False)
+    bars = [ct.get(v.id) for v in graph.inputs]
+    if policy.raising() and _concrete(bars) and not _finite(bars):
+        from ad.finite import adjoint_error
+
+        every = _backward(graph, env, cotangents, keep=True)  # again, keeping every adjoint
+        raise adjoint_error(graph, lambda v: env.get(v.id), lambda v: every.get(v.id))
+    return [env[v.id] for v in graph.outputs], bars
+
+
+def _backward(
+    graph: Graph, env: dict[int, Any], cotangents: Sequence[Any | None], keep: bool
+) -> dict[int, Any]:
+    """The adjoint sweep; returns the cotangents of the inputs (of every variable if
+    ``keep``, for the non-finite report)."""
     active = graph.activity()[0]
     ct: dict[int, Any] = {}
     for v, c in zip(graph.outputs, cotangents):
         if c is not None:
             ct[v.id] = _acc(ct.get(v.id), c)
     for e in reversed(graph.eqns):
-        bars = [ct.pop(v.id, None) for v in e.outputs]
+        bars = [(ct.get if keep else ct.pop)(v.id, None) for v in e.outputs]
         if all(b is None for b in bars):
             continue
         ans_bar = bars[0] if e.prim.n_out == 1 else tuple(bars)
@@ -121,4 +172,4 @@ def vjp(
             r = rule(e.prim.vjp_rules, i)
             if r is not None and v.id in active:
                 ct[v.id] = _acc(ct.get(v.id), r(ans_bar, ans, *primals, **e.params))
-    return [env[v.id] for v in graph.outputs], [ct.get(v.id) for v in graph.inputs]
+    return ct

@@ -45,11 +45,11 @@ class Trace:
         if type(x) is Tracer and x._trace is self:
             return x._var
         hit = self._consts.get(id(x))
-        if hit is not None and hit[0] is x:
+        if hit is not None and hit[0] is x and _unchanged(x, self.values[hit[1].id]):
             return hit[1]
         value = x if isinstance(x, Tracer) else as_float_array(x)
-        var = self.builder.const(value)
-        self.values[var.id] = value
+        var = self.builder.const(value)  # a snapshot: a read-only copy
+        self.values[var.id] = self.builder.const_values[var.id]
         self._consts[id(x)] = (x, var)  # keep x alive so its id stays unique
         return var
 
@@ -71,6 +71,13 @@ def lift(x: Any, like: Tracer) -> Tracer:
     t = like._trace
     var = t.to_var(x)
     return Tracer(t, var, t.values[var.id])
+
+
+def _unchanged(x: Any, snapshot: Any) -> bool:
+    """Whether a captured array still holds its snapshot (not changed in place since)."""
+    if isinstance(x, Tracer) or not isinstance(x, np.ndarray):
+        return True  # tracers and Python numbers cannot change in place
+    return x.shape == snapshot.shape and bool(np.array_equal(x, snapshot, equal_nan=True))
 
 
 def bind(prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
@@ -115,7 +122,11 @@ def concrete(x: Any) -> Any:
 
 
 def check_input(x: Any, where: str) -> Any:
-    """Validate a differentiable input: real floating point, finite shape; float64."""
+    """Validate a differentiable input: real floating point, finite shape; float64.
+
+    Another floating type (float32, float16, longdouble) is converted to float64 with a
+    ``PrecisionWarning``, once per calling line.
+    """
     if isinstance(x, Tracer):
         return x
     a = np.asarray(x)
@@ -126,7 +137,48 @@ def check_input(x: Any, where: str) -> Any:
             f"{where} has dtype {a.dtype}; differentiable inputs must be floating point "
             "(pass x.astype(float) if you meant a real variable)"
         )
+    if a.dtype != np.float64:
+        _warn_precision(f"{where} has dtype {a.dtype}")
     return a.astype(np.float64)
+
+
+def _user_frame() -> tuple[Any, int]:
+    """The first frame outside the ``ad`` package above the caller, and the ``stacklevel``
+    that attributes a warning issued by the caller to it."""
+    import sys
+
+    level, frame = 2, sys._getframe(2)  # stacklevel 2: the caller's caller
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "ad":
+        frame, level = frame.f_back, level + 1
+    return frame, level
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for a warning about the user's line (the first outside ``ad``)."""
+    return _user_frame()[1] - 1
+
+
+_precision_warned: set[tuple[str, int, str]] = set()
+
+
+def _warn_precision(what: str) -> None:
+    """One PrecisionWarning per calling line outside the ``ad`` package (the line it is
+    attributed to; kept here too, since other libraries reset the warnings registry)."""
+    import warnings
+
+    from ad.errors import PrecisionWarning
+
+    frame, level = _user_frame()
+    site = (frame.f_code.co_filename, frame.f_lineno, what) if frame else ("", 0, what)
+    if site in _precision_warned:
+        return
+    _precision_warned.add(site)
+    warnings.warn(
+        f"{what}: ad computes in float64, so the results (values and derivatives) are "
+        "float64, not the input's precision",
+        PrecisionWarning,
+        stacklevel=level,
+    )
 
 
 def trace_with_values(f: Callable[..., Any], args: Sequence[Any]) -> tuple[Graph, Trace, Any]:
@@ -157,9 +209,17 @@ def trace_with_values(f: Callable[..., Any], args: Sequence[Any]) -> tuple[Graph
 def trace(f: Callable[..., Any], *args: Any) -> Graph:
     """Record ``f(*args)`` as a Graph (a Wengert list).
 
-    ``f`` is plain NumPy code; ``args`` are float arrays or scalars. The Graph is
-    value-specific: replaying it on other inputs (``graph(*new_args)``) is valid when
-    Python control flow would take the same branches. Example::
+    ``f`` is plain NumPy code; ``args`` are float arrays or scalars (computed in
+    float64: a float32 or float16 input is converted, with one ``PrecisionWarning``).
+    The Graph is value-specific: replaying it on other inputs (``graph(*new_args)``) is
+    valid when Python control flow would take the same branches.
+
+    Constants are snapshotted at trace time, as in JAX: every array ``f`` uses that is
+    not an argument (a closure, a global, ``A`` in ``lambda x: A @ x``) is copied into
+    the Graph when it is traced. Changing that array in place afterwards changes no
+    replay and no derivative of the Graph, on any engine; trace again to use the new
+    values. (``ad.grad(f)(x)`` and the other transformations trace at every call, so
+    they always see the current values.) Example::
 
         g = ad.trace(lambda x: np.sin(x) * x, np.ones(3))
         print(g)
@@ -298,62 +358,64 @@ class Tracer:
     def __getitem__(self, idx):
         return _np().getitem(self, idx)
 
-    # -- methods -----------------------------------------------------------------------
-    def reshape(self, *shape, order: str = "C"):
+    # -- methods: ndarray's signatures (the function's, without the array) ---------------
+    def reshape(self, *shape, order: str = "C", copy: Any = None):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _np().reshape(self, shape)
+        return _np().reshape(self, shape, order=order, copy=copy)
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return _np().transpose(self, axes or None)
 
-    def ravel(self):
-        return _np().reshape(self, (-1,))
+    def ravel(self, order: str = "C"):
+        return _np().ravel(self, order)
 
     flatten = ravel
 
-    def sum(self, axis=None, keepdims=False):
-        return _np().sum(self, axis=axis, keepdims=keepdims)
+    def sum(self, *args, **kwargs):
+        return _np().sum(self, *args, **kwargs)
 
-    def mean(self, axis=None, keepdims=False):
-        return _np().mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, *args, **kwargs):
+        return _np().mean(self, *args, **kwargs)
 
-    def prod(self, axis=None, keepdims=False):
-        return _np().prod(self, axis=axis, keepdims=keepdims)
+    def prod(self, *args, **kwargs):
+        return _np().prod(self, *args, **kwargs)
 
-    def max(self, axis=None, keepdims=False):
-        return _np().max(self, axis=axis, keepdims=keepdims)
+    def max(self, *args, **kwargs):
+        return _np().max(self, *args, **kwargs)
 
-    def min(self, axis=None, keepdims=False):
-        return _np().min(self, axis=axis, keepdims=keepdims)
+    def min(self, *args, **kwargs):
+        return _np().min(self, *args, **kwargs)
 
-    def dot(self, o):
-        return _np().dot(self, o)
+    def dot(self, b, out=None):
+        return _np().dot(self, b, out)
 
     def squeeze(self, axis=None):
         return _np().squeeze(self, axis=axis)
 
-    def astype(self, dtype, copy=True):
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         if np.dtype(dtype) != np.float64:
             raise TracerError(f"astype({dtype}) of a traced value; ad traces float64 only")
         return self
 
-    def copy(self):
-        return self
+    def copy(self, order="C"):
+        return _np().copy(self, order)
 
     # -- NumPy protocols ---------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         anp = _np()
         fn = anp.UFUNCS.get(ufunc)
-        if method != "__call__" or fn is None or kwargs.get("out") is not None:
+        if method != "__call__" or fn is None:
             name = ufunc.__name__ + ("" if method == "__call__" else "." + method)
             from ad.errors import UnsupportedOperationError
 
             raise UnsupportedOperationError("numpy." + name)
-        kwargs.pop("out", None)
-        return fn(*inputs, **kwargs)
+        if getattr(fn, "concrete", False):  # run by NumPy itself, with its arguments
+            return fn(*inputs, **kwargs)
+        anp.ufunc_kwargs(ufunc.__name__, kwargs)  # what is accepted changes nothing
+        return fn(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
         anp = _np()

@@ -2,7 +2,8 @@
 
 The process is pinned to one core *before* any numerical library is imported (see
 :mod:`bench.machine`), so every engine, NumPy and JAX included, runs single-threaded.
-Bad arguments print the usage and exit 2.
+Bad arguments (including an ``--out`` directory that cannot be created or written)
+print the usage and exit 2.
 """
 
 from __future__ import annotations
@@ -74,6 +75,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def writable_dir(path: Path) -> str | None:
+    """Why ``path`` cannot be the output directory (None if it can): created if missing
+    (with its parents), then a probe file is written in it and removed."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return f"{path} exists and is not a directory"
+    except OSError as err:
+        return f"cannot create the directory {path}: {err.strerror or err}"
+    if not path.is_dir():
+        return f"{path} is not a directory"
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        return f"cannot write in {path}: {err.strerror or err}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the exit status (0 ok, 1 regression, 2 usage)."""
     p = parser()
@@ -85,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and args.tiny:
         p.error("--quick and --tiny exclude each other")
     out = args.out if args.out is not None else REPO / "reports"
+    if args.command in ("sweep", "check") and args.out is not None:
+        why = writable_dir(args.out)  # before any measuring: nothing is half-written
+        if why is not None:
+            p.error(f"argument --out: {why}")
     engines = args.engines or _list_of(ENGINES)(DEFAULT_ENGINES.get(args.command, "forward"))
     try:
         cpu = pin_cpu(args.cpu)

@@ -11,6 +11,12 @@ times taken in the same run, so that machine speed and load cancel:
   Jacobian time in n and of the reverse Jacobian time in m (chunk 1; theory 1);
 - ``jax:<problem>:<mode>`` = t(ours) / t(JAX) for the primal, jvp and vjp (JAX installed).
 
+The baseline is validated before anything is measured (:func:`load_baseline`): valid
+JSON of the right schema and grid, finite numbers, and exactly the figures this run will
+measure (:func:`expected_figures`); anything else is an error with exit status 2 at
+once. A figure that is missing or not finite, in the baseline or in the measurement,
+fails the check.
+
 Figures are computed from each case's minimum over its calibrated rounds (ADBench's
 repeat rule: interference from other processes only ever adds time); the sweep's
 report quotes medians. Each figure belongs to the forward engine, the reverse engine
@@ -39,6 +45,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -64,9 +71,133 @@ def quick_cells() -> dict[str, list[grid.Cell]]:
     }
 
 
+class BaselineError(Exception):
+    """A baseline (or figures file) that cannot be compared with: the message says why."""
+
+
+def _check_cells(quick: bool) -> dict[str, list[grid.Cell]]:
+    return quick_cells() if quick else grid.cells("check", list(grid.check()))
+
+
+def expected_figures(engines: list[str], quick: bool = False) -> set[str]:
+    """The names of the figures a check with these engines measures (see ``figures``)."""
+    from bench.tools import select
+
+    tools = select(engines)
+    ours = "compiled" if "compiled" in tools else "reference"
+    modes = set(tools.get(ours, ()))
+    jax = "jax" in tools and _jax_available()
+    names: set[str] = set()
+    for cells in _check_cells(quick).values():
+        for c in cells:
+            if "jvp" in modes:
+                names.add(f"omega_fwd:{c.family}")
+            if "vjp" in modes:
+                names.add(f"omega_rev:{c.family}")
+            if jax and c.jax:
+                names.update(f"jax:{c.family}:{m}" for m in JAX_MODES if m in modes)
+    random = _check_cells(quick).get("random", [])
+    for mode, tag, axis, vector, slope in (
+        ("jac_fwd", "vs_n", "n", "vector_fwd:random", "slope_fwd_n:random"),
+        ("jac_rev", "vs_m", "m", "vector_rev:random", "slope_rev_m:random"),
+    ):
+        series = [c for c in random if tag in c.tags]
+        if mode not in modes or not series:
+            continue
+        if any(k is not None and k > 1 for c in series for k in c.chunks):
+            names.add(vector)
+        if (
+            1 in {k for c in series for k in c.chunks}
+            and len({getattr(c, axis) for c in series}) > 1
+        ):
+            names.add(slope)
+    return names
+
+
+def _jax_available() -> bool:
+    from bench.peers import available
+
+    return available()
+
+
+def _validate_figures(figs: Any, what: str, finite: bool = True) -> dict[str, dict[str, Any]]:
+    """Raise BaselineError unless ``figs`` is a non-empty {name: figure} of the schema,
+    its values finite numbers (``finite=False``: numbers; measured figures that are not
+    finite fail the comparison instead)."""
+    if not isinstance(figs, dict) or not figs:
+        raise BaselineError(f"{what} has no figures (an empty or missing 'figures' table)")
+    for name, f in figs.items():
+        if not isinstance(f, dict) or not {"value", "engine", "kind"} <= set(f):
+            raise BaselineError(f"{what}: figure {name!r} lacks value, engine or kind")
+        if f["kind"] not in ("ratio", "slope"):
+            raise BaselineError(f"{what}: figure {name!r} has kind {f['kind']!r}")
+        if f["engine"] not in ("forward", "reverse", "both"):
+            raise BaselineError(f"{what}: figure {name!r} has engine {f['engine']!r}")
+        v = f["value"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise BaselineError(f"{what}: figure {name!r} is not a number ({v!r})")
+        if finite and not math.isfinite(v):
+            raise BaselineError(f"{what}: figure {name!r} is not a finite number ({v!r})")
+        if f["kind"] == "ratio" and v <= 0:
+            raise BaselineError(f"{what}: ratio figure {name!r} is not positive ({v!r})")
+    return figs
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise BaselineError(f"no {what} at {path}; create one with --update-baseline") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BaselineError(f"cannot read the {what} {path}: {err}") from None
+    except json.JSONDecodeError as err:
+        raise BaselineError(f"the {what} {path} is not valid JSON (truncated?): {err}") from None
+    if not isinstance(data, dict):
+        raise BaselineError(f"the {what} {path} is not a JSON object")
+    return data
+
+
+def load_baseline(path: Path, grid_name: str, expected: set[str] | None) -> dict[str, Any]:
+    """Read and validate a baseline before measuring; raise BaselineError.
+
+    Checked: valid JSON, the grid of this run, tolerances and figures of the schema
+    written by ``--update-baseline``, finite numbers, and (``expected`` given) exactly
+    the figures this run measures.
+    """
+    base = _read_json(path, "baseline")
+    if base.get("grid") != grid_name:
+        raise BaselineError(
+            f"the baseline {path} is of grid {base.get('grid')!r}, this run {grid_name!r} "
+            "(use the same --quick setting)"
+        )
+    tol = base.get("tolerance", {})
+    if not isinstance(tol, dict) or any(
+        k not in TOLERANCE or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0
+        for k, v in tol.items()
+    ):
+        raise BaselineError(f"the baseline {path} has invalid tolerances {tol!r}")
+    figs = _validate_figures(base.get("figures"), f"the baseline {path}")
+    if expected is not None:
+        lacking, extra = sorted(expected - set(figs)), sorted(set(figs) - expected)
+        if lacking or extra:
+            raise BaselineError(
+                f"the baseline {path} does not cover what this check measures: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing {', '.join(lacking)}" if lacking else "",
+                        f"not measured by this run {', '.join(extra)}" if extra else "",
+                    )
+                    if part
+                )
+                + " (same --engines as the baseline? JAX installed?)"
+            )
+    return base
+
+
 def measure(engines: list[str], cpu: int, out: Path, quick: bool = False) -> dict[str, Any]:
     """Run the check grid; return ``{"figures": {...}, "meta": {...}}`` and save it."""
-    cells = quick_cells() if quick else grid.cells("check", list(grid.check()))
+    cells = _check_cells(quick)
     settings = timing.TINY if quick else timing.CHECK
     tools = sweep.tools_for(engines)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,8 +290,10 @@ def best_of(
     out = dict(first)
     for name, b in second.items():
         a = first.get(name)
-        if a is None:
+        if a is None or not math.isfinite(a["value"]):
             out[name] = b
+        elif not math.isfinite(b["value"]):
+            out[name] = a
         elif b["kind"] == "slope":
             ref = base["figures"].get(name, a)["value"]
             out[name] = min(a, b, key=lambda f: abs(f["value"] - ref))
@@ -174,10 +307,15 @@ def compare(now: dict[str, dict[str, Any]], base: dict[str, Any]) -> tuple[list[
     tol = {**TOLERANCE, **base.get("tolerance", {})}
     rows, bad = [], False
     for name, b in sorted(base["figures"].items()):
-        if name not in now:
-            rows.append([name, b["engine"], f"{b['value']:.3g}", "–", "–", "missing"])
+        if name not in now:  # a figure the run did not produce fails the check
+            rows.append([name, b["engine"], f"{b['value']:.3g}", "–", "–", "MISSING"])
+            bad = True
             continue
         v, bv = now[name]["value"], b["value"]
+        if not (math.isfinite(v) and math.isfinite(bv)):
+            rows.append([name, b["engine"], f"{bv:.3g}", f"{v:.3g}", "–", "NOT FINITE"])
+            bad = True
+            continue
         if b.get("kind") == "slope":
             diff = v - bv
             fail = abs(diff) > tol["slope"]
@@ -209,16 +347,41 @@ def print_table(rows: list[list[str]], tol: dict[str, float]) -> None:
     )
 
 
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(args: Any, engines: list[str], cpu: int, out_root: Path) -> int:
-    """The ``check`` command: measure (or load), compare, print; 0 ok, 1 regression."""
+    """The ``check`` command: validate the baseline, measure (or load), compare, print;
+    0 ok, 1 regression (or a missing / non-finite figure), 2 a usage or baseline error."""
     out = args.out if args.out is not None else machine.REPO / ".benchmarks" / "check"
     path = args.baseline or BASELINE
-    if args.figures is not None:
-        result = json.loads(Path(args.figures).read_text())
-    else:
+    grid_name = "check-quick" if args.quick else "check"
+    base = None
+    try:
+        if args.figures is not None:
+            result = _read_json(Path(args.figures), "figures file")
+            figs = result.get("figures")
+            _validate_figures(figs, f"the figures file {args.figures}", finite=False)
+            grid_name = result.get("meta", {}).get("grid", grid_name)
+        if not args.update_baseline:  # before the minute of measuring
+            expected = None if args.figures is not None else expected_figures(engines, args.quick)
+            base = load_baseline(Path(path), grid_name, expected)
+    except BaselineError as err:
+        return _error(str(err))
+    if args.figures is None:
         result = measure(engines, cpu, out, quick=args.quick)
         print(f"measured {len(result['figures'])} figures in {result['meta']['seconds']:.0f} s")
     if args.update_baseline:
+        try:
+            _validate_figures(result["figures"], "this run")
+            lacking = expected_figures(engines, args.quick) - set(result["figures"])
+            if args.figures is None and lacking:
+                raise BaselineError(f"this run did not measure {', '.join(sorted(lacking))}")
+        except BaselineError as err:
+            print(f"error: not writing a baseline: {err}", file=sys.stderr)
+            return 1
         base = {
             "machine": result["meta"]["machine"],
             "revision": result["meta"]["revision"],
@@ -231,23 +394,14 @@ def main(args: Any, engines: list[str], cpu: int, out_root: Path) -> int:
         sweep.write_atomic(Path(path), json.dumps(base, indent=1) + "\n")
         print(f"wrote baseline {path}")
         return 0
-    if not Path(path).exists():
-        print(f"error: no baseline at {path}; create one with --update-baseline")
-        return 2
-    base = json.loads(Path(path).read_text())
-    if base.get("grid") != result["meta"]["grid"]:
-        print(
-            f"error: the baseline is of grid {base.get('grid')!r}, this run "
-            f"{result['meta']['grid']!r} (use the same --quick setting)"
-        )
-        return 2
+    assert base is not None
     print(
         f"baseline: {path} (revision {base.get('revision')}, machine "
         f"{base.get('machine', {}).get('cpu_model')}, measured {base.get('measured')})"
     )
     rows, bad = compare(result["figures"], base)
     if bad and args.figures is None:
-        out_of = [r[0] for r in rows if r[-1] == "REGRESSION"]
+        out_of = [r[0] for r in rows if r[-1] in ("REGRESSION", "MISSING", "NOT FINITE")]
         print(f"out of tolerance: {', '.join(out_of)}; measuring once more to confirm")
         again = measure(engines, cpu, out, quick=args.quick)
         result["figures"] = best_of(result["figures"], again["figures"], base)

@@ -54,7 +54,7 @@ UNARY: dict[str, tuple[str, str]] = {
     "arctan": ("math.atan(x)", "_div(1.0, 1.0 + x * x)"),
     "arcsin": ("_asin(x)", "_div(1.0, _sqrt(1.0 - x * x))"),
     "arccos": ("_acos(x)", "_div(-1.0, _sqrt(1.0 - x * x))"),
-    "abs": ("abs(x)", "_sign(x)"),  # sign(0) = 0, as ad.primitives.elementwise
+    "abs": ("abs(x)", "_sign(x)"),  # sign(0) = 0: PyTorch's convention, as the reference rule
     "integer_pow": ("_ipow(x, n)", "_dipow(x, n)"),  # n x^(n-1)
 }
 
@@ -64,7 +64,8 @@ BINARY: dict[str, tuple[str, str, str]] = {
     "sub": ("x - y", "1.0", "-1.0"),
     "mul": ("x * y", "y", "x"),
     "div": ("_div(x, y)", "_div(1.0, y)", "-_div(ans, y)"),
-    "pow": ("_pow(x, y)", "y * _pow(x, y - 1.0)", "_log(x) * ans"),  # x^y log x
+    # d/dy x^y = x^y log x, and 0 at x == 0 (as JAX: the limit along x^y = 0)
+    "pow": ("_pow(x, y)", "y * _pow(x, y - 1.0)", "_log(1.0 if x == 0.0 else x) * ans"),
     "maximum": ("_max(x, y)", "_pick(x, y)", "_pick(y, x)"),  # ties split equally
     "minimum": ("_min(x, y)", "_pick(y, x)", "_pick(x, y)"),
 }

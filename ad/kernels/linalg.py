@@ -211,28 +211,15 @@ def _finite(M):
 
 @kjit
 def _sym(H, upper):
-    """The symmetric matrix LAPACK reads from one triangle: tril(H) + tril(H, -1)^T."""
-    n = H.shape[0]
-    S = np.empty((n, n))
-    for i in range(n):
-        for j in range(n):
-            lower = i >= j
-            S[i, j] = H[i, j] if lower != upper or i == j else H[j, i]
-    return S
+    """The tangent of a symmetric-matrix function: (H + H^T) / 2, JAX's symmetric
+    convention (the rule of ad.primitives.linalg._sym; ``upper`` no longer matters)."""
+    return 0.5 * (H + H.T)
 
 
 @kjit
 def _sym_adjoint(Q, upper):
-    """Adjoint of ``_sym``: tril(Q) + tril(Q^T, -1) (the upper variant for UPLO='U')."""
-    n = Q.shape[0]
-    G = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            if i == j:
-                G[i, j] = Q[i, j]
-            elif (i > j) != upper:
-                G[i, j] = Q[i, j] + Q[j, i]
-    return G
+    """Adjoint of ``_sym`` (self-adjoint): (Q + Q^T) / 2, a symmetric gradient."""
+    return 0.5 * (Q + Q.T)
 
 
 @kjit
@@ -530,8 +517,9 @@ def slogdet_reverse(act, pool, values, duals, work, o_sign, o_lad, x, n, res):
 
 
 # ==================================================================================
-# cholesky: A = L L^T ;  dL = L Phi(L^-1 dA L^-T) ;  A_bar = L^-T Phi(L^T L_bar) L^-1,
-# Phi(M) = tril(M) - diag(M) / 2, dA read from the lower triangle   [Murray 2016; Giles]
+# cholesky: A = L L^T ;  dL = L Phi(L^-1 S L^-T) ;  A_bar = sym(L^-T Phi(L^T L_bar) L^-1),
+# Phi(M) = tril(M) - diag(M) / 2, S = sym(dA) = (dA + dA^T) / 2 (JAX's symmetric
+# convention, see ad.primitives.linalg)   [Murray 2016; Giles]
 # ==================================================================================
 
 
@@ -586,7 +574,8 @@ def cholesky_reverse(act, pool, values, duals, work, o, x, n, res):
 
 # ==================================================================================
 # eigh: A = V diag(w) V^T ;  K = V^T dA V, dw = diag(K), dV = V (F o K), F_ij = 1/(w_j - w_i)
-# A_bar = V (diag(w_bar) + F o (V^T V_bar)) V^T, folded on the triangle read
+# A_bar = sym(V (diag(w_bar) + F o (V^T V_bar)) V^T), dA entering as sym(dA) (JAX's
+# symmetric convention, see ad.primitives.linalg)
 # [Giles 3.1; Magnus 1985]. eigvalsh: the same without the V terms (no gap needed).
 # ==================================================================================
 

@@ -24,12 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ad.errors import (
-    DegenerateDerivativeError,
-    GraphError,
-    NonFiniteError,
-    SingularMatrixError,
-)
+from ad.errors import DegenerateDerivativeError, GraphError, SingularMatrixError
+from ad.finite import eqn_text
 from ad.ir import Graph, Var
 from ad.kernels import table
 from ad.kernels.table import Status
@@ -204,97 +200,8 @@ def _check_fields(prog: Program, ins: table.Instruction, rows: np.ndarray, F: np
 
 
 # ----------------------------------------------------------------------------------
-# Reports: which node produced a non-finite number, or could not be evaluated
+# Reports: which node could not be evaluated (non-finite results: see run.py)
 # ----------------------------------------------------------------------------------
-
-
-def eqn_text(graph: Graph, i: int) -> str:
-    """``vN = prim(vA, vB)`` for equation i (no parameters, no shape comment)."""
-    e = graph.eqns[i]
-    lhs = ", ".join(map(repr, e.outputs))
-    return f"{lhs} = {e.prim.name}({', '.join(map(repr, e.inputs))})"
-
-
-def _kind(x: np.ndarray) -> str:
-    return "nan" if np.isnan(x).any() else "inf"
-
-
-def _show(x: np.ndarray) -> str:
-    x = np.asarray(x).reshape(-1)
-    return np.array2string(x[:4], precision=4) + ("..." if x.size > 4 else "")
-
-
-def nonfinite_value(prog: Program, values: np.ndarray) -> NonFiniteError:
-    """The error for a non-finite output value: names the FIRST non-finite node."""
-    graph = prog.graph
-    for i, var in enumerate(graph.inputs):
-        x = prog.var_values(values, var)
-        if not np.isfinite(x).all():
-            return NonFiniteError(f"input {i} (v{var.id}) contains {_kind(x)}")
-    for i, e in enumerate(graph.eqns):
-        for var in e.outputs:
-            x = prog.var_values(values, var)
-            if not np.isfinite(x).all():
-                ins = ", ".join(f"v{u.id}={_show(prog.var_values(values, u))}" for u in e.inputs)
-                return NonFiniteError(
-                    f"non-finite value ({_kind(x)}) first produced by node {i}: "
-                    f"`{eqn_text(graph, i)}` with {ins}"
-                )
-    return NonFiniteError("a non-finite constant reaches an output")
-
-
-def nonfinite_tangent(prog: Program, partials: np.ndarray) -> NonFiniteError:
-    """The error for a non-finite output tangent: the first node whose partials are."""
-    graph = prog.graph
-    for i, var in enumerate(graph.inputs):
-        rows = prog.var_values(partials, var)
-        if not np.isfinite(rows).all():
-            return NonFiniteError(f"the tangent of input {i} (v{var.id}) contains {_kind(rows)}")
-    for i, e in enumerate(graph.eqns):
-        for var in e.outputs:
-            if var.id not in prog.needed:
-                continue
-            rows = prog.var_values(partials, var)
-            if not np.isfinite(rows).all():
-                return NonFiniteError(
-                    f"non-finite derivative ({_kind(rows)}) in the forward sweep, first at "
-                    f"node {i}: `{eqn_text(graph, i)}` (its value is finite: the derivative "
-                    "does not exist there)"
-                )
-    return NonFiniteError("non-finite tangent of an output")
-
-
-def nonfinite_adjoint(prog: Program, adjoints: np.ndarray) -> NonFiniteError:
-    """The error for a non-finite input cotangent: the node where the adjoint sweep met it.
-
-    The latest Var with a non-finite adjoint is an operand of the first offending node
-    of the (backward) sweep; that node is its latest reader whose outputs' adjoints
-    are still finite.
-    """
-    graph = prog.graph
-    live = [v for v in graph.variables() if v.id in prog.needed or v in graph.inputs]
-    for var in reversed(live):
-        rows = prog.var_values(adjoints, var)
-        if var.size and not np.isfinite(rows).all():
-            break
-    else:
-        return NonFiniteError("non-finite cotangent of an input")
-    if var in graph.outputs:
-        return NonFiniteError(f"the cotangent given for output v{var.id} contains {_kind(rows)}")
-    for i in range(len(graph.eqns) - 1, -1, -1):
-        e = graph.eqns[i]
-        if var in e.inputs:
-            outs_ok = all(
-                u.id not in prog.needed or np.isfinite(prog.var_values(adjoints, u)).all()
-                for u in e.outputs
-            )
-            if outs_ok:
-                return NonFiniteError(
-                    f"non-finite derivative ({_kind(rows)}) in the adjoint sweep, first at "
-                    f"node {i}: `{eqn_text(graph, i)}` (pulling back to v{var.id}; the "
-                    "derivative does not exist there)"
-                )
-    return NonFiniteError(f"non-finite adjoint of v{var.id}")
 
 
 def status_error(prog: Program, values: np.ndarray, result: int) -> Exception:

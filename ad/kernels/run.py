@@ -9,9 +9,11 @@
   holds the Tape. Nothing is kept in the Graph or the Program between calls.
 
 Inputs are trusted here (float64 arrays of the graph's input shapes): arguments are
-checked once, by :mod:`ad.engine`. With ``CHECK_FINITE`` (default True) a non-finite
-output value, tangent or input cotangent raises :class:`ad.errors.NonFiniteError`
-naming the first node of the Wengert list where it appeared.
+checked once, by :mod:`ad.engine`. Non-finite results follow :mod:`ad.policy`: in mode
+``"raise"`` a NaN or infinite output value, tangent or input cotangent raises
+:class:`ad.errors.NonFiniteError`. The report (which node produced it, and why) is the
+reference interpreters': the call is run again there, on the same arguments, only in
+that case, so both engines name the same node in the same words (:mod:`ad.finite`).
 """
 
 from __future__ import annotations
@@ -24,21 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from ad import policy, reference
+from ad.errors import NonFiniteError
 from ad.ir import Graph
 from ad.kernels.lower import lower_graph
-from ad.kernels.program import (
-    Program,
-    Workspace,
-    nonfinite_adjoint,
-    nonfinite_tangent,
-    nonfinite_value,
-    status_error,
-    validate,
-)
+from ad.kernels.program import Program, Workspace, status_error, validate
 from ad.kernels.sweeps import forward_sweep, primal_sweep, reverse_sweep
-
-#: Raise NonFiniteError (naming the node) when a result is NaN or infinite.
-CHECK_FINITE = True
 
 _PROGRAMS: weakref.WeakKeyDictionary[Graph, Program] = weakref.WeakKeyDictionary()
 
@@ -59,8 +52,23 @@ def compile(graph: Graph) -> Program:  # noqa: A001  (the engine's verb)
     return prog
 
 
-def _finite(x: np.ndarray) -> bool:
-    return math.isfinite(x.item()) if x.size == 1 else bool(np.isfinite(x).all())
+def _finite(xs: Sequence[np.ndarray | None]) -> bool:
+    """True if every array is finite (a sum is NaN or inf if an entry is: one pass)."""
+    for x in xs:
+        if x is not None and x.size and not math.isfinite(float(np.sum(x))):
+            if not np.isfinite(x).all():
+                return False
+    return True
+
+
+def _report(prog: Program, rerun: Any, what: str) -> NonFiniteError:
+    """The NonFiniteError of the same call on the reference interpreters."""
+    try:
+        with policy.nonfinite("raise"):
+            rerun(prog.graph)
+    except NonFiniteError as err:
+        return err
+    return NonFiniteError(f"a non-finite {what} (the reference interpreters found none)")
 
 
 def _run_primal(prog: Program, ws: Workspace, xs: Sequence[np.ndarray], fused: bool = True) -> None:
@@ -72,11 +80,8 @@ def _run_primal(prog: Program, ws: Workspace, xs: Sequence[np.ndarray], fused: b
 
 def _outputs(prog: Program, ws: Workspace, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     outs = prog.read(ws.values, prog.outputs)
-    if CHECK_FINITE and not all(_finite(o) for o in outs):
-        # the fused groups kept their internal values in scratch: run unfused once
-        # more, so that every value is in its slot, and name the first bad one
-        _run_primal(prog, ws, xs, fused=False)
-        raise nonfinite_value(prog, ws.values)
+    if policy.raising() and not _finite(outs):
+        raise _report(prog, lambda g: reference.evaluate(g, xs), "value")
     return outs
 
 
@@ -114,8 +119,8 @@ def jvp(
     touts: list[np.ndarray | None] = []
     for (off, size, shape), live in zip(prog.outputs, prog.out_active):
         touts.append(P[off : off + size].T.reshape((p,) + shape).copy() if live else None)
-    if CHECK_FINITE and not all(t is None or _finite(t) for t in touts):
-        raise nonfinite_tangent(prog, P)
+    if policy.raising() and not _finite(touts):
+        raise _report(prog, lambda g: reference.jvp(g, xs, tangents), "tangent")
     prog.release(ws)
     return outs, touts
 
@@ -148,8 +153,8 @@ class Tape:
         with self._lock:
             A = ws.duals("reverse", q)
             A.fill(0.0)
-            for (off, size, _), c in zip(prog.outputs, cotangents):
-                if c is not None and off < A.shape[0]:
+            for (off, size, _), live, c in zip(prog.outputs, prog.out_active, cotangents):
+                if c is not None and live:  # an inactive output has no adjoint rows
                     A[off : off + size] += c.reshape(q, size).T
             st = reverse_sweep(
                 prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work
@@ -160,8 +165,9 @@ class Tape:
                 A[off : off + size].T.reshape((q,) + shape).copy()
                 for off, size, shape in prog.inputs
             ]
-            if CHECK_FINITE and not all(_finite(b) for b in bars):
-                raise nonfinite_adjoint(prog, A)
+            if policy.raising() and not _finite(bars):
+                xs = prog.read(ws.values, prog.inputs)  # the recorded inputs
+                raise _report(prog, lambda g: reference.vjp(g, xs, cotangents), "cotangent")
         return bars
 
     def close(self) -> None:

@@ -1909,7 +1909,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                     x = x_v[k]; y = y_v[k]
                     ans = _pow(x, y)
                     o_v[k] = ans
-                    o_1[k] = (y * _pow(x, y - 1.0)) * x_1[k] + (_log(x) * ans) * y_1[k]
+                    o_1[k] = (y * _pow(x, y - 1.0)) * x_1[k] + (_log(1.0 if x == 0.0 else x) * ans) * y_1[k]
             elif ax:
                 x_1 = duals[x_ : x_ + size].reshape(size)
                 for k in range(size):
@@ -1923,7 +1923,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                     x = x_v[k]; y = y_v[k]
                     ans = _pow(x, y)
                     o_v[k] = ans
-                    o_1[k] = (_log(x) * ans) * y_1[k]
+                    o_1[k] = (_log(1.0 if x == 0.0 else x) * ans) * y_1[k]
             return 0
         elif sx == 0 and sy == 1:
             x = values[x_]
@@ -1935,7 +1935,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                     y = y_v[k]
                     ans = _pow(x, y)
                     o_v[k] = ans
-                    o_1[k] = (y * _pow(x, y - 1.0)) * x_1 + (_log(x) * ans) * y_1[k]
+                    o_1[k] = (y * _pow(x, y - 1.0)) * x_1 + (_log(1.0 if x == 0.0 else x) * ans) * y_1[k]
             elif ax:
                 x_1 = duals[x_, 0]
                 for k in range(size):
@@ -1949,7 +1949,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                     y = y_v[k]
                     ans = _pow(x, y)
                     o_v[k] = ans
-                    o_1[k] = (_log(x) * ans) * y_1[k]
+                    o_1[k] = (_log(1.0 if x == 0.0 else x) * ans) * y_1[k]
             return 0
         elif sx == 1 and sy == 0:
             x_v = values[x_ : x_ + size]
@@ -1961,7 +1961,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                     x = x_v[k]
                     ans = _pow(x, y)
                     o_v[k] = ans
-                    o_1[k] = (y * _pow(x, y - 1.0)) * x_1[k] + (_log(x) * ans) * y_1
+                    o_1[k] = (y * _pow(x, y - 1.0)) * x_1[k] + (_log(1.0 if x == 0.0 else x) * ans) * y_1
             elif ax:
                 x_1 = duals[x_ : x_ + size].reshape(size)
                 for k in range(size):
@@ -1975,7 +1975,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                     x = x_v[k]
                     ans = _pow(x, y)
                     o_v[k] = ans
-                    o_1[k] = (_log(x) * ans) * y_1
+                    o_1[k] = (_log(1.0 if x == 0.0 else x) * ans) * y_1
             return 0
     for k in range(size):
         i, j = x_ + k * sx, y_ + k * sy
@@ -1983,7 +1983,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
         ans = _pow(x, y)
         o_v[k] = ans
         if ax and ay:
-            d, e = y * _pow(x, y - 1.0), _log(x) * ans
+            d, e = y * _pow(x, y - 1.0), _log(1.0 if x == 0.0 else x) * ans
             for r in range(p):
                 o_d[k, r] = d * duals[i, r] + e * duals[j, r]
         elif ax:
@@ -1991,7 +1991,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
             for r in range(p):
                 o_d[k, r] = d * duals[i, r]
         else:
-            e = _log(x) * ans
+            e = _log(1.0 if x == 0.0 else x) * ans
             for r in range(p):
                 o_d[k, r] = e * duals[j, r]
     return 0
@@ -2019,7 +2019,7 @@ def _pow_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                 for k in range(size):
                     x = x_v[k]; y = y_v[k]
                     ans = o_v[k]
-                    y_1[k] += (_log(x) * ans) * o_1[k]
+                    y_1[k] += (_log(1.0 if x == 0.0 else x) * ans) * o_1[k]
             return 0
         elif sx == 0 and sy == 1:
             x = values[x_]
@@ -2036,7 +2036,7 @@ def _pow_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                 for k in range(size):
                     y = y_v[k]
                     ans = o_v[k]
-                    y_1[k] += (_log(x) * ans) * o_1[k]
+                    y_1[k] += (_log(1.0 if x == 0.0 else x) * ans) * o_1[k]
             return 0
         elif sx == 1 and sy == 0:
             x_v = values[x_ : x_ + size]
@@ -2052,7 +2052,7 @@ def _pow_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
                 for k in range(size):
                     x = x_v[k]
                     ans = o_v[k]
-                    acc += (_log(x) * ans) * o_1[k]
+                    acc += (_log(1.0 if x == 0.0 else x) * ans) * o_1[k]
                 duals[y_, 0] += acc
             return 0
     for k in range(size):
@@ -2063,7 +2063,7 @@ def _pow_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
             for r in range(q):
                 duals[i, r] += d * o_d[k, r]
         if ay:
-            e = _log(x) * ans
+            e = _log(1.0 if x == 0.0 else x) * ans
             for r in range(q):
                 duals[j, r] += e * o_d[k, r]
     return 0
@@ -3178,7 +3178,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
             values[o_] = ans
             if a & 1:
                 if a & 6 == 6:
-                    d, e = y * _pow(x, y - 1.0), _log(x) * ans
+                    d, e = y * _pow(x, y - 1.0), _log(1.0 if x == 0.0 else x) * ans
                     for r in range(duals.shape[1]):
                         duals[o_, r] = d * duals[x_, r] + e * duals[y_, r]
                 elif a & 2:
@@ -3186,7 +3186,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     for r in range(duals.shape[1]):
                         duals[o_, r] = d * duals[x_, r]
                 else:
-                    e = _log(x) * ans
+                    e = _log(1.0 if x == 0.0 else x) * ans
                     for r in range(duals.shape[1]):
                         duals[o_, r] = e * duals[y_, r]
         elif op == 44:  # maximum
@@ -3531,7 +3531,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 for r in range(duals.shape[1]):
                     duals[x_, r] += d * duals[o_, r]
             if a & 4:
-                e = _log(x) * ans
+                e = _log(1.0 if x == 0.0 else x) * ans
                 for r in range(duals.shape[1]):
                     duals[y_, r] += e * duals[o_, r]
         elif op == 44:  # maximum

@@ -114,8 +114,17 @@ defderiv(div_p, lambda ans, x, y: 1.0 / y, lambda ans, x, y: negative(ans / y))
 divide = _binary(div_p)
 
 # -- pow: d(x^y) = y x^(y-1) dx + log(x) x^y dy ---------------------------------------
+# At x == 0 the dy term is taken as 0 (log is evaluated at 1 there), as JAX does: it is
+# the limit of log(x) x^y as x -> 0+ for y > 0 (so d/dp 0**p = 0), and 0**y = inf for
+# y < 0 keeps the derivative nan (0 * inf).
 pow_p = elementwise("pow", np.power, 2)
-defderiv(pow_p, lambda ans, x, y: y * power(x, y - 1.0), lambda ans, x, y: log(x) * ans)
+
+
+def _pow_dy(ans: Any, x: Any, y: Any) -> Any:
+    return log(select(concrete(x) == 0.0, np.ones(np.shape(x)), x)) * ans
+
+
+defderiv(pow_p, lambda ans, x, y: y * power(x, y - 1.0), _pow_dy)
 _pow = _binary(pow_p)
 
 
@@ -221,7 +230,11 @@ arccos_p = elementwise("arccos", np.arccos)
 defderiv(arccos_p, lambda ans, x: -1.0 / sqrt(1.0 - square(x)))
 arccos = _unary(arccos_p)
 
-# -- abs: d|x| = sign(x) dx (0 at x = 0, as JAX and PyTorch) ----------------------------
+# -- abs: d|x| = sign(x) dx --------------------------------------------------------------
+# At x = 0 the derivative is 0: PyTorch's convention (JAX takes 1, the right derivative).
+# 0 is the smallest subgradient, and it is what |x| = maximum(x, -x) gives here, where a
+# tie splits the derivative equally (so both ways of writing |x| agree, and so do the
+# norms built on it). The kernels (ad/kernels/elementwise.py, ABS) use the same _sign.
 abs_p = elementwise("abs", np.abs)
 defderiv(abs_p, lambda ans, x: np.sign(concrete(x)))
 abs = _unary(abs_p)  # noqa: A001  (the NumPy name)
@@ -247,6 +260,18 @@ minimum = _binary(minimum_p)
 
 
 # -- select: where(mask, a, b) with a concrete mask -------------------------------------
+# Masked branches, e.g. np.where(x > 0, np.sqrt(np.abs(x)), 0.0) at x = 0, as JAX does:
+# - forward mode gives the derivative of the branch taken (0 here): the tangent of the
+#   other branch is dropped, even where it is inf or nan;
+# - reverse mode gives the other branch a zero cotangent, and upstream an infinite
+#   partial derivative (sqrt at 0) turns it into 0 * inf = nan, as in JAX (and PyTorch).
+#   Under the "raise" policy (ad.policy) that is a NonFiniteError saying exactly this (a
+#   zero cotangent met an infinite partial derivative of `sqrt`) and how to mask the
+#   operand instead; under "propagate" the nan is returned.
+# We keep JAX's answer rather than forcing 0 * inf = 0 in the adjoint sweep: the product
+# is 0 only when the zero is structural (a dropped branch), not when it is computed (at
+# x = 0, y = sqrt(x) gets the cotangent 2 y = 0 from y**2, yet d/dx sqrt(x)**2 = 1), so a
+# blanket 0 would turn an error into a silent wrong answer.
 def _select_impl(a, b, *, mask):
     return np.where(mask, a, b)
 
@@ -269,8 +294,8 @@ defvjp(select_p, select_a_rule, select_b_rule)
 def select(mask: Any, a: Any, b: Any) -> Any:
     """``np.where(mask, a, b)`` for a concrete boolean mask (it has no derivative).
 
-    The unselected branch gets an exact zero derivative, even where its own
-    derivative is infinite (no NaN from 0 * inf).
+    The unselected branch gets an exact zero tangent / cotangent from this node; see
+    the comment above the rules for an infinite derivative upstream of it.
     """
     mask = np.asarray(concrete(mask), dtype=bool)
     if not traced(a, b):

@@ -58,7 +58,6 @@ from ad.primitives.shape import (
     stack,
     traced,
     tril,
-    triu,
 )
 from ad.trace import Tracer, as_float_array, concrete
 
@@ -167,23 +166,24 @@ def _scalar2(t: Any) -> Any:
 
 
 def _sym(h: Any, uplo: str = "L") -> Any:
-    """The symmetric matrix that LAPACK reads from one triangle of h.
+    """The tangent a symmetric-matrix function sees: (H + H^T) / 2 (JAX's convention).
 
-    ``np.linalg.eigh`` and ``cholesky`` read only the lower (``uplo="L"``) or upper
-    triangle, so the function they compute is f(tril(A) + tril(A, -1)^T); its
-    derivative in a direction H is that of the symmetric f in the direction
-    tril(H) + tril(H, -1)^T (triu for the upper triangle).
+    ``cholesky``, ``eigh`` and ``eigvalsh`` are functions of a symmetric matrix. NumPy
+    computes their value from one triangle (``uplo``); their derivative follows JAX,
+    which symmetrises the input, ``symmetrize(x) = (x + x^H) / 2``, before the
+    decomposition (``jax/_src/lax/linalg.py``: ``cholesky``/``eigh`` with
+    ``symmetrize_input=True``, the default of ``jnp.linalg.cholesky``, ``eigh`` and
+    ``eigvalsh``). So a tangent H enters as its symmetric part, the gradient is
+    symmetric, and a gradient step keeps a symmetric matrix symmetric. Along symmetric
+    directions, the only ones that keep the input symmetric, this is the derivative of
+    NumPy's function too; ``uplo`` no longer matters for it.
     """
-    if uplo == "L":
-        return add(tril(h), mT(tril(h, -1)))
-    return add(triu(h), mT(triu(h, 1)))
+    return multiply(add(h, mT(h)), 0.5)
 
 
 def _sym_adjoint(q: Any, uplo: str = "L") -> Any:
-    """The adjoint of ``_sym``: <Q, tril(H) + tril(H,-1)^T> = <tril(Q) + tril(Q^T,-1), H>."""
-    if uplo == "L":
-        return add(tril(q), tril(mT(q), -1))
-    return add(triu(q), triu(mT(q), 1))
+    """The adjoint of ``_sym``, which is self-adjoint: (Q + Q^T) / 2, a symmetric gradient."""
+    return multiply(add(q, mT(q)), 0.5)
 
 
 def _nonzero(ct: Any) -> bool:
@@ -565,10 +565,12 @@ def slogdet(a: Any) -> SlogdetResult:
 
 # ==================================================================================
 # cholesky: A = L L^T, L lower triangular [Murray, eq. (9) and alg. 2; Giles, "Cholesky"]
-#   JVP: dL = L Phi(L^-1 dA L^-T),  Phi(M) = tril(M) - diag(M) / 2
-#   VJP: A_bar = L^-T Phi(L^T L_bar) L^-1 (the adjoint, Phi being self-adjoint),
-# with dA the symmetric matrix read from the lower triangle (NumPy reads only that
-# triangle), so the VJP is folded back onto the lower triangle (``_sym_adjoint``).
+#   JVP: dL = L Phi(L^-1 S L^-T),  Phi(M) = tril(M) - diag(M) / 2,  S = (dA + dA^T) / 2
+#   VJP: A_bar = sym(L^-T Phi(L^T L_bar) L^-1) (the adjoint, Phi being self-adjoint)
+# Symmetric convention, as JAX (jax/_src/lax/linalg.py: jnp.linalg.cholesky symmetrises
+# its input, (x + x^H) / 2, before cholesky_p; see ``_sym``): the tangent enters as its
+# symmetric part and A_bar is symmetric, so a gradient step keeps A symmetric. (NumPy's
+# value reads the lower triangle; for symmetric A and symmetric dA the two agree.)
 # ==================================================================================
 def _cholesky_shape(x):
     _square_shape("cholesky", x)
@@ -620,10 +622,14 @@ def cholesky(a: Any, *, upper: bool = False) -> Any:
 # ==================================================================================
 # eigh: A = V diag(w) V^T, w ascending  [Giles, "Eigenvalues and eigenvectors"; Magnus]
 #   JVP: K = V^T dA V;  dw = diag(K);  dV = V (F o K),  F_ij = 1 / (w_j - w_i), F_ii = 0
-#   VJP: A_bar = V (diag(w_bar) + F o (V^T V_bar)) V^T, folded onto the triangle read.
+#   VJP: A_bar = sym(V (diag(w_bar) + F o (V^T V_bar)) V^T),  sym(Q) = (Q + Q^T) / 2
+# Symmetric convention, as JAX (jax/_src/lax/linalg.py: jnp.linalg.eigh symmetrises its
+# input, (x + x^H) / 2, before eigh_p, whose JVP then uses V^T dA V; see ``_sym``): K is
+# formed from (dA + dA^T) / 2 and A_bar is symmetric, so a gradient step keeps A
+# symmetric (the F o (V^T V_bar) term alone is not symmetric).
 # dV needs distinct eigenvalues: DegenerateDerivativeError otherwise (when needed).
-# The static ``uplo`` ("L" or "U", NumPy's UPLO) names the triangle LAPACK reads; it is a
-# parameter, not a transpose, because LAPACK's eigenvector signs depend on it.
+# The static ``uplo`` ("L" or "U", NumPy's UPLO) names the triangle LAPACK reads for the
+# value; it is a parameter, not a transpose, because LAPACK's eigenvector signs depend on it.
 # ==================================================================================
 class EighResult(NamedTuple):
     """Like NumPy's: ``eigenvalues, eigenvectors = eigh(a)``."""
@@ -694,6 +700,8 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:
 # eigvalsh: the eigenvalues alone. Outputs (w, V) like eigh, but V is a residual kept for
 # the rules (the tape), with no derivative of its own: the public function returns w.
 #   JVP: dw = diag(V^T dA V) ;  VJP: A_bar = V diag(w_bar) V^T   [Magnus; Cookbook sec. 2.3]
+# with JAX's symmetric convention as eigh (dA enters as (dA + dA^T) / 2; A_bar symmetric:
+# jnp.linalg.eigvalsh is eigh of the symmetrised input, jax/_src/lax/linalg.py).
 # For a symmetric function of w (sum, log det, ...) these are basis-independent within a
 # repeated eigenvalue, so no gap is checked. Nested, the rules take V from a traced eigh
 # (the residual would be a constant), so second derivatives need distinct eigenvalues.
@@ -986,12 +994,22 @@ def _per_matrix(fn: Callable[[Any], Any], a: Any) -> Any:
 
 
 def dot(a: Any, b: Any) -> Any:
-    """``np.dot`` for 0-d, 1-d and 2-d operands."""
+    """``np.dot``: a product with a 0-d operand, ``matmul`` for 1-d and 2-d operands, and
+    for N-d ``dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m])`` (the last axis of a
+    against the second-to-last of b), one matmul of the flattened operands."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return multiply(a, b)
-    if np.ndim(a) > 2 or np.ndim(b) > 2:
-        raise ShapeError("np.dot of arrays with more than 2 axes: use matmul or einsum-free code")
-    return matmul(a, b)
+    if np.ndim(a) <= 2 and np.ndim(b) <= 2:
+        return matmul(a, b)
+    sa, sb = np.shape(a), np.shape(b)
+    k = sb[-2] if len(sb) >= 2 else sb[0]
+    if sa[-1] != k:
+        raise ShapeError(f"np.dot shapes {sa} and {sb} not aligned: {sa[-1]} != {k}")
+    a2 = reshape(a, (-1, sa[-1]))
+    if len(sb) == 1:
+        return reshape(matmul(a2, b), sa[:-1])
+    b2 = reshape(moveaxis(b, -2, 0), (k, -1))  # (k, rest of b)
+    return reshape(matmul(a2, b2), sa[:-1] + sb[:-2] + sb[-1:])
 
 
 def outer(a: Any, b: Any) -> Any:
@@ -1000,8 +1018,20 @@ def outer(a: Any, b: Any) -> Any:
 
 
 def inner(a: Any, b: Any) -> Any:
-    """``np.inner`` for 1-d operands."""
-    return matmul(a, b)
+    """``np.inner``: the sum over the LAST axes of both operands, of shape
+    ``a.shape[:-1] + b.shape[:-1]`` (``A @ B.T`` for matrices, ``A @ v`` and ``B @ v``
+    for a vector; a product with a 0-d operand)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return multiply(a, b)
+    sa, sb = np.shape(a), np.shape(b)
+    if sa[-1] != sb[-1]:
+        raise ShapeError(f"np.inner shapes {sa} and {sb} not aligned: {sa[-1]} != {sb[-1]}")
+    if len(sb) == 1:
+        return matmul(a, b)  # a @ b sums a's last axis against b
+    if len(sa) == 1:
+        return matmul(b, a)  # B @ a: shape b.shape[:-1]
+    a2, b2 = reshape(a, (-1, sa[-1])), reshape(b, (-1, sb[-1]))
+    return reshape(matmul(a2, mT(b2)), sa[:-1] + sb[:-1])
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:

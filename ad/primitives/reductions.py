@@ -13,8 +13,13 @@ from typing import Any
 
 import numpy as np
 
+try:
+    from numpy.lib.array_utils import normalize_axis_tuple
+except ImportError:  # NumPy < 2.0
+    from numpy.core.numeric import normalize_axis_tuple
+
 from ad.primitives.core import Primitive, defjvp, defvjp
-from ad.primitives.elementwise import exp, log, multiply
+from ad.primitives.elementwise import divide, exp, log, multiply
 from ad.primitives.shape import (
     concatenate,
     gather,
@@ -28,10 +33,10 @@ from ad.trace import concrete
 
 
 def _axes(ndim: int, axis: Any) -> tuple[int, ...]:
+    """The reduced axes, sorted; NumPy's AxisError out of range, ValueError if repeated."""
     if axis is None:
         return tuple(range(ndim))
-    axis = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return tuple(sorted(int(a) % ndim if ndim else 0 for a in axis))
+    return tuple(sorted(normalize_axis_tuple(axis, ndim)))
 
 
 def reduce_map(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[np.ndarray, tuple]:
@@ -61,11 +66,18 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """``np.mean``."""
+    """``np.mean``; over an empty slice it is nan, with NumPy's RuntimeWarning."""
     if not traced(x):
         return np.mean(x, axis=axis, keepdims=keepdims)
     axes = _axes(np.ndim(x), axis)
     count = int(np.prod([np.shape(x)[a] for a in axes], dtype=np.int64))
+    if count == 0:  # 0 / 0 = nan, as NumPy computes it (and warns)
+        import warnings
+
+        from ad.trace import user_stacklevel
+
+        warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=user_stacklevel())
+        return divide(sum(x, axis, keepdims), 0.0)
     return sum(x, axis, keepdims) * (1.0 / count)
 
 
@@ -128,6 +140,8 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return np.prod(x, axis=axis, keepdims=keepdims)
     shape = np.shape(x)
     axes = _axes(len(shape), axis)
+    if np.size(concrete(x)) == 0:  # an empty product is 1 (a constant: nothing to derive)
+        return np.prod(np.ones(shape), axis=axes, keepdims=keepdims)
     # move the reduced axes to the front and flatten them into one
     rest = [i for i in range(len(shape)) if i not in axes]
     y = transpose(x, axes + tuple(rest)) if axes != tuple(range(len(axes))) else x

@@ -153,7 +153,7 @@ def _scatter_impl(g, *, idx, out_shape, label=None):
     gg = g.reshape(rows, -1)[:, keep]
     ii = flat_idx[keep][None, :] + size * np.arange(rows)[:, None]
     out = np.bincount(ii.reshape(-1), weights=gg.reshape(-1), minlength=rows * size)
-    return out.reshape(batch + tuple(out_shape))
+    return out.astype(np.float64, copy=False).reshape(batch + tuple(out_shape))  # int if empty
 
 
 scatter_add_p = Primitive("scatter_add", _scatter_shape, _scatter_impl, n_in=1)
@@ -285,13 +285,13 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
 
 def tril(x: Any, k: int = 0) -> Any:
     """``np.tril`` (the index map puts -1, i.e. zero, above the k-th diagonal)."""
-    return _structural("tril", lambda a: np.where(np.tri(*a.shape[-2:], k, dtype=bool), a, 0), x)
+    return _structural("tril", lambda a: np.where(np.tri(*a.shape[-2:], k=k, dtype=bool), a, 0), x)
 
 
 def triu(x: Any, k: int = 0) -> Any:
     """``np.triu``."""
     return _structural(
-        "triu", lambda a: np.where(np.tri(*a.shape[-2:], k - 1, dtype=bool), 0, a), x
+        "triu", lambda a: np.where(np.tri(*a.shape[-2:], k=k - 1, dtype=bool), 0, a), x
     )
 
 

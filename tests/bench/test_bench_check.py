@@ -119,3 +119,130 @@ def test_confirmation_keeps_a_real_slowdown_and_drops_a_burst():
     rows, bad = compare(best_of(doubled, doubled, {"figures": FIGS}), {"figures": FIGS})
     assert bad and flagged(rows) == {"omega_fwd:random", "vector_fwd:random"}
     assert slow  # the halved-baseline helper is the same one the CLI test uses
+
+
+# -- the baseline is validated before measuring; missing and NaN figures fail --------------
+
+
+def test_a_missing_or_non_finite_figure_fails_the_comparison():
+    now = {k: dict(v) for k, v in FIGS.items() if k != "omega_rev:random"}
+    now["omega_fwd:random"]["value"] = float("nan")
+    rows, bad = compare(now, {"figures": FIGS})
+    assert bad
+    verdict = {r[0]: r[-1] for r in rows}
+    assert verdict["omega_rev:random"] == "MISSING"
+    assert verdict["omega_fwd:random"] == "NOT FINITE"
+
+
+def test_the_confirmation_run_prefers_a_finite_figure():
+    from bench.check import best_of
+
+    nan = {k: dict(v, value=float("nan")) for k, v in FIGS.items()}
+    assert best_of(nan, FIGS, {"figures": FIGS}) == FIGS
+    assert best_of(FIGS, nan, {"figures": FIGS}) == FIGS
+
+
+def test_expected_figures_match_the_committed_baseline():
+    from bench.check import BASELINE, expected_figures
+
+    base = json.loads(BASELINE.read_text())
+    engines = base["engines"]
+    assert expected_figures(engines, quick=False) == set(base["figures"])
+
+
+#: What ``check --quick --engines reference`` measures.
+QUICK_REFERENCE_FIGURES = {
+    f"{kind}:{problem}" for kind in ("omega_fwd", "omega_rev") for problem in ("linear", "random")
+} | {"vector_fwd:random", "vector_rev:random", "slope_fwd_n:random", "slope_rev_m:random"}
+
+
+def test_expected_figures_of_the_quick_reference_check():
+    from bench.check import expected_figures
+
+    assert expected_figures(["reference"], quick=True) == QUICK_REFERENCE_FIGURES
+
+
+def _quick_baseline():
+    """A valid baseline for ``check --quick --engines reference`` (values arbitrary)."""
+    figs = {}
+    for name in QUICK_REFERENCE_FIGURES:
+        kind = "slope" if name.startswith("slope") else "ratio"
+        engine = "forward" if "fwd" in name else "reverse"
+        figs[name] = {"value": 1.0, "engine": engine, "kind": kind}
+    return {"grid": "check-quick", "tolerance": {"ratio": 1.5, "slope": 0.2}, "figures": figs}
+
+
+def _broken(kind):
+    base = _quick_baseline()
+    name = sorted(base["figures"])[0]
+    if kind == "truncated":
+        return json.dumps(base, indent=1)[:150]
+    if kind == "empty figures":
+        base["figures"] = {}
+    elif kind == "no figures":
+        del base["figures"]
+    elif kind == "nan":
+        base["figures"][name]["value"] = float("nan")
+    elif kind == "string value":
+        base["figures"][name]["value"] = "1.0"
+    elif kind == "missing figure":
+        del base["figures"][name]
+    elif kind == "extra figure":
+        base["figures"]["omega_fwd:nonsense"] = dict(base["figures"][name])
+    elif kind == "wrong grid":
+        base["grid"] = "check"
+    elif kind == "bad tolerance":
+        base["tolerance"] = {"ratio": float("inf")}
+    elif kind == "not an object":
+        return "[1, 2]"
+    return json.dumps(base)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "truncated",
+        "empty figures",
+        "no figures",
+        "nan",
+        "string value",
+        "missing figure",
+        "extra figure",
+        "wrong grid",
+        "bad tolerance",
+        "not an object",
+    ],
+)
+def test_a_broken_baseline_is_an_error_before_measuring(kind, tmp_path):
+    path = tmp_path / "base.json"
+    path.write_text(_broken(kind))
+    out = tmp_path / "out"
+    r = _run(
+        "check", "--quick", "--engines", "reference", "--out", str(out), "--baseline", str(path)
+    )
+    assert r.returncode == 2, (r.stdout[-1000:], r.stderr[-1000:])
+    assert r.stderr.startswith("error: ") and "baseline" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert "measured" not in r.stdout and not (out / "check.csv").exists()  # nothing measured
+
+
+def test_the_valid_quick_baseline_is_accepted(tmp_path):
+    from bench.check import expected_figures, load_baseline
+
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps(_quick_baseline()))
+    base = load_baseline(path, "check-quick", expected_figures(["reference"], quick=True))
+    assert base["figures"]
+
+
+def test_measured_figures_that_are_missing_or_nan_fail_the_check(tmp_path):
+    base = _quick_baseline()
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    names = sorted(base["figures"])
+    measured = {n: dict(base["figures"][n]) for n in names[1:]}  # names[0] missing
+    measured[names[1]]["value"] = float("nan")
+    figs = tmp_path / "figs.json"
+    figs.write_text(json.dumps({"figures": measured, "meta": {"grid": "check-quick"}}))
+    r = _run("check", "--figures", str(figs), "--baseline", str(tmp_path / "base.json"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "MISSING" in r.stdout and "NOT FINITE" in r.stdout and "check: REGRESSION" in r.stdout

@@ -151,3 +151,30 @@ def test_one_family_alone_plots_and_reports(tmp_path):
         r = _run(cmd, "--out", str(tmp_path))
         assert r.returncode == 0, r.stderr[-2000:]
     assert "cheap-gradient" in (tmp_path / "README.md").read_text()
+
+
+def _under_a_file(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    return tmp_path / "a-file" / "out"
+
+
+@pytest.mark.parametrize(
+    "make_out",
+    [
+        _under_a_file,
+        lambda tmp_path: tmp_path / "a-file",  # an existing file, not a directory
+        lambda tmp_path: Path("/proc/admodes-bench-out"),  # /proc: cannot create
+        lambda tmp_path: Path("/proc"),  # exists, cannot write in it
+    ],
+    ids=["under-a-file", "a-file", "in-proc", "proc"],
+)
+@pytest.mark.parametrize("command", ["sweep", "check"])
+def test_an_unusable_out_directory_exits_2_with_usage(make_out, command, tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    out = make_out(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = _run(command, "--tiny" if command == "sweep" else "--quick", "--out", str(out), timeout=60)
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "usage:" in r.stderr and "--out" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    assert (tmp_path / "a-file").read_text() == "x"

@@ -15,7 +15,6 @@ from ad.errors import (
     DegenerateDerivativeError,
     ShapeError,
     SingularMatrixError,
-    UnsupportedOperationError,
 )
 from ad.examples.seminar import orthogonal, well_conditioned
 from ad.primitives import linalg as la
@@ -83,6 +82,14 @@ def _eigh_both(a):
     return w, v
 
 
+def symmetric(fn):
+    """``fn`` of the symmetric part of its argument. cholesky, eigh and eigvalsh follow
+    JAX's symmetric convention (a tangent H enters as (H + H^T) / 2), which is the
+    derivative of NumPy's function along symmetric directions; check_grads draws
+    non-symmetric ones, so it differentiates fn((A + A^T) / 2), as JAX's tests do."""
+    return lambda a: fn((a + np.swapaxes(a, -1, -2)) / 2)
+
+
 def _svd_thin(a):
     u, s, vt = np.linalg.svd(a, full_matrices=False)
     return u, s, vt
@@ -104,13 +111,13 @@ CASES = {
         ("sign * logabsdet", lambda x: np.multiply(*np.linalg.slogdet(x)), [normal(4, 4)]),
         ("1x1", lambda x: np.linalg.slogdet(x).logabsdet, [normal(1, 1)]),
     ],
-    "cholesky": [(f"{n}x{n}", np.linalg.cholesky, [spd(n)]) for n in (1, 3, 5)]
-    + [("upper", lambda a: np.linalg.cholesky(a, upper=True), [spd(3)])],
-    "eigh": [(f"{n}x{n}", _eigh_both, [sym(n)]) for n in (1, 2, 4)]
-    + [("UPLO=U", lambda a: np.linalg.eigh(a, UPLO="U")[1], [sym(3)])],
+    "cholesky": [(f"{n}x{n}", symmetric(np.linalg.cholesky), [spd(n)]) for n in (1, 3, 5)]
+    + [("upper", symmetric(lambda a: np.linalg.cholesky(a, upper=True)), [spd(3)])],
+    "eigh": [(f"{n}x{n}", symmetric(_eigh_both), [sym(n)]) for n in (1, 2, 4)]
+    + [("UPLO=U", symmetric(lambda a: np.linalg.eigh(a, UPLO="U")[1]), [sym(3)])],
     "eigvalsh": [
-        ("3x3", np.linalg.eigvalsh, [sym(3)]),
-        ("UPLO=U", lambda a: np.linalg.eigvalsh(a, UPLO="U") ** 2, [sym(4)]),
+        ("3x3", symmetric(np.linalg.eigvalsh), [sym(3)]),
+        ("UPLO=U", symmetric(lambda a: np.linalg.eigvalsh(a, UPLO="U") ** 2), [sym(4)]),
     ],
     "svd": [
         ("square 3x3", lambda a: tuple(np.linalg.svd(a)), [separated(3, 3)]),
@@ -405,13 +412,12 @@ def test_spectral_norm_tie_shares_the_gradient():
 
 
 def test_eigenvalues_only_gradient_at_repeated_eigenvalues(rng):
-    """sum(exp(w)) = tr(expm(S)): grad expm(S), folded onto the lower triangle that
-    eigvalsh reads (the strictly lower entries count twice)."""
+    """sum(exp(w)) = tr(expm(S)): grad expm(S), a symmetric matrix (JAX's convention)."""
     q = orthogonal(rng, 4)
     s = (q * np.array([1.0, 1.0, 1.0, 2.0])) @ q.T
     w, v = np.linalg.eigh(s)
     e = (v * np.exp(w)) @ v.T
-    want = np.tril(e) + np.tril(e.T, -1)
+    want = (e + e.T) / 2
     f = lambda a: np.sum(np.exp(np.linalg.eigvalsh(a)))  # noqa: E731
     assert_rel(ad.grad(f)(s), want, 1e-12)
     assert_rel(ad.jacfwd(f)(s), want, 1e-12)
@@ -508,7 +514,7 @@ def test_shape_and_unsupported_errors(rng):
         ad.grad(lambda x: np.sum(np.linalg.inv(x)))(rng.standard_normal((2, 3)))
     with pytest.raises(ShapeError, match="solve"):
         ad.grad(lambda a: np.sum(np.linalg.solve(a, np.ones(4))))(np.eye(3))
-    with pytest.raises(UnsupportedOperationError, match="ord='bad'"):
+    with pytest.raises(ValueError, match="Invalid norm order"):  # NumPy's error
         ad.grad(lambda a: np.linalg.norm(a, "bad"))(np.eye(2))
 
 
@@ -607,3 +613,62 @@ def test_logsumexp_derivatives(rng, jnp):
     ad.check_grads(lambda x: lse(x), (x,), order=2)
     want = jax.hessian(lambda a: jax.scipy.special.logsumexp(a))(x)
     assert_rel(ad.hessian(lse)(x), np.asarray(want))
+
+
+# ----------------------------------------------------------------------------------
+# Symmetric matrices: JAX's convention for cholesky, eigh and eigvalsh (issue 15, point 9)
+# ----------------------------------------------------------------------------------
+
+
+def _weights(n):
+    return np.arange(1.0, n * n + 1).reshape(n, n) / (n * n)
+
+
+SYMMETRIC_FUNCTIONS = {
+    "cholesky": lambda m, a: m.sum(m.linalg.cholesky(a) ** 2 * _weights(a.shape[0])),
+    "cholesky upper": lambda m, a: m.sum(m.sin(m.linalg.cholesky(a, upper=True))),
+    "eigh": lambda m, a: m.sum(
+        (lambda w, v: (v * m.cos(w)) @ v.T * _weights(a.shape[0]))(*m.linalg.eigh(a))
+    ),
+    "eigh UPLO=U": lambda m, a: m.sum(
+        (lambda w, v: (v * w**2) @ v.T * _weights(a.shape[0]))(*m.linalg.eigh(a, UPLO="U"))
+    ),
+    "eigvalsh": lambda m, a: m.sum(m.linalg.eigvalsh(a) ** 3 * m.arange(1.0, a.shape[0] + 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(SYMMETRIC_FUNCTIONS))
+def test_symmetric_matrix_gradients_match_jax_and_are_symmetric(name, jnp, engine, rng):
+    import jax
+
+    f = SYMMETRIC_FUNCTIONS[name]
+    a = spd(4)(rng)
+    want = np.asarray(jax.grad(lambda x: f(jnp, x))(a))
+    for got in (
+        ad.grad(lambda x: f(np, x), engine=engine)(a),
+        ad.jacfwd(lambda x: f(np, x), engine=engine)(a),
+    ):
+        assert_rel(got, want, 1e-10)
+        np.testing.assert_array_equal(got, got.T)  # exactly symmetric
+
+
+@pytest.mark.parametrize("name", list(SYMMETRIC_FUNCTIONS))
+def test_a_gradient_step_keeps_a_symmetric_matrix_symmetric(name, engine, rng):
+    f = lambda x: SYMMETRIC_FUNCTIONS[name](np, x)  # noqa: E731
+    a = spd(3)(rng)
+    a = (a + a.T) / 2  # exactly symmetric (spd is, up to round-off)
+    for _ in range(3):
+        a = a - 0.01 * ad.grad(f, engine=engine)(a)
+        np.testing.assert_array_equal(a, a.T)
+
+
+def test_the_symmetric_derivative_is_numpys_along_symmetric_directions(rng):
+    """Along a symmetric direction H (the ones that keep A symmetric), the JVP equals the
+    central difference of NumPy's own eigh/cholesky, which read one triangle."""
+    a, h = spd(4)(rng), rng.standard_normal((4, 4))
+    h = h + h.T
+    for f in SYMMETRIC_FUNCTIONS.values():
+        g = lambda x: f(np, x)  # noqa: E731
+        _, jv = ad.jvp(g, (a,), (h,))
+        fd = (g(a + 1e-6 * h) - g(a - 1e-6 * h)) / 2e-6
+        assert abs(jv - fd) <= 1e-6 * max(1.0, abs(fd))
