@@ -182,41 +182,40 @@ def jacobian_blocks(
     width = pick_chunk(total, dual_rows(graph, engine, mode)) if chunk is None else int(chunk)
     if width < 1:
         raise ValueError(f"chunk must be a positive integer, not {chunk}")
-    rows: list[list[Any]] = [[] for _ in other]
-    tape = None
-    if mode == "reverse" and engine == "compiled" and total:
-        tape = run.record(run.compile(graph), args)
-    try:
-        for start in range(0, total, width):
-            seeds = unit_seeds(seeded, start, min(start + width, total))
-            if mode == "forward":
-                _, res = run_jvp(graph, args, seeds, engine, values)
-            elif tape is not None:
-                q = min(start + width, total) - start
-                res = _zeros_for(graph.inputs, tape.vjp(seeds), (q,))
-            else:
-                _, res = run_vjp(graph, args, seeds, engine, values)
-            for k, r in enumerate(res):
-                rows[k].append(np.reshape(r, (np.shape(r)[0], -1)))
-    finally:
-        if tape is not None:
-            tape.close()
-    # stacked[k] has shape (total seeded, other_k.size)
-    stacked = [
-        np.concatenate(r, axis=0) if r else np.zeros((0, v.size)) for r, v in zip(rows, other)
+    if engine == "compiled":
+        prog = run.compile(graph)
+        sweep = run.jacobian_forward if mode == "forward" else run.jacobian_reverse
+        J = sweep(prog, args, max(1, min(width, total)))[1]
+    else:
+        J = _reference_jacobian(graph, args, total, width, mode, values)
+    rows = np.cumsum([0] + [v.size for v in graph.outputs])
+    cols = np.cumsum([0] + [v.size for v in graph.inputs])
+    return [
+        [
+            J[rows[i] : rows[i + 1], cols[j] : cols[j + 1]].reshape(vo.shape + vi.shape)
+            for j, vi in enumerate(graph.inputs)
+        ]
+        for i, vo in enumerate(graph.outputs)
     ]
-    offsets = np.cumsum([0] + [v.size for v in seeded])
-    blocks: list[list[np.ndarray]] = []
-    for i, vo in enumerate(graph.outputs):
-        row = []
-        for j, vi in enumerate(graph.inputs):
-            if mode == "forward":  # seeded = inputs: stacked[i][in rows j] is (in_j, out_i)
-                blk = stacked[i][offsets[j] : offsets[j + 1]].T
-            else:  # seeded = outputs: stacked[j][out rows i] is (out_i, in_j)
-                blk = stacked[j][offsets[i] : offsets[i + 1]]
-            row.append(np.reshape(blk, vo.shape + vi.shape))
-        blocks.append(row)
-    return blocks
+
+
+def _reference_jacobian(
+    graph: Graph, args: Sequence[Any], total: int, width: int, mode: str, values: Any
+) -> Any:
+    """The ``(m, n)`` Jacobian by the reference interpreters, ``width`` seeds a sweep."""
+    seeded = graph.inputs if mode == "forward" else graph.outputs
+    parts = []
+    for start in range(0, total, width):
+        seeds = unit_seeds(seeded, start, min(start + width, total))
+        if mode == "forward":
+            _, res = run_jvp(graph, args, seeds, "reference", values)
+        else:
+            _, res = run_vjp(graph, args, seeds, "reference", values)
+        # (w, other entries) per sweep
+        parts.append(np.concatenate([np.reshape(r, (np.shape(r)[0], -1)) for r in res], axis=1))
+    other = sum(v.size for v in (graph.outputs if mode == "forward" else graph.inputs))
+    stacked = np.concatenate(parts, axis=0) if parts else np.zeros((0, other))
+    return stacked.T if mode == "forward" else stacked
 
 
 def jacobian_tree(graph: Graph, blocks: list[list[np.ndarray]]) -> Any:

@@ -185,7 +185,7 @@ def {fn}(act, pool, values, work, out, x_, size{extra}):
 
 _UNARY_FORWARD = """\
 @kjit
-def {fn}(act, pool, values, duals, work, out, x_, size{extra}):
+def {fn}(act, pool, values, duals, work, unit, out, x_, size{extra}):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -214,7 +214,7 @@ def {fn}(act, pool, values, duals, work, out, x_, size{extra}):
 
 _UNARY_REVERSE = """\
 @kjit
-def {fn}(act, pool, values, duals, work, out, x_, size{extra}):
+def {fn}(act, pool, values, duals, work, unit, out, x_, size{extra}):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -367,7 +367,7 @@ def _binary_reverse_one(dx: str, dy: str) -> list[str]:
 def _binary_forward(value: str, dx: str, dy: str) -> str:
     head = [
         "@kjit",
-        "def {fn}(act, pool, values, duals, work, out, x_, y_, size, sx, sy):",
+        "def {fn}(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):",
         "    if not act & 1:",
         "        return {fn_primal}(act, pool, values, work, out, x_, y_, size, sx, sy)",
         "    p = duals.shape[1]",
@@ -409,7 +409,7 @@ def _binary_forward(value: str, dx: str, dy: str) -> str:
 def _binary_reverse(dx: str, dy: str) -> str:
     head = [
         "@kjit",
-        "def {fn}(act, pool, values, duals, work, out, x_, y_, size, sx, sy):",
+        "def {fn}(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):",
         "    q = duals.shape[1]",
         "    o_v = values[out : out + size]",
         "    o_d = duals[out : out + size]",

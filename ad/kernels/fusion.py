@@ -69,13 +69,13 @@ def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
 
 FUSED_FORWARD = """\
 @kjit
-def _fused_forward(act, pool, values, duals, work, m, count, size, block, s0, s1):
+def _fused_forward(act, pool, values, duals, work, unit, m, count, size, block, s0, s1):
     return 0  # the members run one by one in the forward sweep
 """
 
 FUSED_REVERSE = f"""\
 @kjit
-def _fused_reverse(act, pool, values, duals, work, m, count, size, block, s0, s1):
+def _fused_reverse(act, pool, values, duals, work, unit, m, count, size, block, s0, s1):
     for lo in range(0, size, block):
         k = min(block, size - lo)
         for t in range(count):  # recompute the block's values
@@ -86,7 +86,7 @@ def _fused_reverse(act, pool, values, duals, work, m, count, size, block, s0, s1
         for t in range(count - 1, -1, -1):
 {_MEMBER_READ.format(width=MEMBER_WIDTH)}
             if a & 1:
-                _fusable_reverse(op, a, pool, values, duals, work, out, x, y, k, sx, sy, nn)
+                _fusable_reverse(op, a, pool, values, duals, work, unit, out, x, y, k, sx, sy, nn)
     return 0
 """
 

@@ -21,8 +21,8 @@ TARGET = Path(__file__).with_name("sweeps.py")
 #: The buffers each sweep hands to a kernel, before the payload fields.
 BUFFERS = {
     "primal": "a, pool, values, work",
-    "forward": "a, pool, values, duals, work",
-    "reverse": "a, pool, values, duals, work",
+    "forward": "a, pool, values, duals, work, unit",
+    "reverse": "a, pool, values, duals, work, unit",
 }
 
 HEADER = '''\
@@ -33,7 +33,9 @@ The three sweeps over a lowered program (see :mod:`ad.kernels.table` for the tab
 ``STATUS_STRIDE * i + status`` when instruction ``i`` could not be evaluated.
 Arguments: ``ops[i]`` opcode, ``code[ptr[i]:ptr[i + 1]]`` payload, ``pool`` int pool,
 ``act[i]`` activity word, ``values`` the values (the tape), ``duals`` the partials
-``(n_active, p)`` (forward) or adjoints ``(n_active, q)`` (reverse), ``work`` scratch.
+``(n_active, p)`` (forward) or adjoints ``(n_reverse, q)`` (reverse), ``work`` scratch,
+``unit = [lo, hi, col]``: dual rows ``lo + t < hi`` hold the unit vector ``e_(t - col)``
+(the seeds of a Jacobian), which the matrix products use instead of multiplying.
 The buffers are borrowed (no reference counting per instruction).
 """
 
@@ -52,12 +54,12 @@ SWEEPS = {
         "range(ops.shape[0])",
     ),
     "forward": (
-        "forward_sweep(ops, ptr, code, pool, act, values, duals, work)",
+        "forward_sweep(ops, ptr, code, pool, act, values, duals, work, unit)",
         "Dual numbers: values and p partials of every instruction, in order.",
         "range(ops.shape[0])",
     ),
     "reverse": (
-        "reverse_sweep(ops, ptr, code, pool, act, values, duals, work)",
+        "reverse_sweep(ops, ptr, code, pool, act, values, duals, work, unit)",
         "Adjoints of q cotangents pulled back, last instruction first; instructions\n"
         "    whose derivative is not needed (act bit 0 clear) are skipped.",
         "range(ops.shape[0] - 1, -1, -1)",
@@ -126,10 +128,11 @@ FUSABLE_ARGS = {"out": "out", "x": "x", "y": "y", "size": "k", "sx": "sx", "sy":
 def _fusable_dispatch(sweep: str) -> list[str]:
     """``_fusable_<sweep>(op, ...)``: the fused groups' dispatch over their members."""
     dual = ", duals" if sweep == "reverse" else ""
+    unit = ", unit" if sweep == "reverse" else ""
     out = [
         "",
         "@kjit",
-        f"def _fusable_{sweep}(op, a, pool, values{dual}, work, out, x, y, k, sx, sy, nn):",
+        f"def _fusable_{sweep}(op, a, pool, values{dual}, work{unit}, out, x, y, k, sx, sy, nn):",
     ]
     kw = "if"
     for ins in table.INSTRUCTIONS:

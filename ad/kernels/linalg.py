@@ -12,6 +12,11 @@ slot, so the tangent and adjoint of ``C = A B`` are products too, run by BLAS
 - ``B_bar (k, n q) += A^T (k, m) @ C_bar (m, n q)``;
 - ``A_bar[i] (k, q) += B (k, n) @ C_bar[i] (n, q)`` for each row i (one product if q = 1).
 
+When an operand's dual rows hold the unit seeds of a Jacobian (the sweep's ``unit``
+argument, see :mod:`ad.kernels.generate`), its product with the identity is a copy of
+columns (rows) of the other operand: ``W @ I`` is never multiplied out. On an MLP
+Jacobian that halves the flops, as a hand-written chain has them.
+
 The matrix functions (one 2-d operand each, as the primitives of
 ``ad.primitives.linalg``) call np.linalg inside the kernel and apply their rules at
 matrix level, one direction at a time: the direction's matrix is read out of the
@@ -60,7 +65,17 @@ def matmul_primal(act, pool, values, work, out, a, b, batch, m, k, n):
 
 
 @kjit
-def matmul_forward(act, pool, values, duals, work, out, a, b, batch, m, k, n):
+def _unit_shift(unit, start, size):
+    """The unit column of slot ``start`` (row ``lo + t`` holds ``e_(t - col)``) if the
+    ``size`` slots from ``start`` are all unit seeds, else -1 (they are not)."""
+    lo, hi, col = unit[0], unit[1], unit[2]
+    if size > 0 and lo <= start and start + size <= hi:
+        return start - lo - col
+    return -1
+
+
+@kjit
+def matmul_forward(act, pool, values, duals, work, unit, out, a, b, batch, m, k, n):
     matmul_primal(act, pool, values, work, out, a, b, batch, m, k, n)
     if not act & 1:
         return 0
@@ -68,13 +83,38 @@ def matmul_forward(act, pool, values, duals, work, out, a, b, batch, m, k, n):
     D = duals.reshape(duals.size)
     for t in range(batch):
         A, B, C = a + t * m * k, b + t * k * n, out + t * m * n
-        beta = 0.0
-        if act & 4:  # dC = A dB
+        dC = duals[C : C + m * n]
+        if act & 4 and _unit_shift(unit, B, k * n) >= 0:
+            # dB holds unit seeds: direction r is e_e on entry e = r - shift of B, so
+            # dC[i, j, r] = A[i, kk] for (kk, j) = divmod(e, n): columns of A, no product
+            shift = _unit_shift(unit, B, k * n)
+            dC[:] = 0.0
+            for r in range(p):
+                e = r - shift
+                if 0 <= e < k * n:
+                    kk, j = e // n, e % n
+                    for i in range(m):
+                        dC[i * n + j, r] = values[A + i * k + kk]
+            beta = 1.0
+        elif act & 4:  # dC = A dB: (m, k) @ (k, n p)
             gemm(
                 False, False, m, n * p, k, 1.0, values, A, k, D, B * p, n * p, 0.0, D, C * p, n * p
             )
             beta = 1.0
-        if act & 2:  # dC += dA B
+        else:
+            beta = 0.0
+        if act & 2 and _unit_shift(unit, A, m * k) >= 0:
+            # dA holds unit seeds: dC[i, j, r] += B[kk, j] for (i, kk) = divmod(r - shift, k)
+            shift = _unit_shift(unit, A, m * k)
+            if beta == 0.0:
+                dC[:] = 0.0
+            for r in range(p):
+                e = r - shift
+                if 0 <= e < m * k:
+                    i, kk = e // k, e % k
+                    for j in range(n):
+                        dC[i * n + j, r] += values[B + kk * n + j]
+        elif act & 2:  # dC += dA B
             if p == 1:
                 gemm(False, False, m, n, k, 1.0, D, A, k, values, B, n, beta, D, C, n)
             else:
@@ -83,17 +123,32 @@ def matmul_forward(act, pool, values, duals, work, out, a, b, batch, m, k, n):
                         True, False, n, p, k, 1.0, values, B, n, D, (A + i * k) * p, p,
                         beta, D, (C + i * n) * p, p,
                     )  # fmt: skip
-        if not act & 6:
-            duals[C : C + m * n] = 0.0
+        elif beta == 0.0:
+            dC[:] = 0.0
     return 0
 
 
 @kjit
-def matmul_reverse(act, pool, values, duals, work, out, a, b, batch, m, k, n):
+def matmul_reverse(act, pool, values, duals, work, unit, out, a, b, batch, m, k, n):
     q = duals.shape[1]
     D = duals.reshape(duals.size)
     for t in range(batch):
         A, B, C = a + t * m * k, b + t * k * n, out + t * m * n
+        shift = _unit_shift(unit, C, m * n)
+        if shift >= 0:
+            # C_bar holds unit seeds: cotangent r is e_e on entry e = r - shift of C, so
+            # B_bar[kk, j, r] += A[i, kk] and A_bar[i, kk, r] += B[kk, j], (i, j) = divmod(e, n)
+            for r in range(q):
+                e = r - shift
+                if 0 <= e < m * n:
+                    i, j = e // n, e % n
+                    if act & 4:
+                        for kk in range(k):
+                            duals[B + kk * n + j, r] += values[A + i * k + kk]
+                    if act & 2:
+                        for kk in range(k):
+                            duals[A + i * k + kk, r] += values[B + kk * n + j]
+            continue
         if act & 4:  # B_bar += A^T C_bar
             gemm(True, False, k, n * q, m, 1.0, values, A, k, D, C * q, n * q, 1.0, D, B * q, n * q)
         if act & 2:  # A_bar += C_bar B^T
@@ -274,7 +329,7 @@ def inv_primal(act, pool, values, work, o, x, n):
 
 
 @kjit
-def inv_forward(act, pool, values, duals, work, o, x, n):
+def inv_forward(act, pool, values, duals, work, unit, o, x, n):
     status = inv_primal(act, pool, values, work, o, x, n)
     if status != OK or not act & 1:
         return status
@@ -285,7 +340,7 @@ def inv_forward(act, pool, values, duals, work, o, x, n):
 
 
 @kjit
-def inv_reverse(act, pool, values, duals, work, o, x, n):
+def inv_reverse(act, pool, values, duals, work, unit, o, x, n):
     Yt = _mat(values, o, n, n).T.copy()
     for r in range(duals.shape[1]):
         _acc(duals, x, -(Yt @ _dir(duals, o, n, n, r) @ Yt), r)
@@ -319,7 +374,7 @@ def solve_primal(act, pool, values, work, o, a, b, n, k, res):
 
 
 @kjit
-def solve_forward(act, pool, values, duals, work, o, a, b, n, k, res):
+def solve_forward(act, pool, values, duals, work, unit, o, a, b, n, k, res):
     status = solve_primal(act, pool, values, work, o, a, b, n, k, res)
     if status != OK or not act & 1:
         return status
@@ -334,7 +389,7 @@ def solve_forward(act, pool, values, duals, work, o, a, b, n, k, res):
 
 
 @kjit
-def solve_reverse(act, pool, values, duals, work, o, a, b, n, k, res):
+def solve_reverse(act, pool, values, duals, work, unit, o, a, b, n, k, res):
     X = _mat(values, o, n, k)
     AinvT = _mat(values, res, n, n).T.copy()
     for r in range(duals.shape[1]):
@@ -419,7 +474,7 @@ def _adjugate_residuals(values, res, n):
 
 
 @kjit
-def adjugate_forward(act, pool, values, duals, work, o, x, n, res):
+def adjugate_forward(act, pool, values, duals, work, unit, o, x, n, res):
     adjugate_primal(act, pool, values, work, o, x, n, res)
     if not act & 1:
         return OK
@@ -432,7 +487,7 @@ def adjugate_forward(act, pool, values, duals, work, o, x, n, res):
 
 
 @kjit
-def adjugate_reverse(act, pool, values, duals, work, o, x, n, res):
+def adjugate_reverse(act, pool, values, duals, work, unit, o, x, n, res):
     U, s, Vt, c = _adjugate_residuals(values, res, n)
     P = _pair_products(s)
     for r in range(duals.shape[1]):
@@ -458,7 +513,7 @@ def det_primal(act, pool, values, work, o, x, n, res):
 
 
 @kjit
-def det_forward(act, pool, values, duals, work, o, x, n, res):
+def det_forward(act, pool, values, duals, work, unit, o, x, n, res):
     det_primal(act, pool, values, work, o, x, n, res)
     if not act & 1:
         return OK
@@ -469,7 +524,7 @@ def det_forward(act, pool, values, duals, work, o, x, n, res):
 
 
 @kjit
-def det_reverse(act, pool, values, duals, work, o, x, n, res):
+def det_reverse(act, pool, values, duals, work, unit, o, x, n, res):
     adjT = _mat(values, res, n, n).T.copy()
     for r in range(duals.shape[1]):
         _acc(duals, x, duals[o, r] * adjT, r)
@@ -497,7 +552,7 @@ def slogdet_primal(act, pool, values, work, o_sign, o_lad, x, n, res):
 
 
 @kjit
-def slogdet_forward(act, pool, values, duals, work, o_sign, o_lad, x, n, res):
+def slogdet_forward(act, pool, values, duals, work, unit, o_sign, o_lad, x, n, res):
     status = slogdet_primal(act, pool, values, work, o_sign, o_lad, x, n, res)
     if status != OK or not act & 1:
         return status
@@ -509,7 +564,7 @@ def slogdet_forward(act, pool, values, duals, work, o_sign, o_lad, x, n, res):
 
 
 @kjit
-def slogdet_reverse(act, pool, values, duals, work, o_sign, o_lad, x, n, res):
+def slogdet_reverse(act, pool, values, duals, work, unit, o_sign, o_lad, x, n, res):
     XinvT = _mat(values, res, n, n).T.copy()
     for r in range(duals.shape[1]):
         _acc(duals, x, duals[o_lad, r] * XinvT, r)
@@ -550,7 +605,7 @@ def cholesky_primal(act, pool, values, work, o, x, n, res):
 
 
 @kjit
-def cholesky_forward(act, pool, values, duals, work, o, x, n, res):
+def cholesky_forward(act, pool, values, duals, work, unit, o, x, n, res):
     status = cholesky_primal(act, pool, values, work, o, x, n, res)
     if status != OK or not act & 1:
         return status
@@ -563,7 +618,7 @@ def cholesky_forward(act, pool, values, duals, work, o, x, n, res):
 
 
 @kjit
-def cholesky_reverse(act, pool, values, duals, work, o, x, n, res):
+def cholesky_reverse(act, pool, values, duals, work, unit, o, x, n, res):
     L = _mat(values, o, n, n)
     Linv = _mat(values, res, n, n)
     for r in range(duals.shape[1]):
@@ -609,7 +664,7 @@ def eigh_primal(act, pool, values, work, ow, ov, x, n, upper):
 
 
 @kjit
-def eigh_forward(vectors, act, pool, values, duals, work, ow, ov, x, n, upper):
+def eigh_forward(vectors, act, pool, values, duals, work, unit, ow, ov, x, n, upper):
     up = upper != 0
     status = eigh_primal(act, pool, values, work, ow, ov, x, n, upper)
     if status != OK or not act & 1:
@@ -627,7 +682,7 @@ def eigh_forward(vectors, act, pool, values, duals, work, ow, ov, x, n, upper):
 
 
 @kjit
-def eigh_reverse(vectors, act, pool, values, duals, work, ow, ov, x, n, upper):
+def eigh_reverse(vectors, act, pool, values, duals, work, unit, ow, ov, x, n, upper):
     up = upper != 0
     w = values[ow : ow + n].copy()
     V = _mat(values, ov, n, n)
@@ -695,7 +750,7 @@ def _svd_thin(values, ou, os_, ovt, m, n, full):
 
 
 @kjit
-def svd_forward(vectors, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
+def svd_forward(vectors, act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full):
     svd_primal(act, pool, values, work, ou, os_, ovt, x, m, n, full)
     if not act & 1:
         return OK
@@ -730,7 +785,7 @@ def svd_forward(vectors, act, pool, values, duals, work, ou, os_, ovt, x, m, n, 
 
 
 @kjit
-def svd_reverse(vectors, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
+def svd_reverse(vectors, act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full):
     fl = full != 0
     k, ucols, vrows = _svd_shapes(m, n, fl)
     U, s, Vt = _svd_thin(values, ou, os_, ovt, m, n, fl)
@@ -773,43 +828,43 @@ def svd_reverse(vectors, act, pool, values, duals, work, ou, os_, ovt, x, m, n, 
 
 
 @kjit
-def eigh_forward_v(act, pool, values, duals, work, ow, ov, x, n, upper):
-    return eigh_forward(True, act, pool, values, duals, work, ow, ov, x, n, upper)
+def eigh_forward_v(act, pool, values, duals, work, unit, ow, ov, x, n, upper):
+    return eigh_forward(True, act, pool, values, duals, work, unit, ow, ov, x, n, upper)
 
 
 @kjit
-def eigh_reverse_v(act, pool, values, duals, work, ow, ov, x, n, upper):
-    return eigh_reverse(True, act, pool, values, duals, work, ow, ov, x, n, upper)
+def eigh_reverse_v(act, pool, values, duals, work, unit, ow, ov, x, n, upper):
+    return eigh_reverse(True, act, pool, values, duals, work, unit, ow, ov, x, n, upper)
 
 
 @kjit
-def eigvalsh_forward(act, pool, values, duals, work, ow, ov, x, n, upper):
-    return eigh_forward(False, act, pool, values, duals, work, ow, ov, x, n, upper)
+def eigvalsh_forward(act, pool, values, duals, work, unit, ow, ov, x, n, upper):
+    return eigh_forward(False, act, pool, values, duals, work, unit, ow, ov, x, n, upper)
 
 
 @kjit
-def eigvalsh_reverse(act, pool, values, duals, work, ow, ov, x, n, upper):
-    return eigh_reverse(False, act, pool, values, duals, work, ow, ov, x, n, upper)
+def eigvalsh_reverse(act, pool, values, duals, work, unit, ow, ov, x, n, upper):
+    return eigh_reverse(False, act, pool, values, duals, work, unit, ow, ov, x, n, upper)
 
 
 @kjit
-def svd_forward_v(act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
-    return svd_forward(True, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full)
+def svd_forward_v(act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full):
+    return svd_forward(True, act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full)
 
 
 @kjit
-def svd_reverse_v(act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
-    return svd_reverse(True, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full)
+def svd_reverse_v(act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full):
+    return svd_reverse(True, act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full)
 
 
 @kjit
-def svdvals_forward(act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
-    return svd_forward(False, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full)
+def svdvals_forward(act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full):
+    return svd_forward(False, act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full)
 
 
 @kjit
-def svdvals_reverse(act, pool, values, duals, work, ou, os_, ovt, x, m, n, full):
-    return svd_reverse(False, act, pool, values, duals, work, ou, os_, ovt, x, m, n, full)
+def svdvals_reverse(act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full):
+    return svd_reverse(False, act, pool, values, duals, work, unit, ou, os_, ovt, x, m, n, full)
 
 
 _SQUARE = (out("out", "n * n"), arg("x", "n * n", 0), num("n"))

@@ -83,6 +83,14 @@ class Program:
         self.outputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.outputs]
         active, useful = graph.activity()
         self.out_active = [v.id in active for v in graph.outputs]
+        own = [lw.ref_kind(v.id) == "own" for v in graph.outputs]
+        self.out_run = _out_run(
+            graph, self.outputs, [a and o for a, o in zip(self.out_active, own)]
+        )
+        # the forward Jacobian seeds the inputs' rows 0 .. n - 1 (they come first, in order)
+        assert [off for off, _, _ in self.inputs] == list(
+            np.cumsum([0] + [size for _, size, _ in self.inputs])[:-1]
+        )
         self.needed = active & useful
         self._free: list[Workspace] = []
 
@@ -127,6 +135,22 @@ class Program:
         if start < 0 or size < 0 or start + size > self.pool.size:
             return None
         return self.pool[start : start + size]
+
+
+def _out_run(graph: Graph, outputs: list, live: list[bool]) -> tuple[int, int] | None:
+    """``(lo, hi)`` when the outputs are one run of slots, in order, active with slots of
+    their own, and read by no equation: the reverse sweep may then treat seeds there as
+    unit seeds (nothing adds to those adjoint rows before the instruction that made them
+    reads them)."""
+    read = {v.id for e in graph.eqns for v in e.inputs}
+    if not all(live) or any(v.id in read for v in graph.outputs) or not outputs:
+        return None
+    lo = pos = outputs[0][0]
+    for off, size, _ in outputs:
+        if off != pos:
+            return None
+        pos += size
+    return lo, pos
 
 
 # ----------------------------------------------------------------------------------

@@ -94,6 +94,10 @@ def primal(prog: Program, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return outs
 
 
+#: No unit seeds (the ``unit`` argument of the forward and reverse sweeps).
+NO_UNIT = np.zeros(3, dtype=np.int64)
+
+
 def jvp(
     prog: Program, xs: Sequence[np.ndarray], tangents: Sequence[np.ndarray | None]
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
@@ -112,7 +116,9 @@ def jvp(
         else:
             P[off : off + size] = t.reshape(p, size).T
     prog.load(ws, xs)
-    st = forward_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work)
+    st = forward_sweep(
+        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work, NO_UNIT
+    )
     if st != 0:
         raise status_error(prog, ws.values, st)
     outs = _outputs(prog, ws, xs)
@@ -157,7 +163,7 @@ class Tape:
                 if c is not None and live:  # an inactive output has no adjoint rows
                     A[off : off + size] += c.reshape(q, size).T
             st = reverse_sweep(
-                prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work
+                prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, NO_UNIT
             )
             if st != 0:
                 raise status_error(prog, ws.values, st)
@@ -199,6 +205,106 @@ def vjp(
     """Record at ``xs``, then one adjoint sweep: the outputs and the input cotangents."""
     with record(prog, xs) as tape:
         return tape.outputs, tape.vjp(cotangents)
+
+
+def _widths(total: int, chunk: int) -> list[tuple[int, int]]:
+    return [(start, min(chunk, total - start)) for start in range(0, total, chunk)]
+
+
+def jacobian_forward(
+    prog: Program, xs: Sequence[np.ndarray], chunk: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The outputs and the full Jacobian ``(m, n)`` (outputs and inputs flattened and
+    concatenated) by ceil(n / chunk) forward sweeps seeded with unit vectors.
+
+    The seeds are written into the dual rows of the inputs (which come first in the
+    slots, in order) and described to the sweep as unit seeds, so a matrix product
+    with an input is a copy of columns; sweep k fills columns k chunk ... of J.
+    """
+    n = sum(size for _, size, _ in prog.inputs)
+    m = sum(size for _, size, _ in prog.outputs)
+    J = np.zeros((m, n))
+    ws = prog.acquire()
+    prog.load(ws, xs)
+    outs: list[np.ndarray] = []
+    for start, w in _widths(n, chunk):
+        P = ws.duals("forward", w)
+        P[:n] = 0.0  # the input rows (slots 0 .. n - 1)
+        P[start + np.arange(w), np.arange(w)] = 1.0
+        unit = np.array([0, n, start], dtype=np.int64)
+        st = forward_sweep(
+            prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work, unit
+        )
+        if st != 0:
+            raise status_error(prog, ws.values, st)
+        if not outs:
+            outs = _outputs(prog, ws, xs)
+        row = 0
+        for (off, size, _), live in zip(prog.outputs, prog.out_active):
+            if live:
+                J[row : row + size, start : start + w] = P[off : off + size]
+            row += size
+        if policy.raising() and not _finite([J[:, start : start + w]]):
+            seeds = _unit_tangents(prog.inputs, start, w)
+            raise _report(prog, lambda g: reference.jvp(g, xs, seeds), "tangent")
+    if not outs:  # no inputs
+        _run_primal(prog, ws, xs)
+        outs = _outputs(prog, ws, xs)
+    prog.release(ws)
+    return outs, J
+
+
+def jacobian_reverse(
+    prog: Program, xs: Sequence[np.ndarray], chunk: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The outputs and the full Jacobian ``(m, n)`` by one recording sweep and
+    ceil(m / chunk) adjoint sweeps seeded with unit vectors (described to the sweep as
+    unit seeds when the outputs are one unread run of slots, see ``Program.out_run``)."""
+    n = sum(size for _, size, _ in prog.inputs)
+    m = sum(size for _, size, _ in prog.outputs)
+    J = np.zeros((m, n))
+    with record(prog, xs) as tape:
+        ws = tape._ws
+        for start, w in _widths(m, chunk):
+            A = ws.duals("reverse", w)
+            A.fill(0.0)
+            row = 0
+            for (off, size, _), live in zip(prog.outputs, prog.out_active):
+                lo, hi = max(start, row), min(start + w, row + size)
+                if live and lo < hi:
+                    A[off + lo - row + np.arange(hi - lo), lo - start + np.arange(hi - lo)] = 1.0
+                row += size
+            unit = NO_UNIT
+            if prog.out_run is not None:
+                unit = np.array([prog.out_run[0], prog.out_run[1], start], dtype=np.int64)
+            st = reverse_sweep(
+                prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, unit
+            )
+            if st != 0:
+                raise status_error(prog, ws.values, st)
+            col = 0
+            for off, size, _ in prog.inputs:
+                J[start : start + w, col : col + size] = A[off : off + size].T
+                col += size
+            if policy.raising() and not _finite([J[start : start + w]]):
+                seeds = _unit_tangents(prog.outputs, start, w)
+                raise _report(prog, lambda g: reference.vjp(g, xs, seeds), "cotangent")
+        outs = tape.outputs
+    return outs, J
+
+
+def _unit_tangents(which: list[tuple[int, int, tuple[int, ...]]], start: int, w: int) -> list:
+    """Unit vectors start .. start + w - 1 over the flattened ``which``, per array
+    ``(w,) + shape`` (for a report on the reference interpreters)."""
+    out, base = [], 0
+    for _, size, shape in which:
+        t = np.zeros((w, size))
+        for r in range(w):
+            if base <= start + r < base + size:
+                t[r, start + r - base] = 1.0
+        out.append(t.reshape((w,) + shape))
+        base += size
+    return out
 
 
 def tape_bytes(prog: Program) -> int:

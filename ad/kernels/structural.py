@@ -217,7 +217,7 @@ def move_primal(act, pool, values, work, out, src, n0, n1, n2, n3, d0, d1, d2, d
 
 @kjit
 def move_forward(
-    act, pool, values, duals, work, out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
+    act, pool, values, duals, work, unit, out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
 ):
     nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
     _walk(values, out, dd, values, src, ss, nn, False)
@@ -228,7 +228,7 @@ def move_forward(
 
 @kjit
 def move_reverse(
-    act, pool, values, duals, work, out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
+    act, pool, values, duals, work, unit, out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
 ):
     nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
     _walk_rows(duals, src, ss, duals, out, dd, nn, True)
@@ -282,6 +282,7 @@ def accumulate_forward(
     values,
     duals,
     work,
+    unit,
     out,
     size,
     at,
@@ -315,6 +316,7 @@ def accumulate_reverse(
     values,
     duals,
     work,
+    unit,
     out,
     size,
     at,
@@ -385,7 +387,7 @@ def sum_primal(act, pool, values, work, out, x, size):
 
 
 @kjit
-def sum_forward(act, pool, values, duals, work, out, x, size):
+def sum_forward(act, pool, values, duals, work, unit, out, x, size):
     values[out] = _sum(values[x : x + size])
     if act & 1:
         p = duals.shape[1]
@@ -402,7 +404,7 @@ def sum_forward(act, pool, values, duals, work, out, x, size):
 
 
 @kjit
-def sum_reverse(act, pool, values, duals, work, out, x, size):
+def sum_reverse(act, pool, values, duals, work, unit, out, x, size):
     q = duals.shape[1]
     row = duals[out]
     if q == 1:
@@ -446,7 +448,7 @@ def gather_primal(act, pool, values, work, out, size, m):
 
 
 @kjit
-def gather_forward(act, pool, values, duals, work, out, size, m):
+def gather_forward(act, pool, values, duals, work, unit, out, size, m):
     gather_primal(act, pool, values, work, out, size, m)
     if not act & 1:
         return 0
@@ -462,7 +464,7 @@ def gather_forward(act, pool, values, duals, work, out, size, m):
 
 
 @kjit
-def gather_reverse(act, pool, values, duals, work, out, size, m):
+def gather_reverse(act, pool, values, duals, work, unit, out, size, m):
     rows = duals.shape[0]
     for k in range(size):
         s = pool[m + k]
@@ -511,7 +513,7 @@ def scatter_primal(act, pool, values, work, out, out_size, g, g_size, m):
 
 
 @kjit
-def scatter_forward(act, pool, values, duals, work, out, out_size, g, g_size, m):
+def scatter_forward(act, pool, values, duals, work, unit, out, out_size, g, g_size, m):
     scatter_primal(act, pool, values, work, out, out_size, g, g_size, m)
     if not act & 1:
         return 0
@@ -526,7 +528,7 @@ def scatter_forward(act, pool, values, duals, work, out, out_size, g, g_size, m)
 
 
 @kjit
-def scatter_reverse(act, pool, values, duals, work, out, out_size, g, g_size, m):
+def scatter_reverse(act, pool, values, duals, work, unit, out, out_size, g, g_size, m):
     for k in range(g_size):
         t = pool[m + k]
         if t >= 0:  # the transpose of a sum is a copy
@@ -578,7 +580,7 @@ def select_primal(act, pool, values, work, out, a, b, size, m):
 
 
 @kjit
-def select_forward(act, pool, values, duals, work, out, a, b, size, m):
+def select_forward(act, pool, values, duals, work, unit, out, a, b, size, m):
     select_primal(act, pool, values, work, out, a, b, size, m)
     if not act & 1:
         return 0
@@ -597,7 +599,7 @@ def select_forward(act, pool, values, duals, work, out, a, b, size, m):
 
 
 @kjit
-def select_reverse(act, pool, values, duals, work, out, a, b, size, m):
+def select_reverse(act, pool, values, duals, work, unit, out, a, b, size, m):
     for k in range(size):
         o = duals[out + k]
         if pool[m + k]:
@@ -662,7 +664,7 @@ def _tie_counts(pool, values, work, out, out_size, x, x_size, m):
 
 
 @kjit
-def _extreme_forward(is_max, act, pool, values, duals, work, out, out_size, x, x_size, m):
+def _extreme_forward(is_max, act, pool, values, duals, work, unit, out, out_size, x, x_size, m):
     _extreme(is_max, pool, values, out, out_size, x, x_size, m)
     if not act & 1:
         return 0
@@ -679,7 +681,7 @@ def _extreme_forward(is_max, act, pool, values, duals, work, out, out_size, x, x
 
 
 @kjit
-def _extreme_reverse(act, pool, values, duals, work, out, out_size, x, x_size, m):
+def _extreme_reverse(act, pool, values, duals, work, unit, out, out_size, x, x_size, m):
     _tie_counts(pool, values, work, out, out_size, x, x_size, m)
     for k in range(x_size):
         c = pool[m + k]
@@ -698,8 +700,8 @@ def reduce_max_primal(act, pool, values, work, out, out_size, x, x_size, m):
 
 
 @kjit
-def reduce_max_forward(act, pool, values, duals, work, out, out_size, x, x_size, m):
-    return _extreme_forward(True, act, pool, values, duals, work, out, out_size, x, x_size, m)
+def reduce_max_forward(act, pool, values, duals, work, unit, out, out_size, x, x_size, m):
+    return _extreme_forward(True, act, pool, values, duals, work, unit, out, out_size, x, x_size, m)
 
 
 @kjit
@@ -709,8 +711,10 @@ def reduce_min_primal(act, pool, values, work, out, out_size, x, x_size, m):
 
 
 @kjit
-def reduce_min_forward(act, pool, values, duals, work, out, out_size, x, x_size, m):
-    return _extreme_forward(False, act, pool, values, duals, work, out, out_size, x, x_size, m)
+def reduce_min_forward(act, pool, values, duals, work, unit, out, out_size, x, x_size, m):
+    return _extreme_forward(
+        False, act, pool, values, duals, work, unit, out, out_size, x, x_size, m
+    )
 
 
 def check_cells(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) -> str | None:

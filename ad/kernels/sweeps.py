@@ -5,7 +5,9 @@ The three sweeps over a lowered program (see :mod:`ad.kernels.table` for the tab
 ``STATUS_STRIDE * i + status`` when instruction ``i`` could not be evaluated.
 Arguments: ``ops[i]`` opcode, ``code[ptr[i]:ptr[i + 1]]`` payload, ``pool`` int pool,
 ``act[i]`` activity word, ``values`` the values (the tape), ``duals`` the partials
-``(n_active, p)`` (forward) or adjoints ``(n_active, q)`` (reverse), ``work`` scratch.
+``(n_active, p)`` (forward) or adjoints ``(n_reverse, q)`` (reverse), ``work`` scratch,
+``unit = [lo, hi, col]``: dual rows ``lo + t < hi`` hold the unit vector ``e_(t - col)``
+(the seeds of a Jacobian), which the matrix products use instead of multiplying.
 The buffers are borrowed (no reference counting per instruction).
 """
 
@@ -102,7 +104,7 @@ def _neg_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _neg_forward(act, pool, values, duals, work, out, x_, size):
+def _neg_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -130,7 +132,7 @@ def _neg_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _neg_reverse(act, pool, values, duals, work, out, x_, size):
+def _neg_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -158,7 +160,7 @@ def _sin_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _sin_forward(act, pool, values, duals, work, out, x_, size):
+def _sin_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -186,7 +188,7 @@ def _sin_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _sin_reverse(act, pool, values, duals, work, out, x_, size):
+def _sin_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -214,7 +216,7 @@ def _cos_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _cos_forward(act, pool, values, duals, work, out, x_, size):
+def _cos_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -242,7 +244,7 @@ def _cos_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _cos_reverse(act, pool, values, duals, work, out, x_, size):
+def _cos_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -270,7 +272,7 @@ def _tan_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _tan_forward(act, pool, values, duals, work, out, x_, size):
+def _tan_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -298,7 +300,7 @@ def _tan_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _tan_reverse(act, pool, values, duals, work, out, x_, size):
+def _tan_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -326,7 +328,7 @@ def _exp_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _exp_forward(act, pool, values, duals, work, out, x_, size):
+def _exp_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -354,7 +356,7 @@ def _exp_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _exp_reverse(act, pool, values, duals, work, out, x_, size):
+def _exp_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -382,7 +384,7 @@ def _log_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _log_forward(act, pool, values, duals, work, out, x_, size):
+def _log_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -410,7 +412,7 @@ def _log_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _log_reverse(act, pool, values, duals, work, out, x_, size):
+def _log_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -438,7 +440,7 @@ def _log1p_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _log1p_forward(act, pool, values, duals, work, out, x_, size):
+def _log1p_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -466,7 +468,7 @@ def _log1p_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _log1p_reverse(act, pool, values, duals, work, out, x_, size):
+def _log1p_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -494,7 +496,7 @@ def _expm1_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _expm1_forward(act, pool, values, duals, work, out, x_, size):
+def _expm1_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -522,7 +524,7 @@ def _expm1_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _expm1_reverse(act, pool, values, duals, work, out, x_, size):
+def _expm1_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -550,7 +552,7 @@ def _sqrt_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _sqrt_forward(act, pool, values, duals, work, out, x_, size):
+def _sqrt_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -578,7 +580,7 @@ def _sqrt_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _sqrt_reverse(act, pool, values, duals, work, out, x_, size):
+def _sqrt_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -606,7 +608,7 @@ def _tanh_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _tanh_forward(act, pool, values, duals, work, out, x_, size):
+def _tanh_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -634,7 +636,7 @@ def _tanh_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _tanh_reverse(act, pool, values, duals, work, out, x_, size):
+def _tanh_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -662,7 +664,7 @@ def _sinh_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _sinh_forward(act, pool, values, duals, work, out, x_, size):
+def _sinh_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -690,7 +692,7 @@ def _sinh_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _sinh_reverse(act, pool, values, duals, work, out, x_, size):
+def _sinh_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -718,7 +720,7 @@ def _cosh_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _cosh_forward(act, pool, values, duals, work, out, x_, size):
+def _cosh_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -746,7 +748,7 @@ def _cosh_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _cosh_reverse(act, pool, values, duals, work, out, x_, size):
+def _cosh_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -774,7 +776,7 @@ def _arctan_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _arctan_forward(act, pool, values, duals, work, out, x_, size):
+def _arctan_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -802,7 +804,7 @@ def _arctan_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _arctan_reverse(act, pool, values, duals, work, out, x_, size):
+def _arctan_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -830,7 +832,7 @@ def _arcsin_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _arcsin_forward(act, pool, values, duals, work, out, x_, size):
+def _arcsin_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -858,7 +860,7 @@ def _arcsin_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _arcsin_reverse(act, pool, values, duals, work, out, x_, size):
+def _arcsin_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -886,7 +888,7 @@ def _arccos_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _arccos_forward(act, pool, values, duals, work, out, x_, size):
+def _arccos_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -914,7 +916,7 @@ def _arccos_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _arccos_reverse(act, pool, values, duals, work, out, x_, size):
+def _arccos_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -942,7 +944,7 @@ def _abs_primal(act, pool, values, work, out, x_, size):
 
 
 @kjit
-def _abs_forward(act, pool, values, duals, work, out, x_, size):
+def _abs_forward(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -970,7 +972,7 @@ def _abs_forward(act, pool, values, duals, work, out, x_, size):
 
 
 @kjit
-def _abs_reverse(act, pool, values, duals, work, out, x_, size):
+def _abs_reverse(act, pool, values, duals, work, unit, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -998,7 +1000,7 @@ def _integer_pow_primal(act, pool, values, work, out, x_, size, n):
 
 
 @kjit
-def _integer_pow_forward(act, pool, values, duals, work, out, x_, size, n):
+def _integer_pow_forward(act, pool, values, duals, work, unit, out, x_, size, n):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     if not act & 1:
         for k in range(size):
@@ -1026,7 +1028,7 @@ def _integer_pow_forward(act, pool, values, duals, work, out, x_, size, n):
 
 
 @kjit
-def _integer_pow_reverse(act, pool, values, duals, work, out, x_, size, n):
+def _integer_pow_reverse(act, pool, values, duals, work, unit, out, x_, size, n):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     q = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -1070,7 +1072,7 @@ def _add_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _add_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _add_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     if not act & 1:
         return _add_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
     p = duals.shape[1]
@@ -1178,7 +1180,7 @@ def _add_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _add_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _add_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     q = duals.shape[1]
     o_v = values[out : out + size]
     o_d = duals[out : out + size]
@@ -1275,7 +1277,7 @@ def _sub_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _sub_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _sub_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     if not act & 1:
         return _sub_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
     p = duals.shape[1]
@@ -1383,7 +1385,7 @@ def _sub_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _sub_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _sub_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     q = duals.shape[1]
     o_v = values[out : out + size]
     o_d = duals[out : out + size]
@@ -1480,7 +1482,7 @@ def _mul_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _mul_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _mul_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     if not act & 1:
         return _mul_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
     p = duals.shape[1]
@@ -1588,7 +1590,7 @@ def _mul_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _mul_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _mul_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     q = duals.shape[1]
     o_v = values[out : out + size]
     o_d = duals[out : out + size]
@@ -1685,7 +1687,7 @@ def _div_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _div_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _div_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     if not act & 1:
         return _div_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
     p = duals.shape[1]
@@ -1793,7 +1795,7 @@ def _div_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _div_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _div_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     q = duals.shape[1]
     o_v = values[out : out + size]
     o_d = duals[out : out + size]
@@ -1890,7 +1892,7 @@ def _pow_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _pow_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     if not act & 1:
         return _pow_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
     p = duals.shape[1]
@@ -1998,7 +2000,7 @@ def _pow_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _pow_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _pow_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     q = duals.shape[1]
     o_v = values[out : out + size]
     o_d = duals[out : out + size]
@@ -2095,7 +2097,7 @@ def _maximum_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _maximum_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _maximum_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     if not act & 1:
         return _maximum_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
     p = duals.shape[1]
@@ -2203,7 +2205,7 @@ def _maximum_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _maximum_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _maximum_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     q = duals.shape[1]
     o_v = values[out : out + size]
     o_d = duals[out : out + size]
@@ -2300,7 +2302,7 @@ def _minimum_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _minimum_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _minimum_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     if not act & 1:
         return _minimum_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
     p = duals.shape[1]
@@ -2408,7 +2410,7 @@ def _minimum_forward(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
 
 
 @kjit
-def _minimum_reverse(act, pool, values, duals, work, out, x_, y_, size, sx, sy):
+def _minimum_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
     q = duals.shape[1]
     o_v = values[out : out + size]
     o_d = duals[out : out + size]
@@ -2500,12 +2502,12 @@ def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
 
 
 @kjit
-def _fused_forward(act, pool, values, duals, work, m, count, size, block, s0, s1):
+def _fused_forward(act, pool, values, duals, work, unit, m, count, size, block, s0, s1):
     return 0  # the members run one by one in the forward sweep
 
 
 @kjit
-def _fused_reverse(act, pool, values, duals, work, m, count, size, block, s0, s1):
+def _fused_reverse(act, pool, values, duals, work, unit, m, count, size, block, s0, s1):
     for lo in range(0, size, block):
         k = min(block, size - lo)
         for t in range(count):  # recompute the block's values
@@ -2528,7 +2530,7 @@ def _fused_reverse(act, pool, values, duals, work, m, count, size, block, s0, s1
             sx = 0 if pool[d + 5] == 2 else 1
             sy = 0 if pool[d + 7] == 2 else 1
             if a & 1:
-                _fusable_reverse(op, a, pool, values, duals, work, out, x, y, k, sx, sy, nn)
+                _fusable_reverse(op, a, pool, values, duals, work, unit, out, x, y, k, sx, sy, nn)
     return 0
 
 
@@ -2588,57 +2590,57 @@ def _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn):
 
 
 @kjit
-def _fusable_reverse(op, a, pool, values, duals, work, out, x, y, k, sx, sy, nn):
+def _fusable_reverse(op, a, pool, values, duals, work, unit, out, x, y, k, sx, sy, nn):
     if op == 0:  # neg
-        return _neg_reverse(a, pool, values, duals, work, out, x, k)
+        return _neg_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 2:  # sin
-        return _sin_reverse(a, pool, values, duals, work, out, x, k)
+        return _sin_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 4:  # cos
-        return _cos_reverse(a, pool, values, duals, work, out, x, k)
+        return _cos_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 6:  # tan
-        return _tan_reverse(a, pool, values, duals, work, out, x, k)
+        return _tan_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 8:  # exp
-        return _exp_reverse(a, pool, values, duals, work, out, x, k)
+        return _exp_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 10:  # log
-        return _log_reverse(a, pool, values, duals, work, out, x, k)
+        return _log_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 12:  # log1p
-        return _log1p_reverse(a, pool, values, duals, work, out, x, k)
+        return _log1p_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 14:  # expm1
-        return _expm1_reverse(a, pool, values, duals, work, out, x, k)
+        return _expm1_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 16:  # sqrt
-        return _sqrt_reverse(a, pool, values, duals, work, out, x, k)
+        return _sqrt_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 18:  # tanh
-        return _tanh_reverse(a, pool, values, duals, work, out, x, k)
+        return _tanh_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 20:  # sinh
-        return _sinh_reverse(a, pool, values, duals, work, out, x, k)
+        return _sinh_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 22:  # cosh
-        return _cosh_reverse(a, pool, values, duals, work, out, x, k)
+        return _cosh_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 24:  # arctan
-        return _arctan_reverse(a, pool, values, duals, work, out, x, k)
+        return _arctan_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 26:  # arcsin
-        return _arcsin_reverse(a, pool, values, duals, work, out, x, k)
+        return _arcsin_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 28:  # arccos
-        return _arccos_reverse(a, pool, values, duals, work, out, x, k)
+        return _arccos_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 30:  # abs
-        return _abs_reverse(a, pool, values, duals, work, out, x, k)
+        return _abs_reverse(a, pool, values, duals, work, unit, out, x, k)
     elif op == 32:  # integer_pow
-        return _integer_pow_reverse(a, pool, values, duals, work, out, x, k, nn)
+        return _integer_pow_reverse(a, pool, values, duals, work, unit, out, x, k, nn)
     elif op == 34:  # add
-        return _add_reverse(a, pool, values, duals, work, out, x, y, k, sx, sy)
+        return _add_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 36:  # sub
-        return _sub_reverse(a, pool, values, duals, work, out, x, y, k, sx, sy)
+        return _sub_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 38:  # mul
-        return _mul_reverse(a, pool, values, duals, work, out, x, y, k, sx, sy)
+        return _mul_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 40:  # div
-        return _div_reverse(a, pool, values, duals, work, out, x, y, k, sx, sy)
+        return _div_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 42:  # pow
-        return _pow_reverse(a, pool, values, duals, work, out, x, y, k, sx, sy)
+        return _pow_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 44:  # maximum
-        return _maximum_reverse(a, pool, values, duals, work, out, x, y, k, sx, sy)
+        return _maximum_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 46:  # minimum
-        return _minimum_reverse(a, pool, values, duals, work, out, x, y, k, sx, sy)
+        return _minimum_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 50:  # sum
-        return sum_reverse(a, pool, values, duals, work, out, x, k)
+        return sum_reverse(a, pool, values, duals, work, unit, out, x, k)
     return 0
 
 
@@ -2869,7 +2871,7 @@ def primal_sweep(ops, ptr, code, pool, act, values, work, fused):
 
 
 @kjit
-def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
+def forward_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
     """Dual numbers: values and p partials of every instruction, in order."""
     code, pool = borrowed(code), borrowed(pool)
     values, work = borrowed(values), borrowed(work)
@@ -2882,7 +2884,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
         st = 0
         if op == 0:  # neg
             # out, x, size
-            st = _neg_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _neg_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 1:  # neg.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2894,7 +2896,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 2:  # sin
             # out, x, size
-            st = _sin_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _sin_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 3:  # sin.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2906,7 +2908,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 4:  # cos
             # out, x, size
-            st = _cos_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _cos_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 5:  # cos.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2918,7 +2920,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 6:  # tan
             # out, x, size
-            st = _tan_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _tan_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 7:  # tan.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2930,7 +2932,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 8:  # exp
             # out, x, size
-            st = _exp_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _exp_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 9:  # exp.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2942,7 +2944,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 10:  # log
             # out, x, size
-            st = _log_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _log_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 11:  # log.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2954,7 +2956,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 12:  # log1p
             # out, x, size
-            st = _log1p_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _log1p_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 13:  # log1p.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2966,7 +2968,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 14:  # expm1
             # out, x, size
-            st = _expm1_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _expm1_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 15:  # expm1.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2978,7 +2980,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 16:  # sqrt
             # out, x, size
-            st = _sqrt_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _sqrt_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 17:  # sqrt.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -2990,7 +2992,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 18:  # tanh
             # out, x, size
-            st = _tanh_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _tanh_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 19:  # tanh.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -3002,7 +3004,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 20:  # sinh
             # out, x, size
-            st = _sinh_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _sinh_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 21:  # sinh.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -3014,7 +3016,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 22:  # cosh
             # out, x, size
-            st = _cosh_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _cosh_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 23:  # cosh.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -3026,7 +3028,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 24:  # arctan
             # out, x, size
-            st = _arctan_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _arctan_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 25:  # arctan.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -3038,7 +3040,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 26:  # arcsin
             # out, x, size
-            st = _arcsin_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _arcsin_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 27:  # arcsin.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -3050,7 +3052,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 28:  # arccos
             # out, x, size
-            st = _arccos_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _arccos_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 29:  # arccos.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -3062,7 +3064,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 30:  # abs
             # out, x, size
-            st = _abs_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _abs_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 31:  # abs.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -3074,7 +3076,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 32:  # integer_pow
             # out, x, size, n
-            st = _integer_pow_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+            st = _integer_pow_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
         elif op == 33:  # integer_pow.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
@@ -3086,7 +3088,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[o_, r] = d * duals[x_, r]
         elif op == 34:  # add
             # out, x, y, size, sx, sy
-            st = _add_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _add_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 35:  # add.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y = values[x_], values[y_]
@@ -3107,7 +3109,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                         duals[o_, r] = e * duals[y_, r]
         elif op == 36:  # sub
             # out, x, y, size, sx, sy
-            st = _sub_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _sub_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 37:  # sub.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y = values[x_], values[y_]
@@ -3128,7 +3130,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                         duals[o_, r] = e * duals[y_, r]
         elif op == 38:  # mul
             # out, x, y, size, sx, sy
-            st = _mul_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _mul_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 39:  # mul.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y = values[x_], values[y_]
@@ -3149,7 +3151,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                         duals[o_, r] = e * duals[y_, r]
         elif op == 40:  # div
             # out, x, y, size, sx, sy
-            st = _div_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _div_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 41:  # div.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y = values[x_], values[y_]
@@ -3170,7 +3172,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                         duals[o_, r] = e * duals[y_, r]
         elif op == 42:  # pow
             # out, x, y, size, sx, sy
-            st = _pow_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _pow_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 43:  # pow.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y = values[x_], values[y_]
@@ -3191,7 +3193,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                         duals[o_, r] = e * duals[y_, r]
         elif op == 44:  # maximum
             # out, x, y, size, sx, sy
-            st = _maximum_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _maximum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 45:  # maximum.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y = values[x_], values[y_]
@@ -3212,7 +3214,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                         duals[o_, r] = e * duals[y_, r]
         elif op == 46:  # minimum
             # out, x, y, size, sx, sy
-            st = _minimum_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _minimum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 47:  # minimum.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y = values[x_], values[y_]
@@ -3233,64 +3235,64 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
                         duals[o_, r] = e * duals[y_, r]
         elif op == 48:  # move
             # out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
-            st = move_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
+            st = move_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
         elif op == 49:  # accumulate
             # out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
-            st = accumulate_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
+            st = accumulate_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
         elif op == 50:  # sum
             # out, x, size
-            st = sum_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = sum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 51:  # gather
             # out, size, m
-            st = gather_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = gather_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 52:  # scatter
             # out, out_size, g, g_size, m
-            st = scatter_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = scatter_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 53:  # select
             # out, a, b, size, m
-            st = select_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = select_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 54:  # reduce_max
             # out, out_size, x, x_size, m
-            st = reduce_max_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = reduce_max_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 55:  # reduce_min
             # out, out_size, x, x_size, m
-            st = reduce_min_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = reduce_min_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 56:  # matmul
             # out, a, b, batch, m, k, n
-            st = matmul_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
+            st = matmul_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
         elif op == 57:  # inv
             # out, x, n
-            st = inv_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = inv_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 58:  # solve
             # out, a, b, n, k, res
-            st = solve_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = solve_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 59:  # det
             # out, x, n, res
-            st = det_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+            st = det_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
         elif op == 60:  # adjugate
             # out, x, n, res
-            st = adjugate_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+            st = adjugate_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
         elif op == 61:  # slogdet
             # sign, lad, x, n, res
-            st = slogdet_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = slogdet_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 62:  # cholesky
             # out, x, n, res
-            st = cholesky_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+            st = cholesky_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
         elif op == 63:  # eigh
             # w, v, x, n, upper
-            st = eigh_forward_v(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = eigh_forward_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 64:  # eigvalsh
             # w, v, x, n, upper
-            st = eigvalsh_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = eigvalsh_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 65:  # svd
             # u, s, vt, x, m, n, full
-            st = svd_forward_v(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
+            st = svd_forward_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
         elif op == 66:  # svdvals
             # u, s, vt, x, m, n, full
-            st = svdvals_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
+            st = svdvals_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
         elif op == 67:  # fused
             # m, count, size, block, s0, s1
-            st = _fused_forward(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _fused_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:
             return STATUS_STRIDE * i + 15
         if st != 0:
@@ -3299,7 +3301,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work):
 
 
 @kjit
-def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
+def reverse_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
     """Adjoints of q cotangents pulled back, last instruction first; instructions
     whose derivative is not needed (act bit 0 clear) are skipped."""
     code, pool = borrowed(code), borrowed(pool)
@@ -3313,7 +3315,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
         st = 0
         if op == 0:  # neg
             # out, x, size
-            st = _neg_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _neg_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 1:  # neg.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3322,7 +3324,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 2:  # sin
             # out, x, size
-            st = _sin_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _sin_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 3:  # sin.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3331,7 +3333,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 4:  # cos
             # out, x, size
-            st = _cos_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _cos_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 5:  # cos.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3340,7 +3342,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 6:  # tan
             # out, x, size
-            st = _tan_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _tan_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 7:  # tan.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3349,7 +3351,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 8:  # exp
             # out, x, size
-            st = _exp_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _exp_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 9:  # exp.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3358,7 +3360,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 10:  # log
             # out, x, size
-            st = _log_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _log_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 11:  # log.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3367,7 +3369,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 12:  # log1p
             # out, x, size
-            st = _log1p_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _log1p_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 13:  # log1p.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3376,7 +3378,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 14:  # expm1
             # out, x, size
-            st = _expm1_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _expm1_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 15:  # expm1.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3385,7 +3387,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 16:  # sqrt
             # out, x, size
-            st = _sqrt_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _sqrt_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 17:  # sqrt.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3394,7 +3396,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 18:  # tanh
             # out, x, size
-            st = _tanh_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _tanh_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 19:  # tanh.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3403,7 +3405,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 20:  # sinh
             # out, x, size
-            st = _sinh_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _sinh_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 21:  # sinh.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3412,7 +3414,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 22:  # cosh
             # out, x, size
-            st = _cosh_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _cosh_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 23:  # cosh.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3421,7 +3423,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 24:  # arctan
             # out, x, size
-            st = _arctan_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _arctan_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 25:  # arctan.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3430,7 +3432,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 26:  # arcsin
             # out, x, size
-            st = _arcsin_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _arcsin_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 27:  # arcsin.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3439,7 +3441,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 28:  # arccos
             # out, x, size
-            st = _arccos_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _arccos_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 29:  # arccos.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3448,7 +3450,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 30:  # abs
             # out, x, size
-            st = _abs_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = _abs_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 31:  # abs.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3457,7 +3459,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 32:  # integer_pow
             # out, x, size, n
-            st = _integer_pow_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+            st = _integer_pow_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
         elif op == 33:  # integer_pow.s
             o_, x_ = code[j], code[j + 1]
             x, ans = values[x_], values[o_]
@@ -3466,7 +3468,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                 duals[x_, r] += d * duals[o_, r]
         elif op == 34:  # add
             # out, x, y, size, sx, sy
-            st = _add_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _add_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 35:  # add.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y, ans = values[x_], values[y_], values[o_]
@@ -3480,7 +3482,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[y_, r] += e * duals[o_, r]
         elif op == 36:  # sub
             # out, x, y, size, sx, sy
-            st = _sub_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _sub_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 37:  # sub.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y, ans = values[x_], values[y_], values[o_]
@@ -3494,7 +3496,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[y_, r] += e * duals[o_, r]
         elif op == 38:  # mul
             # out, x, y, size, sx, sy
-            st = _mul_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _mul_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 39:  # mul.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y, ans = values[x_], values[y_], values[o_]
@@ -3508,7 +3510,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[y_, r] += e * duals[o_, r]
         elif op == 40:  # div
             # out, x, y, size, sx, sy
-            st = _div_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _div_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 41:  # div.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y, ans = values[x_], values[y_], values[o_]
@@ -3522,7 +3524,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[y_, r] += e * duals[o_, r]
         elif op == 42:  # pow
             # out, x, y, size, sx, sy
-            st = _pow_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _pow_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 43:  # pow.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y, ans = values[x_], values[y_], values[o_]
@@ -3536,7 +3538,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[y_, r] += e * duals[o_, r]
         elif op == 44:  # maximum
             # out, x, y, size, sx, sy
-            st = _maximum_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _maximum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 45:  # maximum.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y, ans = values[x_], values[y_], values[o_]
@@ -3550,7 +3552,7 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[y_, r] += e * duals[o_, r]
         elif op == 46:  # minimum
             # out, x, y, size, sx, sy
-            st = _minimum_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _minimum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 47:  # minimum.s
             o_, x_, y_ = code[j], code[j + 1], code[j + 2]
             x, y, ans = values[x_], values[y_], values[o_]
@@ -3564,64 +3566,64 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work):
                     duals[y_, r] += e * duals[o_, r]
         elif op == 48:  # move
             # out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
-            st = move_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
+            st = move_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
         elif op == 49:  # accumulate
             # out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
-            st = accumulate_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
+            st = accumulate_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
         elif op == 50:  # sum
             # out, x, size
-            st = sum_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = sum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 51:  # gather
             # out, size, m
-            st = gather_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = gather_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 52:  # scatter
             # out, out_size, g, g_size, m
-            st = scatter_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = scatter_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 53:  # select
             # out, a, b, size, m
-            st = select_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = select_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 54:  # reduce_max
             # out, out_size, x, x_size, m
-            st = _extreme_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = _extreme_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 55:  # reduce_min
             # out, out_size, x, x_size, m
-            st = _extreme_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = _extreme_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 56:  # matmul
             # out, a, b, batch, m, k, n
-            st = matmul_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
+            st = matmul_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
         elif op == 57:  # inv
             # out, x, n
-            st = inv_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2])
+            st = inv_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
         elif op == 58:  # solve
             # out, a, b, n, k, res
-            st = solve_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = solve_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         elif op == 59:  # det
             # out, x, n, res
-            st = det_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+            st = det_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
         elif op == 60:  # adjugate
             # out, x, n, res
-            st = adjugate_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+            st = adjugate_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
         elif op == 61:  # slogdet
             # sign, lad, x, n, res
-            st = slogdet_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = slogdet_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 62:  # cholesky
             # out, x, n, res
-            st = cholesky_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+            st = cholesky_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
         elif op == 63:  # eigh
             # w, v, x, n, upper
-            st = eigh_reverse_v(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = eigh_reverse_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 64:  # eigvalsh
             # w, v, x, n, upper
-            st = eigvalsh_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+            st = eigvalsh_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
         elif op == 65:  # svd
             # u, s, vt, x, m, n, full
-            st = svd_reverse_v(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
+            st = svd_reverse_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
         elif op == 66:  # svdvals
             # u, s, vt, x, m, n, full
-            st = svdvals_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
+            st = svdvals_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
         elif op == 67:  # fused
             # m, count, size, block, s0, s1
-            st = _fused_reverse(a, pool, values, duals, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+            st = _fused_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:
             return STATUS_STRIDE * i + 15
         if st != 0:

@@ -16,7 +16,7 @@ A kernel is one of:
 
 - a function (a block written by hand in the family's module), called by the sweep as
   ``status = fn(act, pool, values, work, *fields)`` in the primal sweep and
-  ``fn(act, pool, values, duals, work, *fields)`` in the forward (``duals`` =
+  ``fn(act, pool, values, duals, work, unit, *fields)`` in the forward (``duals`` =
   partials) and reverse (``duals`` = adjoints) sweeps, fields in declaration order;
 - :class:`Generated`: the source of such a function, written into the generated module
   (the elementwise families generate theirs from one expression per derivative);
