@@ -22,9 +22,20 @@ class UnsupportedOperationError(ADError, TypeError):
             f"ad cannot trace NumPy function '{name}': it has no primitive. "
             "Write the function with supported operations, or add a primitive "
             "(a shape rule, eval, JVP and VJP in one block of ad/primitives/, "
-            "see README 'Adding a primitive') and map it in ad/trace.py."
+            "see README 'Adding a primitive') and map it in ad/numpy.py (UFUNCS or "
+            "FUNCTIONS; composites of existing primitives go in ad/numpy_ext.py)."
         )
         self.name = name
+
+
+class UnsupportedArgumentError(UnsupportedOperationError):
+    """A supported NumPy function got an argument or keyword it cannot trace
+    (``out=`` a NumPy array, ``dtype=float32``, ``where=`` without ``out=``, an
+    unsupported ``mode=``); the message names the keyword and the fix."""
+
+    def __init__(self, message: str):
+        ADError.__init__(self, message)
+        self.name = message.split("(", 1)[0]
 
 
 class InputTypeError(ADError, TypeError):
