@@ -487,6 +487,8 @@ def var(
         kw = {} if mean is None else {"mean": mean}
         return np.var(a, axis=_axis_arg(axis), ddof=ddof, keepdims=keepdims, where=where, **kw)
     m = _mask(where)
+    if m is not True:  # masked-out entries (NaN in nanvar) must not reach a derivative
+        a = select(m, a, 0.0)
     mu = _mean_of(a, axis, m) if mean is None else mean
     d = subtract(a, mu)
     ss = sum(multiply(d, d), axis, keepdims=keepdims, where=where)
@@ -1247,6 +1249,203 @@ def correlate(a, v, mode="valid"):
     return _la.matmul(_toeplitz(a, shape_of(v)[0], mode, np.correlate), v)
 
 
+def nancumsum(a, axis=None, dtype=None, out=None):
+    """``np.nancumsum``: NaN counts as 0."""
+    if not traced(a):
+        return np.nancumsum(a, axis=axis)
+    return cumsum(select(_nan_mask(a), a, 0.0), axis, dtype, out)
+
+
+def nancumprod(a, axis=None, dtype=None, out=None):
+    """``np.nancumprod``: NaN counts as 1."""
+    if not traced(a):
+        return np.nancumprod(a, axis=axis)
+    return cumprod(select(_nan_mask(a), a, 1.0), axis, dtype, out)
+
+
+def extract(condition, arr):
+    """``np.extract``: the entries where the (constant) condition holds, a gather."""
+    cond = np.asarray(concrete(condition), dtype=bool)
+    return getitem(ravel(arr), np.flatnonzero(cond)) if traced(arr) else np.extract(cond, arr)
+
+
+def compress(condition, a, axis=None, out=None):
+    """``np.compress``: a gather of the selected slices (the condition is a constant)."""
+    cond = np.asarray(concrete(condition), dtype=bool)
+    if not traced(a):
+        return np.compress(cond, a, axis)
+    y = _structural("compress", lambda i: np.compress(cond, i, axis), a)
+    return _finish("np.compress", y, out)
+
+
+def choose(a, choices, out=None, mode="raise"):
+    """``np.choose``: the index array is a constant, the choices may be traced (a gather)."""
+    idx = np.asarray(concrete(a))
+    choices = list(choices)
+    if not traced(*choices):
+        return np.choose(idx, choices, mode=mode)
+    shape = np.broadcast_shapes(idx.shape, *[shape_of(c) for c in choices])
+    ops = [broadcast_to(c, shape) if traced(c) else np.broadcast_to(c, shape) for c in choices]
+    y = _structural("choose", lambda *c: np.choose(idx, c, mode=mode), *ops)
+    return _finish("np.choose", y, out)
+
+
+def trim_zeros(filt, trim="fb", axis=None):
+    """``np.trim_zeros`` (1-d): the slice is found on the values, then a gather."""
+    if not traced(filt):
+        return np.trim_zeros(filt, trim)
+    nz = np.flatnonzero(np.asarray(concrete(filt)))
+    n = shape_of(filt)[0]
+    if not nz.size:
+        return getitem(filt, slice(0, 0))
+    lo = int(nz[0]) if "f" in trim else 0
+    hi = int(nz[-1]) + 1 if "b" in trim else n
+    return getitem(filt, slice(lo, hi))
+
+
+def unwrap(p, discont=None, axis=-1, *, period=2 * math.pi):
+    """``np.unwrap``: p plus a constant multiple of the period (found on the values)."""
+    if not traced(p):
+        return np.unwrap(p, discont, axis, period=period)
+    c = np.asarray(concrete(p))
+    return p + (np.unwrap(c, discont, axis, period=period) - c)
+
+
+def vander(x, N=None, increasing=False):
+    """``np.vander``: columns of powers of x (integer_pow), stacked."""
+    if not traced(x):
+        return np.vander(x, N, increasing)
+    n = shape_of(x)[0] if N is None else int(N)
+    cols = [power(x, k) if k else np.ones(shape_of(x)) for k in range(n)]
+    return stack(cols if increasing else cols[::-1], axis=1)
+
+
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """``np.polyfit`` as a least-squares solve (``lstsq`` of the Vandermonde matrix)."""
+    if not traced(x, y):
+        return np.polyfit(x, y, deg, rcond, full, w, cov)
+    if full or cov or w is not None:
+        raise UnsupportedArgumentError("np.polyfit(..., full=/w=/cov=) is not traced")
+    n = shape_of(x)[0]
+    rcond = n * np.finfo(np.float64).eps if rcond is None else rcond
+    return _la.lstsq(vander(x, int(deg) + 1), y, rcond)[0]
+
+
+def polyder(p, m=1):
+    """``np.polyder``: coefficients times constant exponents."""
+    if not traced(p):
+        return np.polyder(p, m)
+    for _ in range(int(m)):
+        n = shape_of(p)[0]
+        p = getitem(p, slice(0, n - 1)) * np.arange(n - 1, 0, -1, dtype=np.float64)
+    return p
+
+
+def polymul(a1, a2):
+    """``np.polymul``: a convolution of the coefficients."""
+    if not traced(a1, a2):
+        return np.polymul(a1, a2)
+    return convolve(a1, a2)
+
+
+def _poly_pad(a: Any, n: int) -> Any:
+    k = shape_of(a)[0]
+    return pad(a, (n - k, 0)) if traced(a) else np.pad(np.asarray(a, dtype=float), (n - k, 0))
+
+
+def polyadd(a1, a2):
+    """``np.polyadd``: coefficients aligned at the constant term, added."""
+    if not traced(a1, a2):
+        return np.polyadd(a1, a2)
+    n = builtins.max(shape_of(a1)[0], shape_of(a2)[0])
+    return add(_poly_pad(a1, n), _poly_pad(a2, n))
+
+
+def polysub(a1, a2):
+    """``np.polysub``."""
+    if not traced(a1, a2):
+        return np.polysub(a1, a2)
+    n = builtins.max(shape_of(a1)[0], shape_of(a2)[0])
+    return subtract(_poly_pad(a1, n), _poly_pad(a2, n))
+
+
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    """``np.logspace`` with traced end points: base ** linspace."""
+    if not traced(start, stop):
+        return np.logspace(start, stop, num, endpoint, base, dtype, axis)
+    return exp(linspace(start, stop, num, endpoint, dtype=dtype, axis=axis) * math.log(base))
+
+
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """``np.apply_along_axis``: func1d traced on each 1-d slice, the results stacked."""
+    if not traced(arr):
+        return np.apply_along_axis(func1d, axis, arr, *args, **kwargs)
+    shape = shape_of(arr)
+    ax = int(axis) % len(shape)
+    moved = moveaxis(arr, ax, -1)
+    rest = shape[:ax] + shape[ax + 1 :]
+    outs = [func1d(getitem(moved, i), *args, **kwargs) for i in np.ndindex(*rest)]
+    k = len(shape_of(outs[0]))
+    res = reshape(stack(outs), rest + shape_of(outs[0]))
+    if not k:
+        return res
+    return moveaxis(res, tuple(range(len(rest), len(rest) + k)), tuple(range(ax, ax + k)))
+
+
+def piecewise(x, condlist, funclist, *args, **kw):
+    """``np.piecewise``: each function evaluated on its (constant) selection, written in."""
+    if not traced(x):
+        return np.piecewise(x, condlist, funclist, *args, **kw)
+    cx = np.asarray(concrete(x))
+    if isinstance(condlist, np.ndarray) and condlist.dtype == bool and condlist.shape == cx.shape:
+        condlist = [condlist]
+    conds = [np.asarray(concrete(c), dtype=bool) for c in condlist]
+    if len(funclist) == len(conds) + 1:  # the "otherwise" function
+        conds.append(~np.any(conds, axis=0))
+    y = constant_like(x, np.zeros(cx.shape))
+    for cond, fn in zip(conds, funclist):
+        if cond.any():
+            y = setitem(y, cond, fn(getitem(x, cond), *args, **kw) if callable(fn) else fn)
+    return y
+
+
+def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
+    """``np.histogram``: counts are constants; with traced ``weights`` the weighted counts
+    are a scatter_add into the bins (the edges always constants)."""
+    ca = np.asarray(concrete(a))
+    if not traced(weights):
+        return np.histogram(ca, bins, range, density, weights)
+    edges = np.histogram_bin_edges(ca, bins, range)
+    flat = ca.ravel()
+    idx = np.searchsorted(edges, flat, side="right") - 1
+    idx[flat == edges[-1]] = edges.size - 2  # the last bin includes its right edge
+    idx[(flat < edges[0]) | (flat > edges[-1])] = -1
+    h = scatter_add(ravel(weights), idx=idx, out_shape=(edges.size - 1,))
+    if density:
+        h = h / (_sum(h) * np.diff(edges))
+    return h, edges
+
+
+def ldexp(x, i):
+    """``np.ldexp`` = x 2^i (i a constant integer array)."""
+    if not traced(x):
+        return np.ldexp(x, i)
+    return multiply(x, np.ldexp(1.0, np.asarray(concrete(i))))
+
+
+def frexp(x):
+    """``np.frexp``: (mantissa, exponent), the exponent a constant: d mantissa = 2^-e dx."""
+    m, e = np.frexp(np.asarray(concrete(x), dtype=np.float64))
+    if not traced(x):
+        return m, e
+    return multiply(x, np.ldexp(1.0, -e)), e
+
+
+def unique_values(x):
+    """``np.unique_values``: the sorted distinct values, a gather."""
+    return unique(x)
+
+
 # ----------------------------------------------------------------------------------
 # Products: einsum, tensordot, kron, vdot, cross, inner / dot for n-d
 # ----------------------------------------------------------------------------------
@@ -1335,9 +1534,11 @@ def _einsum_pair(a: Any, sa: str, b: Any, sb: str, keep: set[str], size: dict[st
 
 def einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: Any = None, **kwargs):
     """``np.einsum``: diagonals and lone indices reduced first, then pairwise
-    contractions, each one matmul (transposes and reshapes around it), in the order
-    ``np.einsum_path`` chooses (greedy) unless ``optimize=False`` (left to right, as
-    NumPy). Ellipses, implicit output and the interleaved operand form are accepted."""
+    contractions, each one matmul (transposes and reshapes around it; a broadcast multiply
+    when nothing is contracted), in the order ``np.einsum_path`` finds ("greedy", or
+    "optimal" if asked; whatever ``optimize`` says, since the order changes the cost of
+    the derivative too, not the result). Ellipses, implicit output, broadcasting of
+    size-1 axes and the interleaved operand form are accepted."""
     _dtype_ok("np.einsum", dtype)
     if operands and not isinstance(operands[0], str):  # einsum(a, [0, 1], b, [1, 2], [0, 2])
         subscripts, operands = _interleaved(operands)
@@ -1360,14 +1561,13 @@ def einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: Any = 
     if len(ops) == 1:
         x, spec = _einsum_reduce(ops[0][0], ops[0][1], set(outs))
         return _finish("np.einsum", _permute(x, spec, outs), out)
-    if optimize is False or len(ops) == 2:
-        path = [(0, 1)] * (len(ops) - 1)
-    else:
-        how = optimize if isinstance(optimize, str) else "greedy"
+    if len(ops) == 2:
+        path = [(0, 1)]
+    else:  # the cheapest order by NumPy's path search: it changes the cost, not the result
+        how = optimize if optimize in ("greedy", "optimal") else "greedy"
         dummies = [np.empty(tuple(size[c] for c in s)) for _, s in ops]
-        path = np.einsum_path(",".join(s for _, s in ops) + "->" + outs, *dummies, optimize=how)[0][
-            1:
-        ]
+        spec = ",".join(s for _, s in ops) + "->" + outs
+        path = np.einsum_path(spec, *dummies, optimize=how)[0][1:]
     for pair in path:
         i, j = sorted(pair)
         (b, sb), (a, sa) = ops.pop(j), ops.pop(i)
@@ -1690,10 +1890,14 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
 
 
 def eig_error(*args: Any, **kwargs: Any) -> Any:
+    """``np.linalg.eig`` / ``eigvals``: not supported (complex results); a clear error."""
     raise UnsupportedOperationError(
         "numpy.linalg.eig/eigvals (complex eigenvalues; ad differentiates real float64 "
         "only: for a symmetric matrix use np.linalg.eigh / eigvalsh)"
     )
+
+
+eig_error.unsupported = True  # listed as not supported in docs/numpy.md
 
 
 # ----------------------------------------------------------------------------------
@@ -1964,6 +2168,29 @@ def _astype(
     return self.copy() if copy else self
 
 
+def _resize_method(self: Any, *new_shape: Any, refcheck: bool = True) -> None:
+    """``x.resize(shape)`` in place: NumPy's method fills new entries with zeros (unlike
+    ``np.resize``, which repeats); the tracer is rebound to the resized array."""
+    if len(new_shape) == 1 and isinstance(new_shape[0], (tuple, list)):
+        new_shape = tuple(new_shape[0])
+    size = int(np.prod(new_shape, dtype=np.int64))
+
+    def op(i: np.ndarray) -> np.ndarray:
+        flat = np.zeros(size, dtype=np.int64)
+        k = builtins.min(size, i.size)
+        flat[:k] = i.ravel()[:k]
+        return flat.reshape(new_shape)
+
+    self._rebind(_structural("resize", op, self), same_shape=False)
+
+
+def _view(self: Any, dtype: Any = None, type: Any = None) -> Any:  # noqa: A002
+    """``x.view()``: the same array (writes through it update x, as NumPy's view)."""
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        raise TracerError(f"view({dtype}) of a traced value; ad traces float64 only")
+    return self
+
+
 def _method(fn: Callable[..., Any]) -> Callable[..., Any]:
     return lambda self, *args, **kwargs: fn(self, *args, **kwargs)
 
@@ -1996,6 +2223,14 @@ METHODS: dict[str, Any] = {
     "sort": _sort_method,
     "fill": _fill,
     "put": lambda self, ind, v, mode="raise": put(self, ind, v, mode),
+    "compress": lambda self, condition, axis=None, out=None: compress(condition, self, axis, out),
+    "choose": lambda self, choices, out=None, mode="raise": choose(
+        np.asarray(concrete(self)).astype(np.int64), choices, out, mode
+    ),
+    "resize": _resize_method,
+    "view": _view,
+    "to_device": lambda self, device, /, *, stream=None: self,
+    "device": property(lambda self: "cpu"),
     "nonzero": _concrete_method("nonzero"),
     "argmax": _concrete_method("argmax"),
     "argmin": _concrete_method("argmin"),
@@ -2020,9 +2255,13 @@ METHODS: dict[str, Any] = {
 
 
 def _concrete_ufunc(u: Any) -> Callable[..., Any]:
-    fn = lambda *xs, **kw: u(*[concrete(x) for x in xs], **kw)
+    """``u`` on the values of its arguments (nested lists and tuples too): a constant."""
+
+    def deep(x: Any) -> Any:
+        return type(x)(deep(v) for v in x) if isinstance(x, (list, tuple)) else concrete(x)
+
+    fn = lambda *xs, **kw: u(*[deep(x) for x in xs], **{k: deep(v) for k, v in kw.items()})
     fn.__name__ = u.__name__
-    fn._ad_concrete = True
     return fn
 
 
@@ -2204,6 +2443,39 @@ for _name in ("trapezoid", "cumulative_sum", "cumulative_prod", "unstack", "conc
         FUNCTIONS[getattr(np, _name)] = globals()[_name]
 if hasattr(np, "trapezoid"):
     FUNCTIONS[np.trapezoid] = trapezoid
+FUNCTIONS.update(
+    {
+        np.nancumsum: nancumsum,
+        np.nancumprod: nancumprod,
+        np.extract: extract,
+        np.compress: compress,
+        np.choose: choose,
+        np.trim_zeros: trim_zeros,
+        np.unwrap: unwrap,
+        np.vander: vander,
+        np.polyfit: polyfit,
+        np.polyder: polyder,
+        np.polymul: polymul,
+        np.polyadd: polyadd,
+        np.polysub: polysub,
+        np.logspace: logspace,
+        np.apply_along_axis: apply_along_axis,
+        np.piecewise: piecewise,
+        np.histogram: histogram,
+        np.may_share_memory: lambda a, b, max_work=None: a is b,
+        np.shares_memory: lambda a, b, max_work=None: a is b,
+    }
+)
+if hasattr(np, "astype"):  # NumPy >= 2.1
+    FUNCTIONS[np.astype] = lambda x, dtype, /, *, copy=True, device=None: _astype(
+        x, dtype, copy=copy
+    )
+if hasattr(np, "unique_values"):
+    FUNCTIONS[np.unique_values] = unique_values
+UFUNCS[np.ldexp] = ldexp
+UFUNCS[np.frexp] = frexp
+for _u in (np.spacing, np.nextafter, np.gcd, np.lcm):
+    UFUNCS[_u] = _concrete_ufunc(_u)
 for _f in (
     np.argwhere,
     np.flatnonzero,
@@ -2214,10 +2486,18 @@ for _f in (
     np.digitize,
     np.isreal,
     np.iscomplex,
-    np.histogram,
     np.nonzero,
     np.argpartition,
     np.isin,
+    np.isneginf,
+    np.isposinf,
+    np.nanargmax,
+    np.nanargmin,
+    np.lexsort,
+    np.unravel_index,
+    np.ravel_multi_index,
+    np.ix_,
+    np.histogram_bin_edges,
 ):
     FUNCTIONS[_f] = _concrete_ufunc(_f)
 if hasattr(np.linalg, "trace"):

@@ -363,10 +363,10 @@ class Tracer:
     # ``y[idx] = v`` and ``y += v`` record a new variable (a gather / an add) and make
     # this object stand for it, so later reads (and other references to y) see the
     # update, as NumPy and PyTorch users expect (JAX spells it y = y.at[idx].set(v)).
-    def _rebind(self, new: Any) -> Tracer:
+    def _rebind(self, new: Any, same_shape: bool = True) -> Tracer:
         if not isinstance(new, Tracer):  # pragma: no cover - a traced operand makes a tracer
             raise TracerError(f"an in-place update of v{self._var.id} lost its trace")
-        if new.shape != self.shape:
+        if same_shape and new.shape != self.shape:
             raise ShapeError(
                 f"in-place update of a traced array of shape {self.shape} with a result of "
                 f"shape {new.shape} (NumPy: non-broadcastable output operand)"

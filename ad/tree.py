@@ -22,7 +22,7 @@ pytrees and keyword arguments and return results with JAX's structure:
 
 Keyword arguments of the differentiated function are passed through to it and are not
 differentiated (as JAX's ``grad(f)(x, scale=2)``). This module does not depend on the
-engines; it only calls ``ad.trace.check_input`` to validate (and name) input leaves.
+engines; it only uses ``ad.trace`` to validate (and name) input leaves.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 __all__ = [
     "TreeDef",
@@ -202,6 +204,13 @@ def normalize_argnums(argnums: Any, nargs: int) -> tuple[tuple[int, ...], bool]:
     return tuple(a % nargs for a in nums), single
 
 
+def _checked(x: Any) -> bool:
+    """Already a valid input (a float64 ndarray or a tracer): no copy needed here."""
+    from ad.trace import Tracer
+
+    return (isinstance(x, np.ndarray) and x.dtype == np.float64) or isinstance(x, Tracer)
+
+
 class FlatCall:
     """``f(*args, **kwargs)`` as a function :meth:`fun` of the flat leaves of the
     arguments at positions ``argnums`` (the other arguments and the keyword arguments
@@ -231,7 +240,7 @@ class FlatCall:
             from ad.trace import check_input
         for i in self.nums:
             leaves, tdef = flatten(self.args[i])
-            if check:
+            if check and not all(_checked(x) for x in leaves):
                 leaves = [
                     check_input(x, f"argument {i}{p}") for x, p in zip(leaves, leaf_paths(tdef))
                 ]
