@@ -414,6 +414,9 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     return _finish("np.mean", total * (1.0 / count), out)
 
 
+_masked_mean = mean
+
+
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
     """``np.prod`` (a tree of multiplications) with ``where=`` and ``initial=``."""
     _dtype_ok("np.prod", dtype)
@@ -497,7 +500,8 @@ def var(
 
 
 def _mean_of(a: Any, axis: Any, m: Any) -> Any:
-    return globals()["mean"](a, axis, keepdims=True, where=True if m is True else m)
+    """The mean over ``axis`` with keepdims (``var`` has a parameter called ``mean``)."""
+    return _masked_mean(a, axis, keepdims=True, where=m)
 
 
 def std(
@@ -797,6 +801,12 @@ def _running_extreme(a: Any, axis: Any, better: Any) -> Any:
     return _structural("accumulate", lambda i: np.take_along_axis(i, arg, axis=ax), a)
 
 
+def _with_initial(y: Any, ax: int, fill: float) -> Any:
+    """y with one entry ``fill`` (the empty sum or product) put before it along ``ax``."""
+    shape = shape_of(y)
+    return concatenate([np.full(shape[:ax] + (1,) + shape[ax + 1 :], fill), y], axis=ax)
+
+
 def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
     """``np.cumulative_sum`` (NumPy >= 2.1)."""
     if axis is None:
@@ -805,10 +815,7 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=Fal
         axis = 0
     y = cumsum(x, axis, dtype)
     if include_initial:
-        ax = int(axis) % len(shape_of(x))
-        y = _shift_in(
-            concatenate([y, getitem(y, (slice(None),) * ax + (slice(0, 1),))], ax), 1, ax, 0.0
-        )
+        y = _with_initial(y, int(axis) % len(shape_of(x)), 0.0)
     return _finish("np.cumulative_sum", y, out)
 
 
@@ -820,10 +827,7 @@ def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=Fa
         axis = 0
     y = cumprod(x, axis, dtype)
     if include_initial:
-        ax = int(axis) % len(shape_of(x))
-        y = _shift_in(
-            concatenate([y, getitem(y, (slice(None),) * ax + (slice(0, 1),))], ax), 1, ax, 1.0
-        )
+        y = _with_initial(y, int(axis) % len(shape_of(x)), 1.0)
     return _finish("np.cumulative_prod", y, out)
 
 
@@ -833,10 +837,7 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
         return np.diff(a, n, axis, prepend=prepend, append=append)
     shape = shape_of(a)
     ax = int(axis) % len(shape)
-    parts = []
-    for extra in (prepend,):
-        if extra is not np._NoValue:
-            parts.append(_edge(extra, shape, ax))
+    parts = [] if prepend is np._NoValue else [_edge(prepend, shape, ax)]
     parts.append(a)
     if append is not np._NoValue:
         parts.append(_edge(append, shape, ax))
