@@ -6,7 +6,7 @@ mirrored by plain-NumPy reference interpreters (:mod:`ad.reference`).
 """
 
 import ad.primitives  # noqa: F401  (registers every primitive)
-from ad import cost, errors, forward, reverse
+from ad import cost, errors, forward, reverse, tree
 from ad import numpy as numpy
 from ad.api import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from ad.ir import Graph, GraphBuilder
@@ -34,6 +34,7 @@ __all__ = [
     "reverse",
     "set_nonfinite",
     "trace",
+    "tree",
     "value_and_grad",
     "vjp",
 ]

@@ -7,6 +7,12 @@ argument is itself a tracer (a transformation inside another), the reference
 interpreters run on the traced values, so the derivative is recorded by the outer
 trace: ``grad(grad(f))``, ``jacfwd(grad(f))`` and ``grad`` of a ``jvp`` nest to any
 depth, and each level is again a Graph that the kernels can run.
+
+Arguments and results may be pytrees (tuples, lists, dicts of arrays; see
+:mod:`ad.tree`, whose decorators wrap each transformation at entry and exit), and
+keyword arguments of the function are passed through to it, not differentiated. A
+graph with a primitive that has no compiled kernel yet runs on the reference
+interpreters when no engine is named.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ad import cost
+from ad import cost, tree
 from ad import engine as eng
 from ad.errors import NonScalarOutputError, ShapeError
 from ad.ir import Graph
+from ad.kernels.table import LOWERINGS
 from ad.trace import check_input, trace_with_values
 
 Argnums = int | Sequence[int]
@@ -66,9 +73,17 @@ def _ref_or(
     reference interpreters, whose rules the outer trace then records.
     """
     which = eng.choose(engine, *xs, *graph.const_values.values())
+    if which == "compiled" and engine is None and not _kernels_cover(graph):
+        which = "reference"  # a primitive whose kernel is pending: the default falls back
     return which, (values if which == "reference" else None)
 
 
+def _kernels_cover(graph: Graph) -> bool:
+    """Whether the compiled kernels have an instruction for every node of ``graph``."""
+    return all(p.name in LOWERINGS for p in {e.prim for e in graph.eqns})
+
+
+@tree.jvp_transform
 def jvp(
     f: Callable[..., Any],
     primals: Sequence[Any],
@@ -97,6 +112,7 @@ def jvp(
     return eng.out_tree(graph, outs), eng.out_tree(graph, touts)
 
 
+@tree.vjp_transform
 def vjp(
     f: Callable[..., Any], *primals: Any, engine: str | None = None
 ) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
@@ -129,6 +145,7 @@ def vjp(
     return eng.out_tree(graph, outs), pullback
 
 
+@tree.grad_transform
 def value_and_grad(
     f: Callable[..., Any], argnums: Argnums = 0, *, engine: str | None = None
 ) -> Callable[..., tuple[Any, Any]]:
@@ -165,9 +182,10 @@ def grad(
     ad.grad(f, argnums=(0, 1))(x, y)       # (df/dx, df/dy)
     """
     vg = value_and_grad(f, argnums, engine=engine)
-    return lambda *args: vg(*args)[1]
+    return lambda *args, **kwargs: vg(*args, **kwargs)[1]
 
 
+@tree.jacobian_transform
 def _jac(f: Callable[..., Any], argnums: Argnums, mode: str, chunk: Any, engine: Any):
     def wrapped(*args: Any) -> Any:
         nums, single = _normalize(argnums, len(args))
@@ -254,7 +272,8 @@ def hvp(f: Callable[..., Any], *, engine: str | None = None) -> Callable[[Any, A
         ad.hvp(f)(x, v)
     """
 
-    def wrapped(x: Any, v: Any) -> Any:
-        return jvp(grad(f, engine="reference"), (x,), (v,), engine=engine)[1]
+    def wrapped(x: Any, v: Any, **kwargs: Any) -> Any:
+        g = grad(f, engine="reference")
+        return jvp(lambda y: g(y, **kwargs), (x,), (v,), engine=engine)[1]
 
     return wrapped

@@ -22,7 +22,8 @@ class UnsupportedOperationError(ADError, TypeError):
             f"ad cannot trace NumPy function '{name}': it has no primitive. "
             "Write the function with supported operations, or add a primitive "
             "(a shape rule, eval, JVP and VJP in one block of ad/primitives/, "
-            "see README 'Adding a primitive') and map it in ad/trace.py."
+            "see README 'Adding a primitive') and map it in ad/numpy.py (UFUNCS or "
+            "FUNCTIONS; composites of existing primitives go in ad/numpy_ext.py)."
         )
         self.name = name
 
@@ -60,14 +61,23 @@ class DegenerateDerivativeError(ADError, ValueError):
     """The derivative does not exist: eigen- or singular vectors of a repeated value."""
 
 
-class UnsupportedArgumentError(ADError, TypeError):
-    """A NumPy function was called with an argument ``ad`` does not support (``out=``, a
-    float32 ``dtype``, an unsupported ``mode``...). The message names the function, the
-    argument and what is supported instead."""
+class UnsupportedArgumentError(UnsupportedOperationError, TypeError):
+    """A supported NumPy function got an argument or keyword it cannot trace (``out=`` a
+    NumPy array, ``dtype=float32``, ``where=`` without ``out=``, an unsupported
+    ``mode=``); the message names the function, the argument and what to do instead.
 
-    def __init__(self, function: str, argument: str, reason: str):
-        super().__init__(f"{function}: argument {argument} is not supported by ad ({reason})")
-        self.function = function
+    ``UnsupportedArgumentError(function, argument, reason)`` or ``(message)``.
+    """
+
+    def __init__(self, *args: str):
+        if len(args) == 3:
+            function, argument, reason = args
+            message = f"{function}: argument {argument} is not supported by ad ({reason})"
+        else:
+            (message,) = args
+            function, argument = message.split("(", 1)[0], ""
+        ADError.__init__(self, message)
+        self.function = self.name = function
         self.argument = argument
 
 

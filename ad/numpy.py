@@ -59,6 +59,7 @@ from ad.primitives.elementwise import (
 from ad.primitives.linalg import matmul
 from ad.primitives.reductions import logsumexp
 from ad.primitives.shape import gather, getitem, scatter_add, traced
+from ad.trace import Tracer as _Tracer
 from ad.trace import concrete, shape_of
 
 __all__ = [
@@ -727,3 +728,86 @@ for _f in (np.argmax, np.argmin, np.argsort, np.isclose, np.allclose, np.all, np
     FUNCTIONS[_f] = _concrete_fn(_f)
 if hasattr(np.linalg, "svdvals"):  # NumPy >= 2.0
     FUNCTIONS[np.linalg.svdvals] = _la.svdvals
+
+# -- more of NumPy (ad/numpy_ext.py): composites, keywords, in-place updates, methods --
+from ad import numpy_ext as _ext  # noqa: E402
+from ad.numpy_ext import (  # noqa: E402, F401  (the public ad.numpy namespace)
+    add_at,
+    append,
+    arccosh,
+    arcsinh,
+    arctan2,
+    arctanh,
+    average,
+    cbrt,
+    copy,
+    corrcoef,
+    cov,
+    cross,
+    cumprod,
+    cumsum,
+    deg2rad,
+    diff,
+    einsum,
+    exp2,
+    expit,
+    floor_divide,
+    gradient,
+    hypot,
+    interp,
+    kron,
+    log2,
+    log10,
+    log_softmax,
+    logaddexp,
+    logaddexp2,
+    median,
+    nanmean,
+    nansum,
+    percentile,
+    ptp,
+    quantile,
+    rad2deg,
+    reciprocal,
+    remainder,
+    roll,
+    setitem,
+    sort,
+    split,
+    std,
+    take,
+    tensordot,
+    var,
+    vdot,
+    zeros_like,
+)
+from ad.numpy_ext import divmod_ as divmod  # noqa: E402, F401, A001
+from ad.numpy_ext import round_ as round  # noqa: E402, F401, A001
+
+__all__ += [
+    "add_at", "append", "arccosh", "arcsinh", "arctan2", "arctanh", "average", "cbrt", "copy",
+    "corrcoef", "cov", "cross", "cumprod", "cumsum", "deg2rad", "diff", "divmod", "einsum",
+    "exp2", "expit", "floor_divide", "gradient", "hypot", "interp", "kron", "log10", "log2",
+    "log_softmax", "logaddexp", "logaddexp2", "median", "nanmean", "nansum", "percentile",
+    "ptp", "quantile", "rad2deg", "reciprocal", "remainder", "roll", "round", "setitem",
+    "sort", "split", "std", "take", "tensordot", "var", "vdot", "zeros_like",
+]  # fmt: skip
+
+UFUNCS.update(_ext.UFUNCS)
+FUNCTIONS.update(_ext.FUNCTIONS)
+if hasattr(np, "concat"):  # NumPy >= 2.0 spells concatenate so too
+    FUNCTIONS[np.concat] = concatenate
+for _name, _fn in _ext.LINALG.items():
+    setattr(linalg, _name, staticmethod(_fn))
+for _name, _fn in _ext.METHODS.items():
+    setattr(_Tracer, _name, _fn)
+
+
+def dispatch_ufunc(ufunc: Any, method: str, inputs: Any, kwargs: dict[str, Any]) -> Any:
+    """``Tracer.__array_ufunc__``: the traced ufunc (and its out=/where= keywords)."""
+    return _ext.dispatch_ufunc(UFUNCS, ufunc, method, inputs, kwargs)
+
+
+def dispatch_function(func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+    """``Tracer.__array_function__``: the traced NumPy function."""
+    return _ext.dispatch_function(FUNCTIONS, func, args, kwargs)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ad.errors import InputTypeError, TracerError
+from ad.errors import InputTypeError, ShapeError, TracerError
 from ad.ir import Graph, GraphBuilder, Var
 
 _stack: list[Trace] = []
@@ -45,12 +45,21 @@ class Trace:
         if type(x) is Tracer and x._trace is self:
             return x._var
         hit = self._consts.get(id(x))
-        if hit is not None and hit[0] is x and _unchanged(x, self.values[hit[1].id]):
+        if (
+            hit is not None
+            and hit[0] is x
+            and hit[2] is getattr(x, "_var", None)  # an in-place update rebinds _var
+            and _unchanged(x, self.values[hit[1].id])
+        ):
             return hit[1]
-        value = x if isinstance(x, Tracer) else as_float_array(x)
-        var = self.builder.const(value)  # a snapshot: a read-only copy
+        if isinstance(x, Tracer):  # a lower level's tracer: a snapshot, as x may be updated
+            value = Tracer(x._trace, x._var, x._value)
+        else:
+            value = as_float_array(x)
+        var = self.builder.const(value)  # a snapshot: arrays are copied, read-only
         self.values[var.id] = self.builder.const_values[var.id]
-        self._consts[id(x)] = (x, var)  # keep x alive so its id stays unique
+        # keep x alive so its id stays unique
+        self._consts[id(x)] = (x, var, getattr(x, "_var", None))
         return var
 
     def process(self, prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
@@ -206,13 +215,15 @@ def trace_with_values(f: Callable[..., Any], args: Sequence[Any]) -> tuple[Graph
     return graph, t, out
 
 
-def trace(f: Callable[..., Any], *args: Any) -> Graph:
-    """Record ``f(*args)`` as a Graph (a Wengert list).
+def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Graph:
+    """Record ``f(*args, **kwargs)`` as a Graph (a Wengert list).
 
-    ``f`` is plain NumPy code; ``args`` are float arrays or scalars (computed in
-    float64: a float32 or float16 input is converted, with one ``PrecisionWarning``).
-    The Graph is value-specific: replaying it on other inputs (``graph(*new_args)``) is
-    valid when Python control flow would take the same branches.
+    ``f`` is plain NumPy code; ``args`` are float arrays or scalars, or pytrees of them
+    (tuples, lists, dicts: the Graph's inputs and outputs are their leaves, in
+    :func:`ad.tree.flatten` order), computed in float64 (a float32 or float16 input is
+    converted, with one ``PrecisionWarning``); ``kwargs`` are passed through as
+    constants. The Graph is value-specific: replaying it on other inputs
+    (``graph(*new_args)``) is valid when Python control flow would take the same branches.
 
     Constants are snapshotted at trace time, as in JAX: every array ``f`` uses that is
     not an argument (a closure, a global, ``A`` in ``lambda x: A @ x``) is copied into
@@ -224,8 +235,10 @@ def trace(f: Callable[..., Any], *args: Any) -> Graph:
         g = ad.trace(lambda x: np.sin(x) * x, np.ones(3))
         print(g)
     """
-    args = [check_input(a, f"argument {i}") for i, a in enumerate(args)]
-    return trace_with_values(f, args)[0]
+    from ad.tree import FlatCall
+
+    flat = FlatCall(f, args, kwargs, tuple(range(len(args))))
+    return trace_with_values(flat.fun, flat.leaves)[0]
 
 
 _anp = None
@@ -239,6 +252,70 @@ def _np():
 
         _anp = ad.numpy
     return _anp
+
+
+def _caller_line() -> str:
+    """The source line of the innermost frame outside ``ad`` (for a hint), or ''."""
+    import linecache
+    import os
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(2)
+    for _ in range(40):
+        if frame is None:
+            return ""
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(here + os.sep):
+            return linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+        frame = frame.f_back
+    return ""
+
+
+def _scipy_caller() -> str | None:
+    """The SciPy function that is converting a traced value, if SciPy is on the stack."""
+    import sys
+
+    frame, name = sys._getframe(2), None
+    for _ in range(60):
+        if frame is None:
+            break
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".")[0] == "scipy":
+            name = f"{module.rsplit('.', 1)[0]}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return name
+
+
+def _conversion_message(x: Tracer, what: str) -> str:
+    """Why converting a tracer to a NumPy array or a Python number fails, and the fix."""
+    head = (
+        f"{what} of a traced value (v{x._var.id}, shape {x.shape}) would drop its "
+        "derivative: NumPy arrays and Python numbers cannot hold a traced value."
+    )
+    scipy_fn = _scipy_caller()
+    if scipy_fn is not None:
+        from ad.numpy_ext import scipy_spelling
+
+        return (
+            f"{head} {scipy_fn} converts its argument to a NumPy array, so it cannot be "
+            f"traced; use {scipy_spelling(scipy_fn)} instead."
+        )
+    line = _caller_line()
+    hints = [
+        "`buf[i] = value` where buf is a NumPy array (np.zeros(n)) cannot be intercepted: "
+        "create buf from a traced array, `buf = np.zeros_like(x)` or `buf = x.copy()`, then "
+        "`buf[i] = value` is recorded as an update",
+        "`np.array([a, b])` of traced values: use `np.stack([a, b])`",
+        "`math.sin(x)` and the other math functions: use `np.sin(x)`",
+        "`float(x)`, `x.item()`: keep x an array, or use ad.trace.concrete(x) for a constant",
+    ]
+    if "math." in line:
+        hints.insert(0, hints.pop(2))
+    elif "np.array(" in line or "np.asarray(" in line or "numpy.array(" in line:
+        hints.insert(0, hints.pop(1))
+    where = f" (at: {line})" if line else ""
+    return f"{head}{where} Fixes: " + "; ".join(hints) + "."
 
 
 class Tracer:
@@ -272,18 +349,15 @@ class Tracer:
 
     # -- conversions that would lose the derivative -----------------------------------
     def __array__(self, dtype: Any = None, copy: Any = None):
-        raise TracerError(
-            f"np.asarray() of a traced value (v{self._var.id}) would drop its derivative; "
-            "use numpy functions on it directly (they are traced) or ad.numpy"
-        )
+        raise TracerError(_conversion_message(self, "np.asarray()"))
 
     def __float__(self) -> float:
-        raise TracerError(
-            f"float() of a traced value (v{self._var.id}) would drop its derivative; "
-            "keep it an array, or use ad.trace.concrete(x) if you mean a constant"
-        )
+        raise TracerError(_conversion_message(self, "float()"))
 
-    __int__ = __complex__ = __index__ = __float__
+    def __int__(self) -> int:
+        raise TracerError(_conversion_message(self, "int()"))
+
+    __complex__ = __index__ = __int__
 
     def __bool__(self) -> bool:
         return bool(concrete(self))
@@ -358,6 +432,73 @@ class Tracer:
     def __getitem__(self, idx):
         return _np().getitem(self, idx)
 
+    # -- in-place updates: functional updates that rebind this tracer -----------------
+    # ``y[idx] = v`` and ``y += v`` record a new variable (a gather / an add) and make
+    # this object stand for it, so later reads (and other references to y) see the
+    # update, as NumPy and PyTorch users expect (JAX spells it y = y.at[idx].set(v)).
+    def _rebind(self, new: Any, same_shape: bool = True) -> Tracer:
+        if not isinstance(new, Tracer):  # pragma: no cover - a traced operand makes a tracer
+            raise TracerError(f"an in-place update of v{self._var.id} lost its trace")
+        if same_shape and new.shape != self.shape:
+            raise ShapeError(
+                f"in-place update of a traced array of shape {self.shape} with a result of "
+                f"shape {new.shape} (NumPy: non-broadcastable output operand)"
+            )
+        self._trace, self._var, self._value = new._trace, new._var, new._value
+        return self
+
+    def __setitem__(self, idx, value):
+        self._rebind(_np().setitem(self, idx, value))
+
+    def __iadd__(self, o):
+        return self._rebind(_np().add(self, o))
+
+    def __isub__(self, o):
+        return self._rebind(_np().subtract(self, o))
+
+    def __imul__(self, o):
+        return self._rebind(_np().multiply(self, o))
+
+    def __itruediv__(self, o):
+        return self._rebind(_np().divide(self, o))
+
+    def __ipow__(self, o):
+        return self._rebind(_np().power(self, o))
+
+    def __imod__(self, o):
+        return self._rebind(_np().remainder(self, o))
+
+    # -- piecewise-constant operators: zero derivative where they are differentiable ----
+    def __mod__(self, o):
+        return _np().remainder(self, o)
+
+    def __rmod__(self, o):
+        return _np().remainder(o, self)
+
+    def __floordiv__(self, o):
+        return _np().floor_divide(self, o)
+
+    def __rfloordiv__(self, o):
+        return _np().floor_divide(o, self)
+
+    def __divmod__(self, o):
+        return _np().divmod(self, o)
+
+    def __rdivmod__(self, o):
+        return _np().divmod(o, self)
+
+    def __round__(self, ndigits=None):
+        return _np().round(self, ndigits or 0)
+
+    def __floor__(self):
+        return np.floor(concrete(self))
+
+    def __ceil__(self):
+        return np.ceil(concrete(self))
+
+    def __trunc__(self):
+        return np.trunc(concrete(self))
+
     # -- methods: ndarray's signatures (the function's, without the array) ---------------
     def reshape(self, *shape, order: str = "C", copy: Any = None):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -400,29 +541,16 @@ class Tracer:
             raise TracerError(f"astype({dtype}) of a traced value; ad traces float64 only")
         return self
 
-    def copy(self, order="C"):
-        return _np().copy(self, order)
+    def copy(self, order: str = "C"):
+        """A new traced array with the same value (updating it leaves ``self`` alone)."""
+        return Tracer(self._trace, self._var, self._value)
+
+    # More ndarray methods (clip, std, var, cumsum, sort, argmax, tolist, ...) are
+    # attached from the table ``METHODS`` of ad/numpy_ext.py.
 
     # -- NumPy protocols ---------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        anp = _np()
-        fn = anp.UFUNCS.get(ufunc)
-        if method != "__call__" or fn is None:
-            name = ufunc.__name__ + ("" if method == "__call__" else "." + method)
-            from ad.errors import UnsupportedOperationError
-
-            raise UnsupportedOperationError("numpy." + name)
-        if getattr(fn, "concrete", False):  # run by NumPy itself, with its arguments
-            return fn(*inputs, **kwargs)
-        anp.ufunc_kwargs(ufunc.__name__, kwargs)  # what is accepted changes nothing
-        return fn(*inputs)
+        return _np().dispatch_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        anp = _np()
-        fn = anp.FUNCTIONS.get(func)
-        if fn is None:
-            from ad.errors import UnsupportedOperationError
-
-            mod = func.__module__ or "numpy"
-            raise UnsupportedOperationError(f"{mod}.{func.__name__}")
-        return fn(*args, **kwargs)
+        return _np().dispatch_function(func, args, kwargs)

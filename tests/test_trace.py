@@ -45,8 +45,10 @@ def test_value_dependent_control_flow_differentiates():
 
 
 def test_unsupported_function_is_named_with_how_to_add_it():
-    with pytest.raises(UnsupportedOperationError, match=r"numpy\.cbrt.*add a primitive"):
-        ad.trace(lambda x: np.cbrt(x), np.ones(2))
+    with pytest.raises(
+        UnsupportedOperationError, match=r"numpy\.i0.*add a primitive.*ad/numpy\.py"
+    ):
+        ad.trace(lambda x: np.i0(x), np.ones(2))
     with pytest.raises(UnsupportedOperationError, match="fft"):
         ad.trace(lambda x: np.fft.fft(x), np.ones(2))
 

@@ -4,7 +4,14 @@
 rules, kernel lowering). See ``core`` for the contract a primitive follows.
 """
 
-from ad.primitives import elementwise, linalg, reductions, shape  # noqa: F401  (registers)
+from ad.primitives import (  # noqa: F401  (registers)
+    cumulative,
+    elementwise,
+    linalg,
+    reductions,
+    shape,
+    sorting,
+)
 from ad.primitives.core import Primitive, registry
 
 __all__ = ["Primitive", "registry"]

@@ -308,3 +308,19 @@ def select(mask: Any, a: Any, b: Any) -> Any:
 def sign(x: Any) -> Any:
     """``np.sign``: piecewise constant, so a constant (zero derivative)."""
     return np.sign(concrete(x))
+
+
+# -- arctan2: d atan2(y, x) = (x dy - y dx) / (x^2 + y^2) ------------------------------
+# Its own primitive: a composite through arctan(y / x) would divide by zero on the
+# y axis and need quadrant corrections; the rule is undefined only at the origin.
+def _atan2_denominator(y: Any, x: Any) -> Any:
+    return add(square(x), square(y))
+
+
+arctan2_p = elementwise("arctan2", np.arctan2, 2)
+defderiv(
+    arctan2_p,
+    lambda ans, y, x: divide(x, _atan2_denominator(y, x)),
+    lambda ans, y, x: negative(divide(y, _atan2_denominator(y, x))),
+)
+arctan2 = _binary(arctan2_p)

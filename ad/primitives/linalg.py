@@ -58,6 +58,7 @@ from ad.primitives.shape import (
     stack,
     traced,
     tril,
+    triu,
 )
 from ad.trace import Tracer, as_float_array, concrete
 
@@ -1075,3 +1076,234 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     else:
         raise UnsupportedOperationError(f"numpy.linalg.norm(ord={ord!r}) on shape {np.shape(x)}")
     return reshape(out, (1, 1)) if keepdims else out
+
+
+# ==================================================================================
+# qr: A = Q R, A (m, n) with m >= n, Q (m, n) with orthonormal columns, R (n, n) upper
+# triangular (LAPACK's signs: R's diagonal may be negative; the rules hold for any fixed
+# sign pattern, which is locally constant where A has full column rank).
+#   [Walter & Lehmann, "On evaluating higher-order derivatives of the QR decomposition
+#   of tall matrices with full column rank in forward and reverse mode AD" (2018);
+#   Liao, Liu, Wang, Xiang, "Differentiable programming tensor networks" (2019),
+#   appendix (the reverse rule); JAX's qr_jvp_rule.]
+#   JVP: dA = dQ R + Q dR. With M = dA R^-1 and C = Q^T M: Q^T dQ = Omega is
+#        antisymmetric and dR R^-1 = C - Omega upper triangular, so
+#        Omega = tril(C, -1) - tril(C, -1)^T,  dR = (C - Omega) R,  dQ = M - Q (C - Omega).
+#   VJP: the adjoint of that map: with G = R_bar R^T - Q^T Q_bar and
+#        H = triu(G) + tril(G^T, -1) (G's upper triangle copied to the lower),
+#        A_bar = (Q_bar + Q H) R^-T.
+# Delicate point: R^-1 exists only for full column rank. At rank < n (a zero R[i, i])
+# Q's i-th column is any unit vector orthogonal to the others, so Q has no derivative:
+# DegenerateDerivativeError, naming the diagonal entry. A wide A (m < n) is the
+# composite Q, U = qr(A[:, :m]), R = [U, Q^T A[:, m:]] (Householder QR of the first m
+# columns gives the same Q), so the primitive only takes m >= n.
+# ==================================================================================
+class QRResult(NamedTuple):
+    """Like NumPy's: ``Q, R = qr(a)``."""
+
+    Q: Any
+    R: Any
+
+
+def _qr_shape(x):
+    if len(x) != 2 or x[0] < x[1]:
+        raise ShapeError(f"qr (the primitive) needs a matrix with m >= n, got shape {x}")
+    m, n = x
+    return (m, n), (n, n)
+
+
+def _qr_impl(x):
+    q, r = np.linalg.qr(x, mode="reduced")
+    return q, r
+
+
+qr_p = Primitive("qr", _qr_shape, _qr_impl, n_in=1, n_out=2)
+
+
+def _check_qr(r: Any, shape: tuple[int, int]) -> None:
+    rv = np.asarray(concrete(r))
+    d = np.abs(np.diagonal(rv))
+    tol = GAP_RTOL * max(shape) * float(np.max(np.abs(rv), initial=0.0))
+    if d.size and float(d.min()) <= tol:
+        i = int(np.argmin(d))
+        m, n = shape
+        raise DegenerateDerivativeError(
+            f"qr: R[{i}, {i}] = {rv[i, i]:.1e} (<= {tol:.1e}): the {m}x{n} matrix does not "
+            f"have full column rank, so column {i} of Q is not determined and QR has no "
+            "derivative there. For least squares with a rank-deficient matrix use "
+            "np.linalg.lstsq or np.linalg.pinv (derivative at constant rank)."
+        )
+
+
+def _right_solve(b: Any, a: Any) -> Any:
+    """b A^-1 for b of shape batch + (k, n): (A^-T b^T)^T, one solve."""
+    return mT(_solve_batched(mT(a), mT(b), 2))
+
+
+def qr_jvp(x_dot, ans, x):
+    q, r = ans
+    _check_qr(r, np.shape(x))
+    m_ = _right_solve(x_dot, r)  # M = dA R^-1
+    c = matmul(mT(q), m_)  # C = Q^T dA R^-1
+    low = tril(c, -1)
+    dr_rinv = subtract(c, subtract(low, mT(low)))  # C - Omega = dR R^-1
+    return subtract(m_, matmul(q, dr_rinv)), matmul(dr_rinv, r)
+
+
+def qr_vjp(ans_bar, ans, x):
+    q, r = ans
+    q_bar, r_bar = ans_bar
+    if q_bar is None and r_bar is None:
+        return None
+    _check_qr(r, np.shape(x))
+    g = None if r_bar is None else matmul(r_bar, mT(r))  # G = R_bar R^T - Q^T Q_bar
+    if q_bar is not None:
+        qtq = matmul(mT(q), q_bar)
+        g = negative(qtq) if g is None else subtract(g, qtq)
+    h = add(triu(g), tril(mT(g), -1))
+    b = matmul(q, h) if q_bar is None else add(q_bar, matmul(q, h))
+    return _right_solve(b, mT(r))  # (Q_bar + Q H) R^-T
+
+
+defjvp(qr_p, qr_jvp)
+defvjp(qr_p, qr_vjp)
+
+
+def qr(a: Any, mode: str = "reduced") -> Any:
+    """``np.linalg.qr``: ``(Q, R)`` (mode "reduced" or "complete"), or R (mode "r").
+
+    Differentiable where A has full rank (column rank for m >= n; for a wide A, its
+    first m columns); ``DegenerateDerivativeError`` otherwise. ``mode="complete"`` of a
+    tall matrix adds columns of Q that are not unique: it raises (use "reduced").
+    """
+    if not traced(a):
+        return np.linalg.qr(a, mode=mode)
+    if mode not in ("reduced", "complete", "r"):
+        raise UnsupportedOperationError(f"numpy.linalg.qr(mode={mode!r})")
+    from ad.primitives.shape import concatenate
+
+    def one(m: Any) -> Any:
+        rows, cols = np.shape(m)
+        if mode == "complete" and rows > cols:
+            raise DegenerateDerivativeError(
+                f"qr(mode='complete') of a {rows}x{cols} matrix: the last {rows - cols} "
+                "columns of Q complete an orthonormal basis and are not unique, so they "
+                "have no derivative; use mode='reduced'"
+            )
+        if rows >= cols:
+            q, r = _apply(qr_p, m)
+        else:
+            q, u = _apply(qr_p, getitem(m, (slice(None), slice(0, rows))))
+            rest = matmul(mT(q), getitem(m, (slice(None), slice(rows, None))))
+            r = concatenate([u, rest], axis=1)
+        return r if mode == "r" else QRResult(q, r)
+
+    return _per_matrix(one, _operand(a))
+
+
+# ==================================================================================
+# pinv: P = A^+ (Moore-Penrose), A (m, n), P (n, m), from NumPy's SVD with cut-off rcond.
+#   [G. H. Golub and V. Pereyra, "The differentiation of pseudo-inverses and nonlinear
+#   least squares problems whose variables separate", SIAM J. Numer. Anal. 10 (1973),
+#   thm. 4.3; JAX's pinv_jvp uses the same formula.]
+#   JVP: dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
+#   VJP: A_bar = -P^T P_bar P^T + (I - A P) P_bar^T P P^T + P^T P P_bar^T (I - P A)
+#        (the adjoint, term by term: <P_bar, B dA^T C> = <C P_bar^T B, dA>).
+# Delicate point: P is a smooth function of A only where the rank is constant; the
+# formula is the derivative along directions that keep the rank (exact for a matrix of
+# full rank, where every direction does). At a rank-deficient A (numerical rank by
+# rcond) it is the constant-rank derivative, as JAX's; a direction that raises the rank
+# makes P jump, and no derivative exists there.
+# ==================================================================================
+def _pinv_shape(x, *, rcond):
+    if len(x) != 2:
+        raise ShapeError(f"pinv needs a matrix, got shape {x}")
+    return (x[1], x[0])
+
+
+def _pinv_impl(x, *, rcond):
+    return np.linalg.pinv(x, rcond=rcond)
+
+
+pinv_p = Primitive("pinv", _pinv_shape, _pinv_impl, n_in=1)
+
+
+def _pinv_projectors(p: Any, x: Any) -> tuple[Any, Any]:
+    """(I - A P, I - P A): the projectors onto the complements of range(A), range(A^T)."""
+    m, n = np.shape(x)
+    return subtract(np.eye(m), matmul(x, p)), subtract(np.eye(n), matmul(p, x))
+
+
+def pinv_jvp(x_dot, ans, x, *, rcond):
+    p = ans
+    i_ap, i_pa = _pinv_projectors(p, x)
+    dat = mT(x_dot)
+    t1 = negative(matmul(p, matmul(x_dot, p)))
+    t2 = matmul(matmul(p, mT(p)), matmul(dat, i_ap))
+    t3 = matmul(i_pa, matmul(dat, matmul(mT(p), p)))
+    return add(add(t1, t2), t3)
+
+
+def pinv_vjp(ans_bar, ans, x, *, rcond):
+    p = ans
+    i_ap, i_pa = _pinv_projectors(p, x)
+    pbt = mT(ans_bar)
+    t1 = negative(matmul(mT(p), matmul(ans_bar, mT(p))))
+    t2 = matmul(i_ap, matmul(pbt, matmul(p, mT(p))))
+    t3 = matmul(matmul(mT(p), p), matmul(pbt, i_pa))
+    return add(add(t1, t2), t3)
+
+
+defjvp(pinv_p, pinv_jvp)
+defvjp(pinv_p, pinv_vjp)
+
+_NO_RTOL = object()
+
+
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _NO_RTOL) -> Any:
+    """``np.linalg.pinv``: the Moore-Penrose pseudo-inverse, singular values below
+    ``rcond`` times the largest cut off (NumPy's defaults). Its derivative is Golub and
+    Pereyra's: exact at full rank, the constant-rank derivative at a rank-deficient A.
+    ``hermitian`` only selects NumPy's algorithm; the result is the same."""
+    if not traced(a):
+        if rtol is _NO_RTOL:
+            return np.linalg.pinv(a, rcond, hermitian)
+        return np.linalg.pinv(a, rcond, hermitian, rtol=rtol)
+    a = _operand(a)
+    if rcond is None:
+        if rtol is _NO_RTOL:
+            rcond = 1e-15
+        elif rtol is None:
+            rcond = max(np.shape(a)[-2:]) * np.finfo(np.float64).eps
+        else:
+            rcond = rtol
+    return _per_matrix(lambda m: _apply(pinv_p, m, rcond=float(rcond)), a)
+
+
+def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple[Any, Any, int, Any]:
+    """``np.linalg.lstsq``: ``(x, residuals, rank, s)``, x = A^+ b the minimum-norm
+    least-squares solution (a composite over ``pinv``, so rank deficiency gets the
+    constant-rank derivative); residuals ||b - A x||^2 per column when A has full
+    column rank and m > n (else empty), rank as NumPy counts it, s the singular values.
+    """
+    if not traced(a, b):
+        return np.linalg.lstsq(a, b, rcond=rcond)
+    from ad.primitives.elementwise import square
+
+    a, b = _operand(a), _operand(b)
+    if np.ndim(a) != 2 or np.ndim(b) not in (1, 2) or np.shape(b)[0] != np.shape(a)[0]:
+        raise ShapeError(f"lstsq: shapes {np.shape(a)} and {np.shape(b)} (need (m, n), (m,[k]))")
+    m, n = np.shape(a)
+    if rcond is None:
+        rcond = np.finfo(np.float64).eps * max(m, n)
+    x = matmul(_apply(pinv_p, a, rcond=float(rcond)), b)
+    s = svdvals(a)
+    sv = np.asarray(concrete(s))
+    rank = int(np.sum(sv > float(rcond) * sv.max())) if sv.size else 0
+    if rank == n and m > n:
+        res = _sum(square(subtract(b, matmul(a, x))), axis=0)
+        if np.ndim(b) == 1:
+            res = reshape(res, (1,))
+    else:
+        res = np.zeros(0)
+    return x, res, rank, s

@@ -292,3 +292,41 @@ BUILDERS.update(
         "svdvals": _svd("svdvals"),
     }
 )
+
+
+# -- primitives whose kernels are pending (KERNEL_PENDING in test_registry_kernels.py):
+# their graphs are ready for the kernel tests once the instructions exist ------------
+
+
+def _cumsum(b, v, w, rng):
+    M = _matrix(b, v, w, rng, 3, 5, 1.0)
+    fwd = b.apply("cumsum", v, axis=-1, reverse=False)
+    cols = b.apply("cumsum", M, axis=-2, reverse=bool(rng.random() < 0.5))
+    return b.apply("add", b.apply("mul", c(b, 0.1), fwd), _flat(b, cols))
+
+
+def _sort(b, v, w, rng):
+    s, perm = b.apply("sort", b.apply("add", v, w), axis=-1)
+    rows, _ = b.apply("sort", _matrix(b, v, w, rng, 2, 7, 1.0), axis=-2)
+    return b.apply("add", s, _flat(b, rows))
+
+
+def _arctan2(b, v, w, rng):
+    return b.apply("arctan2", v, b.apply("add", c(b, 1.5), bounded(b, w)))
+
+
+def _qr(b, v, w, rng):
+    rows, cols = [(5, 3), (4, 4)][int(rng.integers(2))]
+    M = _matrix(b, v, w, rng, rows, cols, 1.0)
+    if rows == cols:
+        M = _shifted(b, M, 2.0)
+    Q, R = b.apply("qr", M)
+    return _flat(b, R, Q)
+
+
+def _pinv(b, v, w, rng):
+    rows, cols = [(3, 5), (5, 3)][int(rng.integers(2))]
+    return _flat(b, b.apply("pinv", _matrix(b, v, w, rng, rows, cols, 1.0), rcond=1e-15))
+
+
+BUILDERS.update({"cumsum": _cumsum, "sort": _sort, "arctan2": _arctan2, "qr": _qr, "pinv": _pinv})

@@ -131,6 +131,18 @@ CASES = {
         ("5x2 spectral", lambda a: np.linalg.norm(a, 2), [separated(5, 2)]),
         ("svdvals", lambda a: np.linalg.svdvals(a) ** 2, [separated(2, 3)]),
     ],
+    "qr": [
+        ("tall 5x3", lambda a: tuple(np.linalg.qr(a)), [separated(5, 3)]),
+        ("square 3x3", lambda a: tuple(np.linalg.qr(a)), [wellcond(3)]),
+        ("wide 2x4 (composite)", lambda a: tuple(np.linalg.qr(a)), [separated(2, 4)]),
+        ("mode r", lambda a: np.linalg.qr(a, mode="r"), [separated(4, 2)]),
+    ],
+    "pinv": [
+        ("tall 4x2", np.linalg.pinv, [separated(4, 2)]),
+        ("wide 2x5", np.linalg.pinv, [separated(2, 5)]),
+        ("square 3x3", np.linalg.pinv, [wellcond(3)]),
+        ("lstsq", lambda a, b: np.linalg.lstsq(a, b)[0], [separated(5, 3), normal(5)]),
+    ],
 }
 
 
@@ -216,6 +228,17 @@ JAX_CASES = [
         lambda m, x, a: m.linalg.norm(a @ m.linalg.inv(x), "nuc"),
         [wellcond(3), separated(2, 3)],
     ),
+    (
+        "qr tall",
+        lambda m, a: m.concatenate([m.ravel(q) for q in m.linalg.qr(a)]),
+        [separated(5, 3)],
+    ),  # fmt: skip
+    ("qr square", lambda m, a: m.linalg.qr(a)[0] @ m.diag(m.linalg.qr(a)[1]), [wellcond(3)]),
+    ("qr wide", lambda m, a: m.linalg.qr(a)[1], [separated(3, 5)]),
+    ("pinv tall", lambda m, a: m.linalg.pinv(a), [separated(4, 3)]),
+    ("pinv wide", lambda m, a: m.tanh(m.linalg.pinv(a)), [separated(2, 4)]),
+    ("lstsq", lambda m, a, b: m.linalg.lstsq(a, b)[0], [separated(6, 3), normal(6, 2)]),
+    ("lstsq residuals", lambda m, a, b: m.linalg.lstsq(a, b)[1], [separated(6, 3), normal(6)]),
     (
         "pinv by svd",
         lambda m, a: (lambda u, s, vt: (vt.T / s) @ u.T)(*m.linalg.svd(a, full_matrices=False)),
