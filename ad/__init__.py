@@ -6,10 +6,11 @@ mirrored by plain-NumPy reference interpreters (:mod:`ad.reference`).
 """
 
 import ad.primitives  # noqa: F401  (registers every primitive)
-from ad import cost, errors, forward, reverse
+from ad import cost, errors, forward, reverse, sparse
 from ad import numpy as numpy
 from ad.api import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from ad.ir import Graph, GraphBuilder
+from ad.sparse import hessian_sparsity, jacobian_sparsity, sparse_hessian, sparse_jacobian
 from ad.testing import check_grads
 from ad.trace import trace
 
@@ -22,13 +23,18 @@ __all__ = [
     "forward",
     "grad",
     "hessian",
+    "hessian_sparsity",
     "hvp",
     "jacfwd",
     "jacobian",
+    "jacobian_sparsity",
     "jacrev",
     "jvp",
     "numpy",
     "reverse",
+    "sparse",
+    "sparse_hessian",
+    "sparse_jacobian",
     "trace",
     "value_and_grad",
     "vjp",

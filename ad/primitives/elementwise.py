@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ad.errors import ShapeError
-from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.primitives.core import ELEMENTWISE, Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.shape import broadcast_to, traced
 from ad.trace import concrete, shape_of
 
@@ -28,8 +28,11 @@ def _same_shape(*shapes, **params):
 
 
 def elementwise(name: str, impl: Any, n_in: int = 1) -> Primitive:
-    """An elementwise primitive: equal operand shapes, output of the same shape."""
-    return Primitive(name, _same_shape, impl, n_in=n_in)
+    """An elementwise primitive: equal operand shapes, output of the same shape (and
+    output entry k depends on entry k of each operand: its sparsity rule)."""
+    prim = Primitive(name, _same_shape, impl, n_in=n_in)
+    defsparsity(prim, ELEMENTWISE)
+    return prim
 
 
 def defderiv(prim: Primitive, *partials: Any) -> None:
@@ -118,6 +121,7 @@ def _integer_pow_impl(x, *, n):
 
 
 integer_pow_p = Primitive("integer_pow", _same_shape, _integer_pow_impl, n_in=1)
+defsparsity(integer_pow_p, ELEMENTWISE)
 
 
 def _integer_pow_deriv(ans, x, *, n):
@@ -257,6 +261,15 @@ def select_b_rule(t, ans, a, b, *, mask):
 
 defjvp(select_p, select_a_rule, select_b_rule)
 defvjp(select_p, select_a_rule, select_b_rule)
+
+
+def select_sparsity(S, a, b, *, mask):
+    # exact: entry k follows a where mask[k] and b elsewhere (the mask is concrete)
+    k = np.arange(mask.size).reshape(mask.shape)
+    return S.take((a, b), np.where(mask, k, k + mask.size), in_ndims=mask.ndim)
+
+
+defsparsity(select_p, select_sparsity)
 
 
 def select(mask: Any, a: Any, b: Any) -> Any:
