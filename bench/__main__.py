@@ -13,9 +13,9 @@ from pathlib import Path
 
 from bench.machine import REPO, pin_cpu
 
-FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar")
-ENGINES = ("forward", "reverse", "reference", "jax", "fd")
-DEFAULT_ENGINES = {"sweep": "forward,reverse,jax,fd", "check": "forward,reverse,jax"}
+FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "sparse")
+ENGINES = ("forward", "reverse", "reference", "jax", "fd", "sparse")
+DEFAULT_ENGINES = {"sweep": "forward,reverse,jax,fd,sparse", "check": "forward,reverse,jax"}
 
 
 def _list_of(allowed: tuple[str, ...]):

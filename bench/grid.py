@@ -66,6 +66,19 @@ def _random(
     return cells
 
 
+def _sparse(ns: list[int]) -> list[Cell]:
+    """The ``sparse`` family: each variant at each n (laplace2d at the nearest k^2); m = n,
+    or 1 for the Hessian problem. Its tool runs its own dense and peer columns."""
+    from bench.problems.sparse import VARIANTS, sizes
+
+    cells = []
+    for v in VARIANTS:
+        for n in sizes(v, ns):
+            m = 1 if v == "rosenbrock_hessian" else n
+            cells.append(Cell(f"sparse:{v}", n, m, jax=False, fd=False, tags=("sparse",)))
+    return cells
+
+
 def full() -> dict[str, list[Cell]]:
     """The default grid of ``make bench`` (about 10 minutes on 2 cores).
 
@@ -101,6 +114,7 @@ def full() -> dict[str, list[Cell]]:
         + [Cell("mlp", 8, m, tags=("vs_m",)) for m in (4, 32, 256, 1024)],
         "rosenbrock": [Cell("rosenbrock", n, 1, tags=("size",)) for n in (10, 100, 1000, 3000)],
         "seminar": seminar,
+        "sparse": _sparse([100, 1000, 10_000, 100_000]),
     }
 
 
@@ -120,6 +134,7 @@ def quick() -> dict[str, list[Cell]]:
         "mlp": [Cell("mlp", 64, 8, tags=("vs_n",)), Cell("mlp", 8, 64, tags=("vs_m",))],
         "rosenbrock": [Cell("rosenbrock", n, 1, tags=("size",)) for n in (100, 1000)],
         "seminar": seminar,
+        "sparse": _sparse([100, 10_000]),
     }
 
 
@@ -134,6 +149,7 @@ def tiny() -> dict[str, list[Cell]]:
             Cell("seminar:quadratic", 5, 1, tags=("size",)),
             Cell("seminar:trace_inv", 9, 1, tags=("size",)),
         ],
+        "sparse": _sparse([16]),
     }
 
 

@@ -445,6 +445,9 @@ def fig_mlp(df: pd.DataFrame, out: Path) -> Path | None:
     return _save(fig, out / "mlp.png")
 
 
+from bench.sparse_report import CAPTION as SPARSE_CAPTION  # noqa: E402
+from bench.sparse_report import fig_sparse  # noqa: E402
+
 #: (file, function, caption) of every figure, in report order.
 FIGURES: list[tuple[str, Callable[[pd.DataFrame, Path], Path | None], str]] = [
     (
@@ -519,6 +522,7 @@ FIGURES: list[tuple[str, Callable[[pd.DataFrame, Path], Path | None], str]] = [
         "The tensor-level `mlp` family: Jacobian time against n (m = 8) and against m "
         "(n = 8), every engine, default chunk.",
     ),
+    ("sparse.png", fig_sparse, SPARSE_CAPTION),
 ]
 
 

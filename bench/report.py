@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from bench import analysis as an
-from bench import costmodel
+from bench import costmodel, sparse_report
 from bench.plots import FIGURES
 from bench.sweep import SPREAD_LIMIT, write_atomic
 
@@ -527,6 +527,8 @@ def write_report(csv: Path, out: Path) -> Path:
         jax_section(df),
         "",
         fd_section(df),
+        "",
+        sparse_report.section(df),
         "",
         spread_section(df),
         "",

@@ -75,6 +75,10 @@ COLUMNS = [
     "tape_bytes",
     "peak_bytes",
     "peak_method",
+    "colors",
+    "colors_bound",
+    "nnz",
+    "choice",
     "grid",
     "pinned_cpu",
     "numpy_cpu_wall",
@@ -127,6 +131,10 @@ def tools_for(engines: Sequence[str]) -> dict[str, tuple[Any, tuple[str, ...]]]:
             tool: Any = Ours(name)
         elif name == "fd":
             tool = FiniteDifferences()
+        elif name == "sparse":
+            from bench.sparse_tools import SparseTool
+
+            tool = SparseTool()
         else:
             from bench.peers import Jax, available
 
@@ -157,6 +165,8 @@ def prepare(
     cases: list[Case] = []
     for name, (tool, modes) in tools.items():
         if (name == "jax" and not cell.jax) or (name == "fd" and not cell.fd):
+            continue
+        if name not in problem.notes.get("tools", (name,)):  # e.g. sparse: its own tool only
             continue
         try:
             got = tool.cases(problem, modes, cell.chunks, ref)

@@ -38,6 +38,9 @@ ENGINE_CHOICES = {
     "reference": ("reference", ("primal", "jvp", "vjp", "jac_fwd", "jac_rev")),
     "jax": ("jax", ("primal", "jvp", "vjp", "jac_fwd", "jac_rev")),
     "fd": ("fd", ("primal", "jac_fd")),
+    # the sparse family's own tool (bench/sparse_tools.py): ours coloured and dense, JAX,
+    # asdex, sparsejac, scipy's grouped differences
+    "sparse": ("sparse", ("primal", "jac_sparse")),
 }
 
 

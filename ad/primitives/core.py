@@ -113,8 +113,10 @@ def defsparsity(prim: Primitive, rule: str | Callable[..., Any]) -> None:
     ``rule(S, *xs, **params)`` of the operands' patterns (objects with a ``shape``)
     returning the output pattern (a tuple for several outputs), written with the
     index-map operations of ``S`` (:class:`ad.sparse.pattern.Ops`): ``S.take`` (a
-    gather), ``S.add_into`` (a scatter-add), ``S.union``, ``S.pairs`` and
-    ``S.nonzero`` (where a constant operand is nonzero). Example::
+    gather), ``S.add_into`` (a scatter-add), ``S.union``, ``S.pairs``, and the
+    elementwise kinds that track entries known to be zero, ``S.linear`` (add),
+    ``S.product`` (mul: a zero factor removes the other's dependencies) and
+    ``S.quotient``; ``S.nonzero`` says where an operand may be nonzero. Example::
 
         defsparsity(select_p, lambda S, a, b, *, mask: S.take((a, b), ...))
     """

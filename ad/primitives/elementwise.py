@@ -86,27 +86,32 @@ def _binary(prim: Primitive):
 neg_p = elementwise("neg", np.negative)
 defjvp(neg_p, lambda x_dot, ans, x: negative(x_dot))
 defvjp(neg_p, lambda ans_bar, ans, x: negative(ans_bar))
+defsparsity(neg_p, lambda S, x: S.linear(x))  # keeps known zeros
 negative = _unary(neg_p)
 
 # -- add / sub ---------------------------------------------------------------------
 add_p = elementwise("add", np.add, 2)
 defjvp(add_p, lambda x_dot, ans, x, y: x_dot, lambda y_dot, ans, x, y: y_dot)
 defvjp(add_p, lambda ans_bar, ans, x, y: ans_bar, lambda ans_bar, ans, x, y: ans_bar)
+defsparsity(add_p, lambda S, x, y: S.linear(x, y))
 add = _binary(add_p)
 
 sub_p = elementwise("sub", np.subtract, 2)
 defjvp(sub_p, lambda x_dot, ans, x, y: x_dot, lambda y_dot, ans, x, y: negative(y_dot))
 defvjp(sub_p, lambda ans_bar, ans, x, y: ans_bar, lambda ans_bar, ans, x, y: negative(ans_bar))
+defsparsity(sub_p, lambda S, x, y: S.linear(x, y))
 subtract = _binary(sub_p)
 
 # -- mul: d(xy) = y dx + x dy -----------------------------------------------------------
 mul_p = elementwise("mul", np.multiply, 2)
 defderiv(mul_p, lambda ans, x, y: y, lambda ans, x, y: x)
+defsparsity(mul_p, lambda S, x, y: S.product(x, y))  # a known-zero factor: no dependency
 multiply = _binary(mul_p)
 
 # -- div: d(x/y) = dx / y - (x/y) dy / y ----------------------------------------------
 div_p = elementwise("div", np.divide, 2)
 defderiv(div_p, lambda ans, x, y: 1.0 / y, lambda ans, x, y: negative(ans / y))
+defsparsity(div_p, lambda S, x, y: S.quotient(x, y))
 divide = _binary(div_p)
 
 # -- pow: d(x^y) = y x^(y-1) dx + log(x) x^y dy ---------------------------------------
@@ -121,7 +126,7 @@ def _integer_pow_impl(x, *, n):
 
 
 integer_pow_p = Primitive("integer_pow", _same_shape, _integer_pow_impl, n_in=1)
-defsparsity(integer_pow_p, ELEMENTWISE)
+defsparsity(integer_pow_p, lambda S, x, *, n: S.product(x))  # n >= 1: zero stays zero
 
 
 def _integer_pow_deriv(ans, x, *, n):

@@ -369,7 +369,7 @@ def sparse_hessian(
 
     ``method="dense"`` runs n directions instead (for comparison). Example::
 
-        H = ad.sparse_hessian(lambda x: np.sum(np.diff(x) ** 4), np.arange(5.0))
+        H = ad.sparse_hessian(lambda x: np.sum((x[1:] - x[:-1]) ** 4), np.arange(5.0))
     """
     from ad.reverse import gradient_graph
 

@@ -56,9 +56,11 @@ def slots(graph: Graph) -> int:
     return sum(v.size for v in graph.variables())
 
 
-def sweep_width(graph: Graph, directions: int, max_bytes: int = MAX_SWEEP_BYTES) -> int:
-    """Directions per sweep: all of them if 8 x slots x directions fits in ``max_bytes``."""
-    fit = max(1, int(max_bytes // (8 * max(slots(graph), 1))))
+def sweep_width(graph: Graph, directions: int, max_bytes: int | None = None) -> int:
+    """Directions per sweep: all of them if 8 x slots x directions fits in ``max_bytes``
+    (default :data:`MAX_SWEEP_BYTES`)."""
+    limit = MAX_SWEEP_BYTES if max_bytes is None else max_bytes
+    fit = max(1, int(limit // (8 * max(slots(graph), 1))))
     return max(1, min(int(directions), fit))
 
 

@@ -208,9 +208,13 @@ _EMPTY = np.zeros(0, np.int64)
 
 class Pattern:
     """The dependency sets of one variable: CSR arrays over its entries (C order), or
-    ``indptr is None`` for a constant (no dependency; ``value()`` gives its value)."""
+    ``indptr is None`` for a constant (no dependency; ``value()`` gives its value).
 
-    __slots__ = ("shape", "size", "indptr", "indices", "_value")
+    ``zero`` (flat boolean, or None) marks entries known to be exactly zero: their rows
+    are empty, and a product with them contributes no dependency (the zero-padded
+    adjoints of a gradient graph, the off-diagonal of ``np.diag(v)``)."""
+
+    __slots__ = ("shape", "size", "indptr", "indices", "_value", "zero", "_zero_known")
 
     def __init__(
         self,
@@ -218,12 +222,15 @@ class Pattern:
         indptr: np.ndarray | None = None,
         indices: np.ndarray | None = None,
         value: Any = None,
+        zero: np.ndarray | None = None,
     ):
         self.shape = tuple(int(d) for d in shape)
         self.size = math.prod(self.shape)
         self.indptr = indptr
         self.indices = indices
         self._value = value
+        self.zero = zero if zero is not None and zero.any() else None  # None: none known
+        self._zero_known = zero is not None or indptr is not None
 
     @property
     def constant(self) -> bool:
@@ -239,6 +246,8 @@ class Pattern:
         v = self._value
         if callable(v):
             v = self._value = v()
+        if v is None and self.zero is not None and self.zero.all():
+            v = self._value = np.zeros(self.shape)
         return v
 
     def __repr__(self) -> str:
@@ -276,6 +285,65 @@ class Ops:
         )
         return Pattern(shape, ptr, idx) if idx.size else Pattern(shape)
 
+    # -- known zeros ------------------------------------------------------------------
+    def zeros(self, x: Pattern) -> np.ndarray | None:
+        """Flat boolean mask of the entries of x known to be exactly zero (None: none
+        known). A constant's come from its value (computed on first use)."""
+        if x._zero_known:  # variables: from the rules; constants: computed once
+            return x.zero
+        x._zero_known = True
+        v = x.value()
+        if v is None:
+            return None
+        try:
+            z = np.broadcast_to(np.asarray(v) == 0, x.shape).reshape(-1)
+        except (TypeError, ValueError):  # a traced constant: value unknown here
+            return None
+        x.zero = z if z.any() else None
+        return x.zero
+
+    def nonzero(self, x: Pattern) -> np.ndarray:
+        """Boolean array of x's shape: False where x is known to be zero."""
+        z = self.zeros(x)
+        return np.ones(x.shape, dtype=bool) if z is None else ~z.reshape(x.shape)
+
+    def where_zero(self, p: Pattern, mask: np.ndarray | None) -> Pattern:
+        """``p`` with the entries in ``mask`` (flat boolean) known zero, rows emptied."""
+        if mask is None or not mask.any():
+            return p
+        if p.constant:
+            return Pattern(p.shape, zero=mask)
+        lengths = np.diff(p.indptr)
+        keep = ~mask
+        ptr = np.concatenate([[0], np.cumsum(lengths * keep)]).astype(np.int64)
+        idx = p.indices[np.repeat(keep, lengths)]
+        return Pattern(p.shape, ptr, idx, zero=mask) if idx.size else Pattern(p.shape, zero=mask)
+
+    def linear(self, *xs: Pattern) -> Pattern:
+        """Elementwise and zero where every operand is zero (add, sub, neg)."""
+        masks = [self.zeros(x) for x in xs]
+        out = self.union(*xs)
+        if any(m is None for m in masks):
+            return out
+        both = masks[0]
+        for m in masks[1:]:
+            both = both & m
+        return self.where_zero(out, both)
+
+    def product(self, *xs: Pattern) -> Pattern:
+        """Elementwise and zero where any operand is zero (mul, x ** n): a zero factor
+        also removes the other factors' dependencies (d(x y) = y dx + x dy)."""
+        either = None
+        for x in xs:
+            m = self.zeros(x)
+            if m is not None:
+                either = m if either is None else (either | m)
+        return self.where_zero(self.union(*xs), either)
+
+    def quotient(self, x: Pattern, y: Pattern) -> Pattern:
+        """Elementwise x / y: zero where x is zero (then y's dependencies vanish too)."""
+        return self.where_zero(self.union(x, y), self.zeros(x))
+
     # -- the operations -----------------------------------------------------------------
     def union(self, *xs: Pattern) -> Pattern:
         """Elementwise: entry k depends on entry k of every operand (equal shapes)."""
@@ -292,7 +360,9 @@ class Ops:
                 continue
             ptr, idx = _union2(out.indptr, out.indices, x.indptr, x.indices)
             out = Pattern(shape, ptr, idx)
-        return out if out.shape == shape else Pattern(shape, out.indptr, out.indices)
+        if out.shape == shape and out.zero is None:
+            return out
+        return Pattern(shape, out.indptr, out.indices)  # f(0, ...) need not be 0
 
     def take(
         self, xs: Sequence[Pattern], idx: np.ndarray, in_ndims: int | Sequence[int] | None = None
@@ -320,7 +390,22 @@ class Ops:
             src = _stacked_rows(flat, sizes.astype(np.int64), nb)
             base = self._stack(xs)
         ptr, out = _take_rows(base.indptr, base.indices, src)
-        return Pattern(shape, ptr, out) if out.size else Pattern(shape)
+        zero = self._take_zeros(xs, src, nb * sizes)
+        return Pattern(shape, ptr, out, zero=zero) if out.size else Pattern(shape, zero=zero)
+
+    def _take_zeros(self, xs: Sequence[Pattern], src: np.ndarray, sizes: np.ndarray):
+        """Known zeros of a gather: the -1 entries and the known zeros it reads."""
+        masks = [self.zeros(x) for x in xs]
+        if all(m is None for m in masks):
+            if src.size == 0 or src.min() >= 0:
+                return None
+            return src < 0
+        missing = src < 0
+        stacked = np.concatenate(
+            [np.zeros(int(s), bool) if m is None else m for m, s in zip(masks, sizes)]
+        )
+        zero = np.where(missing, True, stacked[np.where(missing, 0, src)])
+        return zero if zero.any() else None
 
     def add_into(self, x: Pattern, idx: np.ndarray, out_shape: tuple[int, ...] | int) -> Pattern:
         """The scatter-add: ``out[..., j]`` depends on every ``x[..., k]`` with
@@ -339,7 +424,14 @@ class Ops:
             targets = flat[None, :] + size * np.arange(nb)[:, None]
             targets = np.where(flat[None, :] >= 0, targets, -1).reshape(-1)
         sel_ptr, sel_idx = _group(targets, nb * size)
-        return self._combine(shape, sel_ptr, sel_idx, x)
+        out = self._combine(shape, sel_ptr, sel_idx, x)
+        # known zeros: the cells no nonzero entry is added into
+        z = self.zeros(x)
+        live = targets >= 0 if z is None else (targets >= 0) & ~z
+        zero = np.bincount(targets[live], minlength=nb * size) == 0
+        out.zero = zero if zero.any() else None
+        out._zero_known = True
+        return out
 
     def pairs(
         self, out_shape: tuple[int, ...] | int, out_idx: np.ndarray, x: Pattern, src_idx: np.ndarray
@@ -353,17 +445,6 @@ class Ops:
         src_idx = np.asarray(src_idx, dtype=np.int64).reshape(-1)
         sel_ptr, order = _group(out_idx, math.prod(shape))
         return self._combine(shape, sel_ptr, src_idx[order], x)
-
-    def nonzero(self, x: Pattern) -> np.ndarray:
-        """Boolean array of x's shape: False where x is a constant zero."""
-        if x.constant:
-            v = x.value()
-            if v is not None:
-                try:
-                    return np.broadcast_to(np.asarray(v) != 0, x.shape)
-                except (TypeError, ValueError):  # a traced constant: value unknown here
-                    pass
-        return np.ones(x.shape, dtype=bool)
 
     def dense(self, xs: Sequence[Pattern], shapes: Sequence[tuple[int, ...]]) -> list[Pattern]:
         """Every output entry depends on every operand entry (matrix functions)."""
