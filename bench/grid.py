@@ -114,7 +114,7 @@ def full() -> dict[str, list[Cell]]:
         + [Cell("mlp", 8, m, tags=("vs_m",)) for m in (4, 32, 256, 1024)],
         "rosenbrock": [Cell("rosenbrock", n, 1, tags=("size",)) for n in (10, 100, 1000, 3000)],
         "seminar": seminar,
-        "sparse": _sparse([100, 1000, 10_000, 100_000]),
+        "sparse": _sparse([100, 316, 1000, 3162, 10_000, 100_000]),
     }
 
 

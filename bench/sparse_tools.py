@@ -11,7 +11,8 @@ engine (the ``engine`` column) and mode:
   (coloured forward / reverse through a cached plan), ``jac_auto`` (the mode the cost
   model picks; ``choice`` column), ``sweep_cfwd`` (the compressed forward sweep alone,
   without seeding, decompression and the CSR: the breakdown), and for the Hessian
-  problem ``hess_star`` (``ad.sparse_hessian``'s star colouring).
+  problem ``hess_star`` (``ad.sparse_hessian``'s star colouring) and ``grad_graph``
+  (recording the gradient graph, which ``ad.sparse_hessian(f, x)`` redoes per call).
 - ``jax``: ``primal`` (``jax.jit(f)``) and ``jac_fwd`` (``jax.jit(jax.jacfwd(f))``, dense;
   ``jax.hessian`` for the Hessian problem), up to ``JAX_MAX_N``.
 - ``asdex`` and ``sparsejac`` (when installed): ``primal`` and ``jac_sparse``, their
@@ -50,8 +51,10 @@ JAX_MAX_N = 3_200
 #: Largest n at which the peers run (set-up cost grows faster than ours).
 PEER_MAX_N = 100_000
 #: The arrowhead needs n colours in any unidirectional mode: its coloured modes run up to
-#: this n (above it every mode is n sweeps, minutes each).
+#: this n (above it every mode is n sweeps, minutes each), the JAX peers (one vmapped
+#: batch of n directions, n x n intermediates) up to ``ARROWHEAD_PEER_MAX_N``.
 ARROWHEAD_MAX_N = 10_000
+ARROWHEAD_PEER_MAX_N = 1_000
 
 
 def sparse_error(got: Any, ref: sp.sparray) -> float:
@@ -184,7 +187,8 @@ class SparseTool(Tool):
             seeds = comp.chunks[0].seeds or comp._seeds(0, comp.n_colors)
             fn = alternating(lambda xs: compress.sweep(G, xs, seeds, "forward"), x)
             self._add(out, p, "compiled", "sweep_cfwd", fn, comp.width, None, nnz)
-        if hess:
+        if hess:  # recording the gradient graph: what sparse_hessian adds at every call
+            self._add(out, p, "compiled", "grad_graph", lambda: ad.reverse.gradient_graph(g, x))
             hp = sparse_api.hessian_plan(g, x)
             info = {"colors": hp.star.n_colors, "colors_bound": hp.star.lower_bound, **nnz}
             fn = alternating(lambda xs: hp(xs), x)
@@ -239,7 +243,7 @@ class SparseTool(Tool):
 
     def _asdex(self, p: Problem) -> list[Case]:
         got = self._jax_fn(p)
-        if got is None or p.n > PEER_MAX_N or not self._colored_ok(p):
+        if got is None or not self._peer_ok(p):
             return []
         try:
             import asdex
@@ -263,7 +267,7 @@ class SparseTool(Tool):
 
     def _sparsejac(self, p: Problem) -> list[Case]:
         got = self._jax_fn(p)
-        if got is None or p.n > PEER_MAX_N or not self._colored_ok(p):
+        if got is None or not self._peer_ok(p):
             return []
         try:
             import sparsejac
@@ -306,6 +310,12 @@ class SparseTool(Tool):
     @staticmethod
     def _colored_ok(p: Problem) -> bool:
         return p.notes["variant"] != "arrowhead" or p.n <= ARROWHEAD_MAX_N
+
+    @staticmethod
+    def _peer_ok(p: Problem) -> bool:
+        if p.notes["variant"] == "arrowhead":
+            return p.n <= ARROWHEAD_PEER_MAX_N
+        return p.n <= PEER_MAX_N
 
 
 def _as_scipy(res: Any) -> Any:

@@ -138,6 +138,7 @@ def _combine(sel_ptr, sel_idx, indptr, indices, mark, stamp):
         ptr[r + 1] = ptr[r] + k
     stamp += n
     out = np.empty(ptr[n], np.int64)
+    n_cols = mark.shape[0]
     for r in range(n):  # fill, then sort the row
         s = stamp + r
         o = ptr[r]
@@ -149,7 +150,14 @@ def _combine(sel_ptr, sel_idx, indptr, indices, mark, stamp):
                     mark[col] = s
                     out[o] = col
                     o += 1
-        _sort_small(out, ptr[r], o)
+        if (o - ptr[r]) * 16 > n_cols:  # a dense row: read it off the marks, in order
+            o = ptr[r]
+            for col in range(n_cols):
+                if mark[col] == s:
+                    out[o] = col
+                    o += 1
+        else:
+            _sort_small(out, ptr[r], o)
     return ptr, out, stamp + n
 
 
@@ -177,6 +185,28 @@ def _stacked_rows(flat, sizes, nb):
         for b in range(nb):
             src[b * k_n + k] = off[i] + b * sizes[i] + g - lo[i]
     return src
+
+
+@_jit
+def _is_range(a):
+    for k in range(a.shape[0]):
+        if a[k] != k:
+            return False
+    return True
+
+
+@_jit
+def _inverse(targets, n_out):
+    """inv[j] = the k with targets[k] == j (-1: none), and whether the map is
+    injective (no j hit twice; then inv is complete)."""
+    inv = np.full(n_out, -1, np.int64)
+    for k in range(targets.shape[0]):
+        t = targets[k]
+        if t >= 0:
+            if inv[t] >= 0:
+                return inv, False
+            inv[t] = k
+    return inv, True
 
 
 @_jit
@@ -314,6 +344,8 @@ class Ops:
         if p.constant:
             return Pattern(p.shape, zero=mask)
         lengths = np.diff(p.indptr)
+        if not lengths[mask].any():  # those rows are empty already
+            return Pattern(p.shape, p.indptr, p.indices, zero=mask)
         keep = ~mask
         ptr = np.concatenate([[0], np.cumsum(lengths * keep)]).astype(np.int64)
         idx = p.indices[np.repeat(keep, lengths)]
@@ -328,7 +360,8 @@ class Ops:
         both = masks[0]
         for m in masks[1:]:
             both = both & m
-        return self.where_zero(out, both)
+        # the rows there are empty already (known zeros have no dependencies)
+        return Pattern(out.shape, out.indptr, out.indices, zero=both)
 
     def product(self, *xs: Pattern) -> Pattern:
         """Elementwise and zero where any operand is zero (mul, x ** n): a zero factor
@@ -384,6 +417,9 @@ class Ops:
         nb = math.prod(batch)
         sizes = np.array([math.prod(x.shape[len(x.shape) - d :]) for x, d in zip(xs, nds)])
         flat = idx.reshape(-1)
+        if len(xs) == 1 and nb == 1 and flat.size == xs[0].size and _is_range(flat):
+            x = xs[0]  # a reshape: the same rows
+            return Pattern(shape, x.indptr, x.indices, zero=x.zero)
         if len(xs) == 1 and nb == 1:
             src, base = flat, xs[0]
         else:  # stack the operands' rows; map (batch b, source g) to a stacked row
@@ -423,15 +459,24 @@ class Ops:
         else:
             targets = flat[None, :] + size * np.arange(nb)[:, None]
             targets = np.where(flat[None, :] >= 0, targets, -1).reshape(-1)
-        sel_ptr, sel_idx = _group(targets, nb * size)
-        out = self._combine(shape, sel_ptr, sel_idx, x)
-        # known zeros: the cells no nonzero entry is added into
         z = self.zeros(x)
-        live = targets >= 0 if z is None else (targets >= 0) & ~z
-        zero = np.bincount(targets[live], minlength=nb * size) == 0
-        out.zero = zero if zero.any() else None
-        out._zero_known = True
-        return out
+        inv, injective = _inverse(targets, nb * size)
+        if injective:  # each cell receives at most one entry: a gather (padding adjoints)
+            ptr, out_idx = _take_rows(x.indptr, x.indices, inv)
+            zero = inv < 0
+            if z is not None:
+                zero |= z[np.maximum(inv, 0)] & ~zero
+        else:
+            sel_ptr, sel_idx = _group(targets, nb * size)
+            ptr, out_idx, self._stamp = _combine(
+                sel_ptr, sel_idx, x.indptr, x.indices, self._mark, self._stamp
+            )
+            live = targets >= 0 if z is None else (targets >= 0) & ~z
+            zero = np.bincount(targets[live], minlength=nb * size) == 0
+        # known zeros: the cells no nonzero entry is added into
+        if not out_idx.size:
+            return Pattern(shape, zero=zero)
+        return Pattern(shape, ptr, out_idx, zero=zero)
 
     def pairs(
         self, out_shape: tuple[int, ...] | int, out_idx: np.ndarray, x: Pattern, src_idx: np.ndarray
@@ -547,12 +592,22 @@ def propagate(graph: Graph) -> list[Pattern]:
         offset += v.size
     for v in graph.consts:
         env[v.id] = Pattern(v.shape, value=graph.const_values[v.id])
+    keep = {v.id for v in graph.outputs}
+    needed = set(keep)  # equations no output depends on are skipped
+    live = [False] * len(graph.eqns)
+    for i in range(len(graph.eqns) - 1, -1, -1):
+        e = graph.eqns[i]
+        if any(v.id in needed for v in e.outputs):
+            live[i] = True
+            needed.update(v.id for v in e.inputs)
     last: dict[int, int] = {}
     for i, e in enumerate(graph.eqns):
-        for v in e.inputs:
-            last[v.id] = i
-    keep = {v.id for v in graph.outputs}
+        if live[i]:
+            for v in e.inputs:
+                last[v.id] = i
     for i, e in enumerate(graph.eqns):
+        if not live[i]:
+            continue
         ins = [env[v.id] for v in e.inputs]
         for v, p in zip(e.outputs, _apply(S, e, ins)):
             env[v.id] = p

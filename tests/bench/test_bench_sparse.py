@@ -39,7 +39,14 @@ def test_every_grid_has_every_variant():
         cells = grid.cells(kind, ["sparse"])["sparse"]
         assert {c.family for c in cells} == {f"sparse:{v}" for v in family.VARIANTS}
     full = grid.cells("full", ["sparse"])["sparse"]
-    assert {c.n for c in full if c.family == "sparse:banded3"} == {100, 1000, 10_000, 100_000}
+    assert {c.n for c in full if c.family == "sparse:banded3"} == {
+        100,
+        316,
+        1000,
+        3162,
+        10_000,
+        100_000,
+    }
 
 
 def test_sparse_error_is_adbench_error():
