@@ -29,6 +29,8 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny")
     for cmd in ("sweep", "plot", "report"):
         extra = ["--tiny", "--engines", "reference,jax,fd,sparse"] if cmd == "sweep" else []
+        if cmd == "sweep":
+            extra += ["--problems", "linear,random,mlp,rosenbrock,seminar,sparse"]
         r = _run(cmd, "--out", str(out), *extra)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out

@@ -15,6 +15,7 @@ from ad.primitives import registry
 from ad.primitives.core import DENSE
 from ad.sparse.pattern import hessian_pattern, jacobian_pattern
 from bench.problems import sparse as family
+from tests import test_properties as properties
 from tests.primitives.test_linalg import CASES as LINALG_CASES
 from tests.primitives.test_primitives import CASES
 
@@ -252,3 +253,15 @@ def test_hessian_pattern_is_exact_on_random_programs(prog, n, seed):
     P = ad.hessian_sparsity(f, x).toarray()
     assert not ((H != 0) & ~P).any()
     np.testing.assert_array_equal(P, H != 0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prog=properties.programs, n=st.integers(13, 17), seed=st.integers(0, 2**16))
+def test_pattern_never_misses_a_nonzero_on_the_property_test_programs(prog, n, seed):
+    """tests/test_properties.py's own generator (dense M, x - x possible): conservative."""
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, n)) / np.sqrt(n)
+    x = rng.standard_normal(n)
+    f = lambda x: properties.run(prog, M, x)
+    J = ad.jacfwd(f, engine="reference")(x)
+    assert not ((J != 0) & ~pattern_of(f, [x])).any()
