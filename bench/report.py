@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -550,5 +551,5 @@ def write_report(csv: Path, out: Path) -> Path:
     ]
     text = "\n".join(p for p in parts if p is not None)
     path = out / "README.md"
-    write_atomic(path, text.replace("\n\n\n", "\n\n"))
+    write_atomic(path, re.sub(r"\n{3,}", "\n\n", text))
     return path

@@ -261,7 +261,7 @@ def peers_table(d: pd.DataFrame) -> tuple[str, bool | None]:
         if ours is None:
             continue
         t = float(ours["median_s"])
-        row = [v, int(n), _g3(t * 1e3)]
+        row = [v, int(n), f"{_g3(t * 1e3)} ({_g3(float(ours['ratio_to_f']))} f)"]
         for engine, mode in PEERS:
             r = _one(g, engine=engine, mode=mode)
             if r is None:
@@ -270,9 +270,10 @@ def peers_table(d: pd.DataFrame) -> tuple[str, bool | None]:
             ratio = float(r["median_s"]) / t
             total += 1
             wins += ratio > 1
-            row.append(f"{_g3(ratio)}x")
+            row.append(f"{_g3(ratio)}x ({_g3(float(r['ratio_to_f']))} f)")
         body.append(row)
-    table = md_table(["variant", "n", "ours [ms]"] + [f"t({e}) / t(ours)" for e, _ in PEERS], body)
+    header = ["variant", "n", "ours [ms] (its f's)"]
+    table = md_table(header + [f"t({e}) / t(ours) (its f's)" for e, _ in PEERS], body)
     return table, (None if total == 0 else wins == total)
 
 
@@ -296,7 +297,8 @@ def section(df: pd.DataFrame) -> str:
             "the compiled f of the same cell; `plan` is what a first call pays before its "
             'sweeps (detection and the colourings `mode="auto"` needs); `sweep_cfwd` is '
             "the compressed forward sweep alone, so the rest of `jac_cfwd` is seeding, "
-            "reading the nonzeros back and building the CSR array.",
+            "reading the nonzeros back and building the CSR array. Reproduce with "
+            "`make bench-sparse` (into `reports/sparse/`).",
             "",
             "Colours against the lower bound (the most nonzeros in a row for column "
             "colours, in a column for row colours; for a star colouring of a symmetric "
@@ -318,7 +320,9 @@ def section(df: pd.DataFrame) -> str:
             "",
             "Against the sparse peers at n >= 1000 (above 1, ours is faster; ours is the "
             "auto mode, or the star-coloured Hessian; peers under `jax.jit`, set-up "
-            "excluded): "
+            "excluded; in brackets each tool's Jacobian time in units of its own f: the "
+            "compiled f for ours, `jax.jit(f)` for asdex and sparsejac, the NumPy f for "
+            "scipy): "
             f"{verdict(peers_ok)} for 'faster than every peer in every cell'.",
             "",
             peers,
