@@ -232,7 +232,7 @@ programs = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prog=programs, n=st.integers(6, 14), seed=st.integers(0, 2**16))
 def test_pattern_is_exact_on_random_programs(prog, n, seed):
     rng = np.random.default_rng(seed)
@@ -244,7 +244,7 @@ def test_pattern_is_exact_on_random_programs(prog, n, seed):
     np.testing.assert_array_equal(pattern_of(f, [x]), J != 0)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prog=programs, n=st.integers(6, 10), seed=st.integers(0, 2**16))
 def test_hessian_pattern_is_exact_on_random_programs(prog, n, seed):
     rng = np.random.default_rng(seed)
