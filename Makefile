@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test bench bench-quick bench-micro check-perf lint format clean
+.PHONY: setup test bench bench-quick bench-sparse bench-micro check-perf lint format clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ bench-quick: $(STAMP)
 	$(PY) -m bench sweep --quick --out reports/quick
 	$(PY) -m bench plot --out reports/quick
 	$(PY) -m bench report --out reports/quick
+
+# the sparse family (coloured Jacobians, JAX, asdex, sparsejac, scipy) into reports/sparse/
+bench-sparse: $(STAMP)
+	$(PY) -m bench sweep --problems sparse --engines sparse --out reports/sparse
+	$(PY) -m bench plot --out reports/sparse
+	$(PY) -m bench report --out reports/sparse
 
 # micro-benchmarks of the sweeps, saved under reports/micro/ for `pytest --benchmark-compare`
 bench-micro: $(STAMP)

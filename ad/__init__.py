@@ -6,11 +6,12 @@ mirrored by plain-NumPy reference interpreters (:mod:`ad.reference`).
 """
 
 import ad.primitives  # noqa: F401  (registers every primitive)
-from ad import cost, errors, forward, reverse, tree
+from ad import cost, errors, forward, reverse, sparse, tree
 from ad import numpy as numpy
 from ad.api import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from ad.ir import Graph, GraphBuilder
 from ad.policy import get_nonfinite, nonfinite, set_nonfinite
+from ad.sparse import hessian_sparsity, jacobian_sparsity, sparse_hessian, sparse_jacobian
 from ad.testing import check_grads
 from ad.trace import trace
 
@@ -24,15 +25,20 @@ __all__ = [
     "get_nonfinite",
     "grad",
     "hessian",
+    "hessian_sparsity",
     "hvp",
     "jacfwd",
     "jacobian",
+    "jacobian_sparsity",
     "jacrev",
     "jvp",
     "nonfinite",
     "numpy",
     "reverse",
     "set_nonfinite",
+    "sparse",
+    "sparse_hessian",
+    "sparse_jacobian",
     "trace",
     "tree",
     "value_and_grad",

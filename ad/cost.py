@@ -466,9 +466,11 @@ def _seconds(t: float) -> str:
     return f"{t * 1e9:.3g} ns"
 
 
-def explain(f_or_graph: Any, *args: Any, chunk: int | None = None) -> str:
+def explain(f_or_graph: Any, *args: Any, chunk: int | None = None, sparse: bool = False) -> str:
     """A short answer to "which mode would you choose?" for a function or a Graph:
     n, m, T, the predicted time and memory of each mode, the choice and why.
+    ``sparse=True`` adds the sparsity pattern, the colour counts and the choice among
+    forward, reverse, coloured forward and coloured reverse (:mod:`ad.sparse.choice`).
 
     Example::
 
@@ -492,6 +494,11 @@ def explain(f_or_graph: Any, *args: Any, chunk: int | None = None) -> str:
         f"{plural(est.chunk_reverse, 'cotangent')}"
     )
     vjp = "one VJP (the gradient)" if est.m == 1 else "one VJP"
+    extra = []
+    if sparse:  # the sparse modes: see ad.sparse.choice
+        from ad.sparse import jacobian_plan
+
+        extra = jacobian_plan(graph).explain().splitlines()
     return "\n".join(
         [
             f"n = {est.n} inputs, m = {est.m} outputs, T = {est.nodes} nodes "
@@ -504,4 +511,5 @@ def explain(f_or_graph: Any, *args: Any, chunk: int | None = None) -> str:
             f"tape {est.tape_bytes:,} bytes)",
             f"choose {est.mode} mode: {ratio:.3g}x faster than {other} ({why})",
         ]
+        + extra
     )

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from bench.machine import REPO, pin_cpu
 
-FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic")
-ENGINES = ("forward", "reverse", "reference", "jax", "fd", "numpy", "api", "autograd")
+FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic", "sparse")
+#: What runs without --problems: the sparse family has its own run (make bench-sparse).
+DEFAULT_FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic")
+ENGINES = ("forward", "reverse", "reference", "jax", "fd", "numpy", "api", "autograd", "sparse")
 DEFAULT_ENGINES = {
-    "sweep": "forward,reverse,jax,fd,numpy,api,autograd",
+    "sweep": "forward,reverse,jax,fd,numpy,api,autograd,sparse",
     "check": "forward,reverse,jax",
 }
 
@@ -46,8 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--problems",
         type=_list_of(FAMILIES),
-        default=list(FAMILIES),
-        help=f"comma-separated families (default all: {','.join(FAMILIES)})",
+        default=list(DEFAULT_FAMILIES),
+        help=f"comma-separated families from {','.join(FAMILIES)} "
+        f"(default {','.join(DEFAULT_FAMILIES)}; sparse: make bench-sparse)",
     )
     p.add_argument("--quick", action="store_true", help="the small grid (under 2 minutes)")
     p.add_argument("--tiny", action="store_true", help="the test grid (seconds; no findings)")

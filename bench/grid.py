@@ -159,6 +159,19 @@ USER = {
 }
 
 
+def _sparse(ns: list[int]) -> list[Cell]:
+    """The ``sparse`` family: each variant at each n (laplace2d at the nearest k^2); m = n,
+    or 1 for the Hessian problem. Its tool runs its own dense and peer columns."""
+    from bench.problems.sparse import VARIANTS, sizes
+
+    cells = []
+    for v in VARIANTS:
+        for n in sizes(v, ns):
+            m = 1 if v == "rosenbrock_hessian" else n
+            cells.append(Cell(f"sparse:{v}", n, m, jax=False, fd=False, tags=("sparse",)))
+    return cells
+
+
 def full() -> dict[str, list[Cell]]:
     """The default grid of ``make bench`` (about 12 minutes on one core).
 
@@ -190,6 +203,7 @@ def full() -> dict[str, list[Cell]]:
         "rosenbrock": _rosenbrock([10, 100, 1000, 10_000, 100_000, 1_000_000], (100, 1000)),
         "seminar": _seminar([10, 100, 400, 1000], [3, 10, 20, 32], (10, 100, 400)),
         **USER,
+        "sparse": _sparse([100, 316, 1000, 3162, 10_000, 100_000]),
     }
 
 
@@ -211,6 +225,7 @@ def quick() -> dict[str, list[Cell]]:
         "logistic": [  # 200 descent steps (the full grid runs 1000)
             Cell("logistic", 20, 1, 200, fd=False, tags=("user",), extra=("grad", "gd"), api=True)
         ],
+        "sparse": _sparse([100, 10_000]),
     }
 
 
@@ -231,6 +246,7 @@ def tiny() -> dict[str, list[Cell]]:
         "logistic": [
             Cell("logistic", 20, 1, 20, fd=False, tags=("user",), extra=("grad", "gd"), api=True)
         ],
+        "sparse": _sparse([16]),
     }
 
 

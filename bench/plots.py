@@ -506,6 +506,9 @@ def fig_user_calls(df: pd.DataFrame, out: Path) -> Path | None:
     return _save(fig, out / "user_calls.png")
 
 
+from bench.sparse_report import CAPTION as SPARSE_CAPTION  # noqa: E402
+from bench.sparse_report import fig_sparse  # noqa: E402
+
 #: (file, function, caption) of every figure, in report order.
 FIGURES: list[tuple[str, Callable[[pd.DataFrame, Path], Path | None], str]] = [
     (
@@ -590,6 +593,7 @@ FIGURES: list[tuple[str, Callable[[pd.DataFrame, Path], Path | None], str]] = [
         "(dotted) and prebuilt gradient (solid) over the NumPy f of the same cell, for the "
         "n -> 1 families; dashed: the targets of issue 11 (1.5 and 3).",
     ),
+    ("sparse.png", fig_sparse, SPARSE_CAPTION),
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from bench import analysis as an
-from bench import costmodel
+from bench import costmodel, sparse_report
 from bench.plots import FIGURES
 from bench.sweep import SPREAD_LIMIT, write_atomic
 
@@ -560,6 +561,8 @@ def write_report(csv: Path, out: Path) -> Path:
         "",
         fd_section(df),
         "",
+        sparse_report.section(df),
+        "",
         spread_section(df),
         "",
         "## Figures",
@@ -580,7 +583,7 @@ def write_report(csv: Path, out: Path) -> Path:
     ]
     text = "\n".join(p for p in parts if p is not None)
     path = out / "README.md"
-    write_atomic(path, text.replace("\n\n\n", "\n\n"))
+    write_atomic(path, re.sub(r"\n{3,}", "\n\n", text))
     return path
 
 

@@ -92,6 +92,10 @@ COLUMNS = [
     "rss_method",
     "detail",
     "timed",
+    "colors",
+    "colors_bound",
+    "nnz",
+    "choice",
     "grid",
     "pinned_cpu",
     "numpy_cpu_wall",
@@ -159,6 +163,10 @@ def tools_for(engines: Sequence[str]) -> dict[str, tuple[Any, tuple[str, ...]]]:
             if not autograd_available():
                 print("notice: autograd is not installed; its rows are recorded as unavailable")
             tool = Autograd()
+        elif name == "sparse":
+            from bench.sparse_tools import SparseTool
+
+            tool = SparseTool()
         else:
             from bench.peers import Jax, available
 
@@ -197,6 +205,8 @@ def prepare(
     cases: list[Case] = []
     for name, (tool, modes) in tools.items():
         if (name == "jax" and not cell.jax) or (name == "fd" and not cell.fd):
+            continue
+        if name not in problem.notes.get("tools", (name,)):  # e.g. sparse: its own tool only
             continue
         if name in ("ad", "ad.jit") + API_TOOLS and not cell.api:
             continue

@@ -60,6 +60,9 @@ ENGINE_CHOICES = {
     "numpy": ("numpy", ("primal", "grad", "jac", "hessian", "gd")),
     "api": ("api", ("primal", "grad", "hessian", "hvp", "gd")),
     "autograd": ("autograd", ("grad", "hessian", "hvp", "gd")),
+    # the sparse family's own tool (bench/sparse_tools.py): ours coloured and dense, JAX,
+    # asdex, sparsejac, scipy's grouped differences
+    "sparse": ("sparse", ("primal", "jac_sparse")),
 }
 
 #: Modes a grid cell runs only when it names them (``Cell.extra``).

@@ -7,7 +7,9 @@ of one module of this package (see STYLE.md):
 - ``impl(*arrays, **params)``: evaluation with NumPy;
 - JVP rules, one per argument, ``rule(x_dot, ans, *primals, **params) -> ans_dot``;
 - VJP rules, one per argument, ``rule(ans_bar, ans, *primals, **params) -> x_bar``;
-- ``lower``: how the Numba kernels run it (set in the same block, see ``ad.kernels``).
+- ``lower``: how the Numba kernels run it (set in the same block, see ``ad.kernels``);
+- ``sparsity``: which operand entries each output entry depends on (``defsparsity``,
+  read by :mod:`ad.sparse`); elementwise primitives get it from their factory.
 
 Rules are batch-polymorphic: a tangent ``x_dot`` has shape ``batch + x.shape`` and a
 cotangent ``ans_bar`` has ``batch + ans.shape``, where ``batch`` is empty for one
@@ -58,6 +60,7 @@ class Primitive:
         self.jvp_rules: Sequence[Callable[..., Any] | None] | None = None
         self.vjp_rules: Sequence[Callable[..., Any] | None] | None = None
         self.lower: Callable[..., Any] | None = None
+        self.sparsity: str | Callable[..., Any] | None = None  # see defsparsity
         registry[name] = self
 
     def __repr__(self) -> str:
@@ -92,6 +95,36 @@ def defvjp(
 ) -> None:
     """Set the per-argument VJP rules of ``prim`` (``None``: not differentiable there)."""
     prim.vjp_rules = variadic if variadic is not None else rules
+
+
+#: Sparsity rules shared by a family of primitives (see :func:`defsparsity`).
+ELEMENTWISE = "elementwise"
+DENSE = "dense"
+
+
+def defsparsity(prim: Primitive, rule: str | Callable[..., Any]) -> None:
+    """Declare the sparsity rule of ``prim``: how the dependency sets of its output
+    entries follow from those of its operands' entries (used by :mod:`ad.sparse` to
+    find Jacobian and Hessian patterns; a rule must never miss a dependency).
+
+    ``rule`` is :data:`ELEMENTWISE` (output entry k depends on entry k of every
+    operand), :data:`DENSE` (every output entry on every operand entry: the default of
+    a primitive that declares nothing, right for matrix functions), or a function
+    ``rule(S, *xs, **params)`` of the operands' patterns (objects with a ``shape``)
+    returning the output pattern (a tuple for several outputs), written with the
+    index-map operations of ``S`` (:class:`ad.sparse.pattern.Ops`): ``S.take`` (a
+    gather), ``S.add_into`` (a scatter-add), ``S.union``, ``S.pairs``, and the
+    elementwise kinds that track entries known to be zero, ``S.linear`` (add),
+    ``S.product`` (mul: a zero factor removes the other's dependencies) and
+    ``S.quotient``; ``S.nonzero`` says where an operand may be nonzero. Example::
+
+        defsparsity(select_p, lambda S, a, b, *, mask: S.take((a, b), ...))
+    """
+    if not (callable(rule) or rule in (ELEMENTWISE, DENSE)):
+        raise GraphError(
+            f"sparsity rule of '{prim.name}' must be callable, 'elementwise' or 'dense'"
+        )
+    prim.sparsity = rule
 
 
 def rule(rules: Any, i: int) -> Callable[..., Any] | None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ad.errors import ShapeError
-from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.shape import traced
 
 
@@ -48,8 +48,43 @@ def cumsum_vjp(ans_bar, ans, x, *, axis, reverse=False):
     return cumsum_p.bind(ans_bar, axis=axis, reverse=not reverse)
 
 
+def lanes(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
+    """``(outer, n, inner)``: the entries of ``shape`` as outer x n x inner, the lanes
+    along ``axis`` (negative) running over n with stride inner."""
+    a = len(shape) + axis
+    return int(np.prod(shape[:a], dtype=np.int64)), shape[a], int(np.prod(shape[a + 1 :]))
+
+
+def lane_union(S: Any, x: Any, axis: int) -> Any:
+    """Sparsity: every entry depends on its whole lane along ``axis`` (linear cost)."""
+    outer, n, inner = lanes(x.shape, axis)
+    lane = (np.arange(outer)[:, None, None] * inner + np.arange(inner)[None, None, :]).repeat(
+        n, axis=1
+    )
+    cells = S.add_into(x, lane.reshape(x.shape), (outer * inner,))
+    return S.take([cells], lane.reshape(x.shape), 1)
+
+
+#: Above this many (output, input) pairs a cumsum's pattern is taken as lane-dense.
+MAX_PAIRS = 1 << 22
+
+
+def cumsum_sparsity(S, x, *, axis, reverse=False):
+    """Entry k of a lane depends on entries 0..k (k..n-1 reversed): lower (upper)
+    triangles, exact up to MAX_PAIRS pairs, the whole lane beyond."""
+    outer, n, inner = lanes(x.shape, axis)
+    k, j = np.tril_indices(n) if not reverse else np.triu_indices(n)
+    if k.size * outer * inner > MAX_PAIRS:
+        return lane_union(S, x, axis)
+    base = (np.arange(outer)[:, None] * n * inner)[:, :, None] + np.arange(inner)[None, None, :]
+    out_idx = base + (k * inner)[None, :, None]
+    src_idx = base + (j * inner)[None, :, None]
+    return S.pairs(x.shape, out_idx.reshape(-1), x, src_idx.reshape(-1))
+
+
 defjvp(cumsum_p, cumsum_jvp)
 defvjp(cumsum_p, cumsum_vjp)
+defsparsity(cumsum_p, cumsum_sparsity)
 
 
 def cumsum(x: Any, axis: int | None = None, *, reverse: bool = False) -> Any:

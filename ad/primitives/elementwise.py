@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ad.errors import ShapeError
-from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.primitives.core import ELEMENTWISE, Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.shape import broadcast_to, traced
 from ad.trace import concrete, lift, shape_of
 
@@ -28,8 +28,11 @@ def _same_shape(*shapes, **params):
 
 
 def elementwise(name: str, impl: Any, n_in: int = 1) -> Primitive:
-    """An elementwise primitive: equal operand shapes, output of the same shape."""
-    return Primitive(name, _same_shape, impl, n_in=n_in)
+    """An elementwise primitive: equal operand shapes, output of the same shape (and
+    output entry k depends on entry k of each operand: its sparsity rule)."""
+    prim = Primitive(name, _same_shape, impl, n_in=n_in)
+    defsparsity(prim, ELEMENTWISE)
+    return prim
 
 
 def defderiv(prim: Primitive, *partials: Any) -> None:
@@ -90,27 +93,32 @@ def _binary(prim: Primitive):
 neg_p = elementwise("neg", np.negative)
 defjvp(neg_p, lambda x_dot, ans, x: negative(x_dot))
 defvjp(neg_p, lambda ans_bar, ans, x: negative(ans_bar))
+defsparsity(neg_p, lambda S, x: S.linear(x))  # keeps known zeros
 negative = _unary(neg_p)
 
 # -- add / sub ---------------------------------------------------------------------
 add_p = elementwise("add", np.add, 2)
 defjvp(add_p, lambda x_dot, ans, x, y: x_dot, lambda y_dot, ans, x, y: y_dot)
 defvjp(add_p, lambda ans_bar, ans, x, y: ans_bar, lambda ans_bar, ans, x, y: ans_bar)
+defsparsity(add_p, lambda S, x, y: S.linear(x, y))
 add = _binary(add_p)
 
 sub_p = elementwise("sub", np.subtract, 2)
 defjvp(sub_p, lambda x_dot, ans, x, y: x_dot, lambda y_dot, ans, x, y: negative(y_dot))
 defvjp(sub_p, lambda ans_bar, ans, x, y: ans_bar, lambda ans_bar, ans, x, y: negative(ans_bar))
+defsparsity(sub_p, lambda S, x, y: S.linear(x, y))
 subtract = _binary(sub_p)
 
 # -- mul: d(xy) = y dx + x dy -----------------------------------------------------------
 mul_p = elementwise("mul", np.multiply, 2)
 defderiv(mul_p, lambda ans, x, y: y, lambda ans, x, y: x)
+defsparsity(mul_p, lambda S, x, y: S.product(x, y))  # a known-zero factor: no dependency
 multiply = _binary(mul_p)
 
 # -- div: d(x/y) = dx / y - (x/y) dy / y ----------------------------------------------
 div_p = elementwise("div", np.divide, 2)
 defderiv(div_p, lambda ans, x, y: 1.0 / y, lambda ans, x, y: negative(ans / y))
+defsparsity(div_p, lambda S, x, y: S.quotient(x, y))
 divide = _binary(div_p)
 
 # -- pow: d(x^y) = y x^(y-1) dx + log(x) x^y dy ---------------------------------------
@@ -134,6 +142,7 @@ def _integer_pow_impl(x, *, n):
 
 
 integer_pow_p = Primitive("integer_pow", _same_shape, _integer_pow_impl, n_in=1)
+defsparsity(integer_pow_p, lambda S, x, *, n: S.product(x))  # n >= 1: zero stays zero
 
 
 def _integer_pow_deriv(ans, x, *, n):
@@ -289,6 +298,15 @@ def select_b_rule(t, ans, a, b, *, mask):
 
 defjvp(select_p, select_a_rule, select_b_rule)
 defvjp(select_p, select_a_rule, select_b_rule)
+
+
+def select_sparsity(S, a, b, *, mask):
+    # exact: entry k follows a where mask[k] and b elsewhere (the mask is concrete)
+    k = np.arange(mask.size).reshape(mask.shape)
+    return S.take((a, b), np.where(mask, k, k + mask.size), in_ndims=mask.ndim)
+
+
+defsparsity(select_p, select_sparsity)
 
 
 def select(mask: Any, a: Any, b: Any) -> Any:

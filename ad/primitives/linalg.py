@@ -34,6 +34,7 @@ Numerically delicate points, each tested at the point itself:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -45,7 +46,7 @@ from ad.errors import (
     SingularMatrixError,
     UnsupportedOperationError,
 )
-from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.elementwise import add, divide, multiply, negative, subtract
 from ad.primitives.reductions import sum as _sum
 from ad.primitives.shape import (
@@ -121,6 +122,41 @@ def _row(x: Any) -> Any:
 
 defjvp(matmul_p, matmul_jvp_a, matmul_jvp_b)
 defvjp(matmul_p, matmul_vjp_a, matmul_vjp_b)
+
+
+def matmul_sparsity(S, a, b):
+    """dC = dA B + A dB: C[i, j] depends on A[i, k] where B[k, j] may be nonzero and on
+    B[k, j] where A[i, k] may be; against a variable operand that is all of row i of A
+    (column j of B), against a constant one only its nonzeros (exact for A @ x)."""
+    A = np.arange(math.prod(a.shape)).reshape(a.shape if len(a.shape) >= 2 else (1,) + a.shape)
+    B = np.arange(math.prod(b.shape)).reshape(b.shape if len(b.shape) >= 2 else b.shape + (1,))
+    batch, r, c = A.shape[:-2], A.shape[-2], B.shape[-1]
+    out_shape = _matmul_shape(a.shape, b.shape)
+    O = np.arange(math.prod(out_shape)).reshape(batch + (r, c))
+    lead = np.arange(math.prod(batch)).reshape(batch + (1, 1))
+    terms = []
+    for x, X, other, is_a in ((a, A, S.nonzero(b), True), (b, B, S.nonzero(a), False)):
+        if x.constant:
+            continue
+        if other.all():  # the union of a whole row of A (column of B), then broadcast
+            line = lead * r + np.arange(r)[:, None] if is_a else lead * c + np.arange(c)
+            union = S.add_into(x, np.broadcast_to(line, X.shape).reshape(x.shape), line.size)
+            terms.append(S.take((union,), np.broadcast_to(line, O.shape).reshape(out_shape)))
+            continue
+        # (batch, k, j) nonzero in B pairs C[.., i, j] with A[.., i, k] for every i; mirrored
+        m = other.reshape(B.shape if is_a else A.shape)
+        t, u, v = np.nonzero(m.reshape((-1,) + m.shape[-2:]))
+        if is_a:
+            out = O.reshape(-1, r, c)[t[:, None], np.arange(r), v[:, None]]
+            src = A.reshape(-1, r, A.shape[-1])[t[:, None], np.arange(r), u[:, None]]
+        else:
+            out = O.reshape(-1, r, c)[t[:, None], u[:, None], np.arange(c)]
+            src = B.reshape(-1, B.shape[-2], c)[t[:, None], v[:, None], np.arange(c)]
+        terms.append(S.pairs(out_shape, out.reshape(-1), x, src.reshape(-1)))
+    return S.union(*terms) if terms else S.constant(out_shape)
+
+
+defsparsity(matmul_p, matmul_sparsity)
 
 
 def matmul(a: Any, b: Any) -> Any:

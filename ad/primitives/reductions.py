@@ -18,7 +18,7 @@ try:
 except ImportError:  # NumPy < 2.0
     from numpy.core.numeric import normalize_axis_tuple
 
-from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.elementwise import divide, exp, log, multiply
 from ad.primitives.shape import (
     concatenate,
@@ -108,6 +108,8 @@ def _make_extreme(name: str, impl: Any) -> Primitive:
 
     defjvp(prim, extreme_jvp)
     defvjp(prim, extreme_vjp)
+    # conservative: a cell depends on every entry it reduces (the extreme one is x-dependent)
+    defsparsity(prim, lambda S, x, *, axes: S.add_into(x, *reduce_map(x.shape, axes)))
     return prim
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ad.errors import ShapeError
-from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
 from ad.trace import Tracer, shape_of
 
 
@@ -110,6 +110,8 @@ def gather_vjp(i, ans_bar, ans, *xs, idx, in_ndims, label=None):
 
 defjvp(gather_p, variadic=gather_jvp)
 defvjp(gather_p, variadic=gather_vjp)
+# output entry k depends on the source entry idx[k] (none where idx[k] == -1)
+defsparsity(gather_p, lambda S, *xs, idx, in_ndims, label=None: S.take(xs, idx, in_ndims))
 
 
 def gather(*xs: Any, idx: np.ndarray, in_ndim: int | Sequence[int] | None = None, label=None):
@@ -169,6 +171,10 @@ def scatter_add_vjp(ans_bar, ans, g, *, idx, out_shape, label=None):
 
 defjvp(scatter_add_p, scatter_add_jvp)
 defvjp(scatter_add_p, scatter_add_vjp)
+# output entry j depends on the union of the entries k with idx[k] == j
+defsparsity(
+    scatter_add_p, lambda S, g, *, idx, out_shape, label=None: S.add_into(g, idx, out_shape)
+)
 
 
 def scatter_add(g: Any, *, idx: np.ndarray, out_shape: tuple[int, ...], label=None):

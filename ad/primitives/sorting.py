@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ad.errors import ShapeError
-from ad.primitives.core import Primitive, defjvp, defvjp
+from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
+from ad.primitives.cumulative import lane_union
 from ad.primitives.shape import gather, scatter_add, traced
 from ad.trace import concrete
 
@@ -61,8 +62,15 @@ def sort_vjp(ans_bar, ans, x, *, axis):
     return scatter_add(y_bar, idx=_source_map(ans, axis), out_shape=np.shape(x))
 
 
+def sort_sparsity(S, x, *, axis):
+    """Which entry of a lane lands where depends on the values: each output entry may
+    depend on its whole lane (conservative); the permutation depends on nothing."""
+    return lane_union(S, x, axis), S.constant(x.shape)
+
+
 defjvp(sort_p, sort_jvp)
 defvjp(sort_p, sort_vjp)
+defsparsity(sort_p, sort_sparsity)
 
 
 def sort(x: Any, axis: int | None = -1) -> Any:

@@ -1,15 +1,15 @@
 """Problem families of the benchmark: one module each, ``make(n, m, T, seed) -> Problem``.
 
-``FAMILIES`` names them; :func:`make` builds one cell by family name (``seminar`` takes
-a variant, written ``seminar:<variant>``).
+``FAMILIES`` names them; :func:`make` builds one cell by family name (``seminar`` and
+``sparse`` take a variant, written ``seminar:<variant>``, ``sparse:<variant>``).
 """
 
 from __future__ import annotations
 
-from bench.problems import linear, logistic, mlp, random, rosenbrock, seminar, small
+from bench.problems import linear, logistic, mlp, random, rosenbrock, seminar, small, sparse
 from bench.problems.base import Problem
 
-FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic")
+FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic", "sparse")
 
 
 def make(family: str, n: int, m: int, T: int, seed: int) -> Problem:
@@ -17,6 +17,8 @@ def make(family: str, n: int, m: int, T: int, seed: int) -> Problem:
     name, _, variant = family.partition(":")
     if name == "seminar":
         return seminar.make(n, m, T, seed, variant=variant or "quadratic")
+    if name == "sparse":
+        return sparse.make(n, m, T, seed, variant=variant or "banded3")
     modules = {
         "linear": linear,
         "random": random,

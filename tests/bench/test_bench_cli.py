@@ -28,7 +28,9 @@ def _run(*args, timeout=300):
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny")
     for cmd in ("sweep", "plot", "report"):
-        extra = ["--tiny", "--engines", "reference,jax,fd"] if cmd == "sweep" else []
+        extra = ["--tiny", "--engines", "reference,jax,fd,sparse"] if cmd == "sweep" else []
+        if cmd == "sweep":
+            extra += ["--problems", "linear,random,mlp,rosenbrock,seminar,sparse"]
         r = _run(cmd, "--out", str(out), *extra)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out
@@ -45,6 +47,7 @@ def test_sweep_writes_the_tidy_csv(tiny_run):
         "seminar",
         "small",
         "logistic",
+        "sparse",
     }
     assert {"reference", "fd"} <= set(df["engine"])
     assert {"primal", "jvp", "vjp", "jac_fwd", "jac_rev", "jac_fd"} <= set(df["mode"])
@@ -52,9 +55,9 @@ def test_sweep_writes_the_tidy_csv(tiny_run):
     assert not df.duplicated(key).any()
     assert (df["median_s"] > 0).all() and (df["rounds"] >= 3).all()
     assert (df.loc[df["mode"] == "primal", "ratio_to_f"] == 1.0).all()
-    jac = df[df["mode"].str.startswith("jac") & (df["engine"] != "fd")]
+    jac = df[df["mode"].str.startswith("jac") & ~df["engine"].isin(["fd", "scipy"])]
     assert (jac["error"].fillna(0) < 1e-8).all()
-    assert (df.loc[df["engine"] == "fd", "error"].dropna() < 1e-4).all()
+    assert (df.loc[df["engine"].isin(["fd", "scipy"]), "error"].dropna() < 1e-4).all()
     assert df["revision"].notna().all() and df["numpy_cpu_wall"].notna().all()
     status = json.loads((tiny_run / "sweep.json").read_text())
     assert status["complete"] and status["families_done"]

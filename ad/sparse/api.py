@@ -1,0 +1,398 @@
+"""Sparse Jacobians and Hessians: plans (pattern + colourings + compressed sweeps),
+cached per Graph and per function.
+
+Graph level (what the benchmark uses)::
+
+    plan = ad.sparse.jacobian_plan(graph)      # detection, once per graph
+    J = plan(x)                                # scipy.sparse CSR, mode chosen by cost
+    J = plan(x, mode="colored_reverse")
+    hp = ad.sparse.hessian_plan(graph, x)      # scalar graph: gradient graph + star colouring
+    H = hp(x)
+
+Function level::
+
+    J = ad.sparse_jacobian(f, x)               # mode="auto"
+    H = ad.sparse_hessian(f, x)
+
+The function-level calls trace ``f`` at every call (as ``ad.jacfwd`` does) and keep,
+per function and input shape, the last Graph with its plan. The pattern is that of
+the control flow taken when ``f`` was traced first; at a later call the new trace is
+compared with the cached one (equations, shapes, index maps, masks and constants):
+when they are identical the cached Graph, its compiled program, pattern and colouring
+are reused, otherwise everything is recomputed from the new trace. A Hessian re-traces
+the gradient graph too (its derivative rules may bake values such as sign(x) in as
+constants) and reuses the plan under the same check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ad.engine import as_args
+from ad.errors import NonScalarOutputError, ShapeError
+from ad.ir import Graph
+from ad.sparse import choice, coloring
+from ad.sparse.compress import (
+    Compression,
+    dense_width,
+    hessian_compression,
+    identity,
+    jacobian_compression,
+)
+from ad.sparse.pattern import hessian_pattern, jacobian_pattern, symmetrize
+
+MODES = ("auto",) + choice.MODES
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+
+
+def _new_csr(pattern: sp.csr_array, data: np.ndarray) -> sp.csr_array:
+    out = sp.csr_array(
+        (data, pattern.indices.copy(), pattern.indptr.copy()), shape=pattern.shape, copy=False
+    )
+    out.has_sorted_indices = True
+    return out
+
+
+class JacobianPlan:
+    """Everything reusable about the sparse Jacobian of one Graph: the pattern (scipy
+    CSR, m x n), the colourings (computed on first use), the compressions of each mode
+    and the mode the cost model picks. ``plan(args, mode)`` evaluates the Jacobian.
+
+    ``detect_s`` and ``color_s`` record the seconds detection and colouring took.
+    """
+
+    def __init__(self, graph: Graph, ordering: str = "best"):
+        self.graph = graph
+        self.ordering = ordering
+        t0 = time.perf_counter()
+        self.pattern = jacobian_pattern(graph)
+        self.detect_s = time.perf_counter() - t0
+        self.color_s = 0.0
+        self.m, self.n = self.pattern.shape
+        self.nnz = int(self.pattern.nnz)
+        self.rows = np.repeat(np.arange(self.m, dtype=np.int64), np.diff(self.pattern.indptr))
+        self.cols = self.pattern.indices.astype(np.int64)
+        self._colorings: dict[str, coloring.Coloring] = {}
+        self._compressions: dict[str, Compression] = {}
+        self._auto: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<JacobianPlan {self.m} x {self.n}, nnz={self.nnz}>"
+
+    def coloring(self, kind: str) -> coloring.Coloring:
+        """The "column" (forward) or "row" (reverse) colouring, computed once. A
+        structurally symmetric pattern reuses its column colouring for the rows."""
+        got = self._colorings.get(kind)
+        if got is None:
+            t0 = time.perf_counter()
+            other = self._colorings.get("row" if kind == "column" else "column")
+            if other is not None and self._symmetric():
+                got = coloring.Coloring(
+                    other.colors, other.n_colors, other.lower_bound, kind, other.ordering
+                )
+            elif kind == "column":
+                got = coloring.column_coloring(self.pattern, self.ordering)
+            elif kind == "row":
+                got = coloring.row_coloring(self.pattern, self.ordering)
+            else:
+                raise ValueError(f"kind must be 'column' or 'row', not {kind!r}")
+            self._colorings[kind] = got
+            self.color_s += time.perf_counter() - t0
+        return got
+
+    def _symmetric(self) -> bool:
+        if self.m != self.n:
+            return False
+        t = self.pattern.T.tocsr()
+        t.sort_indices()
+        return bool(
+            np.array_equal(t.indptr, self.pattern.indptr)
+            and np.array_equal(t.indices, self.pattern.indices)
+        )
+
+    def mode(self) -> str:
+        """The mode ``mode="auto"`` runs: the cost model's choice (computed once)."""
+        if self._auto is None:
+            self._auto = choice.choose(self)
+        return self._auto
+
+    def compression(self, mode: str) -> Compression:
+        """The compressed sweeps of one of the four modes (built once)."""
+        got = self._compressions.get(mode)
+        if got is None:
+            if mode == "forward":
+                got = jacobian_compression(
+                    self.graph,
+                    self.rows,
+                    self.cols,
+                    identity(self.n),
+                    "forward",
+                    dense_width(self.n),
+                )
+            elif mode == "reverse":
+                got = jacobian_compression(
+                    self.graph,
+                    self.rows,
+                    self.cols,
+                    identity(self.m),
+                    "reverse",
+                    dense_width(self.m),
+                )
+            elif mode == "colored_forward":
+                got = jacobian_compression(
+                    self.graph, self.rows, self.cols, self.coloring("column").colors, "forward"
+                )
+            elif mode == "colored_reverse":
+                got = jacobian_compression(
+                    self.graph, self.rows, self.cols, self.coloring("row").colors, "reverse"
+                )
+            else:
+                raise ValueError(f"mode must be one of {choice.MODES}, not {mode!r}")
+            self._compressions[mode] = got
+        return got
+
+    def __call__(self, args: Any, mode: str = "auto", engine: str = "compiled") -> sp.csr_array:
+        """The Jacobian at ``args`` (one array per graph input, or a bare array) as a
+        ``scipy.sparse.csr_array`` with this plan's pattern (explicit zeros kept)."""
+        _check_mode(mode)
+        xs = as_args(self.graph, args)
+        comp = self.compression(self.mode() if mode == "auto" else mode)
+        return _new_csr(self.pattern, comp.run(xs, engine))
+
+    def explain(self) -> str:
+        """Why ``mode="auto"`` picks its mode: colours and the four predictions."""
+        return "\n".join(choice.explain_lines(self))
+
+
+#: Plans per Graph (weakly keyed: a plan lives as long as its Graph).
+_PLANS: weakref.WeakKeyDictionary[Graph, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
+
+
+def jacobian_plan(graph: Graph, ordering: str = "best") -> JacobianPlan:
+    """The sparse-Jacobian plan of ``graph``, built once per graph."""
+    plans = _PLANS.setdefault(graph, {})
+    key = ("sparse_jacobian", ordering)
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = JacobianPlan(graph, ordering)
+    return plan
+
+
+class HessianPlan:
+    """The sparse Hessian of a scalar-output Graph: the gradient graph (recorded at the
+    point given; valid where the control flow is the same), its symmetric pattern, a
+    star colouring and the forward sweeps over the gradient graph that recover it."""
+
+    def __init__(self, grad_graph: Graph, ordering: str = "best"):
+        self.grad_graph = grad_graph
+        t0 = time.perf_counter()
+        self.pattern = symmetrize(jacobian_pattern(grad_graph))
+        self.detect_s = time.perf_counter() - t0
+        self.n = self.pattern.shape[0]
+        self.nnz = int(self.pattern.nnz)
+        t0 = time.perf_counter()
+        self.star = coloring.star_coloring(self.pattern, ordering)
+        self.color_s = time.perf_counter() - t0
+        self.rows = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.pattern.indptr))
+        self.cols = self.pattern.indices.astype(np.int64)
+        self._comp: dict[str, Compression] = {}
+
+    def __repr__(self) -> str:
+        return f"<HessianPlan {self.n} x {self.n}, nnz={self.nnz}, {self.star.n_colors} colours>"
+
+    def compression(self, method: str = "star") -> Compression:
+        """``"star"`` (default), or ``"dense"`` (n forward sweeps over the gradient)."""
+        got = self._comp.get(method)
+        if got is None:
+            if method == "star":
+                got = hessian_compression(self.grad_graph, self.rows, self.cols, self.star.colors)
+            elif method == "dense":
+                got = jacobian_compression(
+                    self.grad_graph,
+                    self.rows,
+                    self.cols,
+                    identity(self.n),
+                    "forward",
+                    dense_width(self.n),
+                )
+            else:
+                raise ValueError(f"method must be 'star' or 'dense', not {method!r}")
+            self._comp[method] = got
+        return got
+
+    def __call__(self, args: Any, method: str = "star", engine: str = "compiled") -> sp.csr_array:
+        """The Hessian at ``args`` as a symmetric ``scipy.sparse.csr_array``."""
+        xs = as_args(self.grad_graph, args)
+        return _new_csr(self.pattern, self.compression(method).run(xs, engine))
+
+
+def hessian_plan(graph: Graph, args: Any, ordering: str = "best") -> HessianPlan:
+    """The sparse-Hessian plan of a scalar-output graph, with its gradient graph
+    recorded at ``args`` (cached on the graph: reuse it where the control flow and
+    the values baked into the gradient graph are the same)."""
+    plans = _PLANS.setdefault(graph, {})
+    key = ("sparse_hessian", ordering)
+    plan = plans.get(key)
+    if plan is None:
+        _, grad = hessian_pattern(graph, args)
+        plan = plans[key] = HessianPlan(grad, ordering)
+    return plan
+
+
+# ----------------------------------------------------------------------------------
+# Function level: trace, compare with the cached trace, reuse or rebuild
+# ----------------------------------------------------------------------------------
+
+#: Cached (signature, graph, plan) per (function, input shapes): at most this many.
+CACHE_SIZE = 32
+_CACHE: OrderedDict[Any, tuple[bytes, Graph, Any]] = OrderedDict()
+
+
+def _digest_value(h: Any, v: Any) -> None:
+    if isinstance(v, np.ndarray):
+        h.update(f"a{v.dtype.str}{v.shape}".encode())
+        h.update(np.ascontiguousarray(v).tobytes())
+    elif isinstance(v, (tuple, list)):
+        h.update(b"(")
+        for x in v:
+            _digest_value(h, x)
+        h.update(b")")
+    else:
+        h.update(repr(v).encode())
+
+
+def signature(graph: Graph) -> bytes:
+    """A digest of everything that makes a Graph the function it is: inputs, equations
+    (primitive, operands, shapes, parameters including index maps and masks),
+    constants (values) and outputs. Equal digests: the same Wengert list."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr([v.shape for v in graph.inputs]).encode())
+    for v in graph.consts:
+        h.update(f"c{v.id}".encode())
+        try:
+            _digest_value(h, np.asarray(graph.const_values[v.id], dtype=np.float64))
+        except (TypeError, ValueError):  # a traced constant: never equal
+            h.update(repr(id(graph.const_values[v.id])).encode())
+    for e in graph.eqns:
+        h.update(f"{e.prim.name}{[v.id for v in e.inputs]}{[v.shape for v in e.outputs]}".encode())
+        for k in sorted(e.params):
+            h.update(k.encode())
+            _digest_value(h, e.params[k])
+    h.update(repr([v.id for v in graph.outputs]).encode())
+    return h.digest()
+
+
+def _trace(f: Callable[..., Any], x: Any) -> tuple[Graph, list[Any]]:
+    from ad.trace import check_input, trace
+
+    xs = [check_input(x, "x")]
+    return trace(f, *xs), xs
+
+
+def _cached(key: Any, graph: Graph, build: Callable[[Graph], Any]) -> tuple[Graph, Any]:
+    """The cached (graph, plan) if the new trace is identical, else a new plan."""
+    sig = signature(graph)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] == sig:
+        _CACHE.move_to_end(key)
+        return hit[1], hit[2]
+    plan = build(graph)
+    _CACHE[key] = (sig, graph, plan)
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return graph, plan
+
+
+def _key(kind: str, f: Any, x: Any) -> Any:
+    return (kind, f, np.shape(x))
+
+
+def jacobian_sparsity(f: Callable[..., Any], x: Any) -> sp.csr_array:
+    """The Jacobian sparsity pattern of ``f`` at ``x``: a boolean ``scipy.sparse``
+    CSR array of shape (f(x).size, x.size) (outputs and input flattened).
+
+    Conservative (a reported entry may be zero at some x, none is ever missed) and the
+    pattern of the control flow taken at ``x``. Example::
+
+        ad.jacobian_sparsity(lambda x: x[1:] - x[:-1], np.ones(4))     # bidiagonal
+    """
+    graph, _ = _trace(f, x)
+    return jacobian_pattern(graph)
+
+
+def hessian_sparsity(f: Callable[..., Any], x: Any) -> sp.csr_array:
+    """The Hessian sparsity pattern of a scalar ``f`` at ``x`` (symmetric, boolean
+    CSR, x.size x x.size): the Jacobian pattern of the recorded gradient."""
+    graph, xs = _trace(f, x)
+    _check_scalar(graph)
+    return hessian_pattern(graph, xs)[0]
+
+
+def _check_scalar(graph: Graph) -> None:
+    if graph.out_tree is not None or graph.outputs[0].size != 1:
+        raise NonScalarOutputError(
+            f"sparse_hessian needs a scalar output, got shape(s) {[v.shape for v in graph.outputs]}"
+        )
+
+
+def sparse_jacobian(
+    f: Callable[..., Any], x: Any, mode: str = "auto", *, engine: str = "compiled"
+) -> sp.csr_array:
+    """The Jacobian of ``f`` at ``x`` as a ``scipy.sparse.csr_array`` of shape
+    (f(x).size, x.size), computed from the sparsity pattern with compressed sweeps.
+
+    ``mode``: "auto" (the cost model picks, see ``ad.cost.explain(f, x, sparse=True)``),
+    "colored_forward" (one tangent per column colour), "colored_reverse" (one adjoint
+    per row colour), "forward" / "reverse" (dense sweeps, read back sparse). The
+    pattern and colouring are cached per function and input shape, and reused while
+    the traced Wengert list stays the same (see the module docstring). Example::
+
+        J = ad.sparse_jacobian(lambda x: x[1:] * x[:-1], np.arange(5.0))
+    """
+    _check_mode(mode)
+    graph, xs = _trace(f, x)
+    graph, plan = _cached(_key("jacobian", f, x), graph, jacobian_plan)
+    return plan(xs, mode, engine)
+
+
+def sparse_hessian(
+    f: Callable[..., Any], x: Any, *, method: str = "star", engine: str = "compiled"
+) -> sp.csr_array:
+    """The Hessian of a scalar ``f`` at ``x`` as a symmetric ``scipy.sparse.csr_array``:
+    a star colouring of its pattern and one forward sweep over the recorded gradient
+    (forward over reverse) with one direction per colour, then direct recovery.
+
+    ``method="dense"`` runs n directions instead (for comparison). Example::
+
+        H = ad.sparse_hessian(lambda x: np.sum((x[1:] - x[:-1]) ** 4), np.arange(5.0))
+    """
+    from ad.reverse import gradient_graph
+
+    graph, xs = _trace(f, x)
+    _check_scalar(graph)
+    grad = gradient_graph(graph, xs)
+    grad, plan = _cached(_key("hessian", f, x), grad, HessianPlan)
+    return plan(xs, method, engine)
+
+
+def explain(f_or_graph: Any, *args: Any) -> str:
+    """Which Jacobian mode ``mode="auto"`` takes for ``f`` at ``args`` (or a Graph),
+    with the colour counts and the four predicted costs."""
+    if isinstance(f_or_graph, Graph):
+        return jacobian_plan(f_or_graph).explain()
+    if len(args) != 1:
+        raise ShapeError("explain(f, x) takes one input array x")
+    graph, _ = _trace(f_or_graph, args[0])
+    return jacobian_plan(graph).explain()

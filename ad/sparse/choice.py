@@ -1,0 +1,150 @@
+"""Which of the four Jacobian modes: forward, reverse, coloured forward, coloured reverse.
+
+Each mode is a number of batched sweeps: dense forward ceil(n / p) tangent sweeps of
+p directions (p = the engines' default chunk), dense reverse one recording and
+ceil(m / q) adjoint sweeps, coloured forward ceil(c_col / p') sweeps of p' = c_col
+directions (all colours in one sweep when memory allows), coloured reverse one
+recording and ceil(c_row / q') adjoint sweeps. The seconds of one sweep of a given
+width come from the cost model of :mod:`ad.cost` (:func:`sweep_seconds`, the one
+place that reads it); reading the nonzeros back costs ``entry`` seconds each (the
+cost model's constant for assembling a Jacobian entry). The mode with the smallest
+prediction wins; :func:`explain` says why, with the colour counts.
+
+CasADi makes the same choice between its two coloured modes from the colour counts
+alone, weighting reverse as twice forward; here the weights are the calibrated
+per-sweep costs of this graph, and the dense modes stay candidates (they win on small
+dense Jacobians, where colouring buys nothing).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ad.ir import Graph
+
+MODES = ("forward", "reverse", "colored_forward", "colored_reverse")
+LABEL = {
+    "forward": "forward",
+    "reverse": "reverse",
+    "colored_forward": "coloured forward",
+    "colored_reverse": "coloured reverse",
+}
+
+
+def sweep_seconds(graph: Graph, kind: str, width: int = 1) -> float:
+    """Predicted seconds of one sweep of ``graph`` with ``width`` directions.
+
+    ``kind``: "forward" (one tangent sweep, call included), "reverse" (recording plus
+    one adjoint sweep), "primal" (the recording alone), "entry" (assembling one
+    nonzero). The only function of :mod:`ad.sparse` that reads :mod:`ad.cost`.
+    """
+    from ad import cost
+
+    cal = cost.load_calibration()
+    if kind == "entry":
+        return float(cal.overheads.get("entry", 2e-9))
+    target = {"forward": "jvp", "reverse": "vjp", "primal": "primal"}[kind]
+    return float(cost.predict(cost.counts(graph), target, int(width), cal))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted cost of one Jacobian mode: seconds, sweeps of ``width`` directions,
+    the colours (n or m for the dense modes) and their lower bound."""
+
+    mode: str
+    seconds: float
+    sweeps: int
+    width: int
+    colors: int
+    lower_bound: int
+
+
+def _mode(graph: Graph, mode: str, colors: int, width: int, bound: int, nnz: int) -> Prediction:
+    sweeps = math.ceil(colors / width) if colors else 0
+    read = nnz * sweep_seconds(graph, "entry")
+    if mode.endswith("forward"):
+        full, last = divmod(colors, width)
+        t = full * sweep_seconds(graph, "forward", width)
+        if last:
+            t += sweep_seconds(graph, "forward", last)
+    else:  # one recording, then adjoint sweeps over the same tape
+        primal = sweep_seconds(graph, "primal")
+        full, last = divmod(colors, width)
+        adjoint = lambda q: sweep_seconds(graph, "reverse", q) - primal
+        t = primal + full * adjoint(width) + (adjoint(last) if last else 0.0)
+    return Prediction(mode, t + read, sweeps, width, colors, bound)
+
+
+def predict(plan: Any) -> dict[str, Prediction]:
+    """Predicted seconds of each of the four modes for a :class:`~ad.sparse.api.JacobianPlan`."""
+    from ad.sparse.compress import dense_width, sweep_width
+
+    g = plan.graph
+    n, m, nnz = plan.n, plan.m, plan.nnz
+    col, row = plan.coloring("column"), plan.coloring("row")
+    return {
+        "forward": _mode(g, "forward", n, dense_width(n), n, nnz),
+        "reverse": _mode(g, "reverse", m, dense_width(m), m, nnz),
+        "colored_forward": _mode(
+            g, "colored_forward", col.n_colors, sweep_width(g, col.n_colors), col.lower_bound, nnz
+        ),
+        "colored_reverse": _mode(
+            g, "colored_reverse", row.n_colors, sweep_width(g, row.n_colors), row.lower_bound, nnz
+        ),
+    }
+
+
+def choose(plan: Any) -> str:
+    """The mode predicted fastest (ties go to forward modes: no tape)."""
+    pred = predict(plan)
+    return min(MODES, key=lambda k: (pred[k].seconds, MODES.index(k)))
+
+
+def _seconds(t: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t * 1e9:.3g} ns"
+
+
+def explain_lines(plan: Any) -> list[str]:
+    """The sparse part of ``ad.cost.explain``: pattern, colours, the four predictions,
+    the choice and why."""
+    pred = predict(plan)
+    best = choose(plan)
+    col, row = plan.coloring("column"), plan.coloring("row")
+    dens = plan.nnz / max(plan.n * plan.m, 1)
+    lines = [
+        f"sparsity: {plan.nnz:,} nonzeros of {plan.m} x {plan.n} ({100 * dens:.3g} %); "
+        f"column colours {col.n_colors} (lower bound {col.lower_bound}, the most nonzeros "
+        f"in a row), row colours {row.n_colors} (lower bound {row.lower_bound}, the most "
+        "in a column)",
+    ]
+    parts = []
+    for k in MODES:
+        p = pred[k]
+        kind = "tangent" if k.endswith("forward") else "adjoint"
+        rec = "" if k.endswith("forward") else "recording + "
+        parts.append(
+            f"{LABEL[k]} {_seconds(p.seconds)} ({rec}{p.sweeps} {kind} sweep"
+            f"{'' if p.sweeps == 1 else 's'} of {p.width})"
+        )
+    lines.append("predicted Jacobian: " + "; ".join(parts))
+    ranked = sorted(MODES, key=lambda k: pred[k].seconds)
+    runner = ranked[1]
+    ratio = pred[runner].seconds / pred[best].seconds if pred[best].seconds > 0 else math.inf
+    why = {
+        "colored_forward": f"{col.n_colors} column colours: the whole Jacobian from "
+        f"{col.n_colors} tangent directions instead of n = {plan.n}",
+        "colored_reverse": f"{row.n_colors} row colours: the whole Jacobian from "
+        f"{row.n_colors} adjoints instead of m = {plan.m}",
+        "forward": f"colouring saves little here (column colours {col.n_colors} of "
+        f"n = {plan.n}, row colours {row.n_colors} of m = {plan.m})",
+        "reverse": f"colouring saves little here (row colours {row.n_colors} of "
+        f"m = {plan.m}, column colours {col.n_colors} of n = {plan.n})",
+    }[best]
+    lines.append(f"choose {LABEL[best]}: {ratio:.3g}x faster than {LABEL[runner]} ({why})")
+    return lines

@@ -1,0 +1,191 @@
+"""Sparse Jacobians and Hessians equal the dense ones to 1e-12 on every family, in
+every mode, on both engines, with one sweep or many; plans are cached and re-checked;
+the cost model chooses and explains."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import ad
+from ad.errors import NonScalarOutputError
+from ad.sparse import api, compress
+from bench.problems import sparse as family
+
+MODES = ("forward", "reverse", "colored_forward", "colored_reverse", "auto")
+
+
+def assert_close(J, dense):
+    assert isinstance(J, sp.csr_array) and J.shape == np.shape(dense)
+    np.testing.assert_allclose(J.toarray(), dense, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", family.VARIANTS)
+@pytest.mark.parametrize("mode", MODES)
+def test_sparse_jacobian_equals_the_dense_one_on_every_family(variant, mode, engine):
+    p = family.make(36, 36, 0, 3, variant)
+    x = p.args[0]
+    G = p.notes["jacobian_graph"]
+    dense = ad.forward.jacobian(G, x, engine="reference")
+    J = api.JacobianPlan(G)(x, mode, engine)
+    assert_close(J, dense)
+    np.testing.assert_allclose(
+        J.toarray(), p.notes["sparse_jacobian"](x).toarray(), rtol=1e-12, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("variant", ["banded3", "laplace2d", "arrowhead"])
+def test_function_api_matches_jax_style_dense_jacobians(variant, rng):
+    n = 25
+    f = family.TABLE[variant][0]
+    x = rng.uniform(-1, 1, n)
+    for mode in MODES:
+        assert_close(ad.sparse_jacobian(f, x, mode), ad.jacfwd(f)(x))
+
+
+def test_sparse_hessian_equals_the_dense_hessian(engine, rng):
+    x = rng.uniform(-1.5, 1.5, 40)
+    H = ad.sparse_hessian(family.rosenbrock, x, engine=engine)
+    assert_close(H, ad.hessian(family.rosenbrock, engine=engine)(x))
+    assert (H != H.T).nnz == 0
+    assert_close(ad.sparse_hessian(family.rosenbrock, x, method="dense"), H.toarray())
+
+
+def test_sparse_hessian_of_a_quadratic_form_with_a_sparse_matrix(rng):
+    n = 30
+    A = sp.random_array((n, n), density=0.08, rng=rng).toarray()
+    A = A + A.T + np.diag(rng.uniform(1, 2, n))
+    f = lambda x: 0.5 * x @ (A @ x) + np.sum(np.cos(x))
+    x = rng.standard_normal(n)
+    H = ad.sparse_hessian(f, x)
+    assert_close(H, A - np.diag(np.cos(x)))
+    np.testing.assert_array_equal(
+        ad.hessian_sparsity(f, x).toarray(), (A != 0) | np.eye(n, dtype=bool)
+    )
+
+
+def test_many_sweeps_give_the_same_jacobian(monkeypatch, rng):
+    p = family.make(49, 49, 0, 1, "laplace2d")
+    x = p.args[0]
+    dense = ad.forward.jacobian(p.graph, x)
+    for width in (1, 2, 3):
+        for mode in ("forward", "reverse"):
+            colors = api.jacobian_plan(p.graph).coloring("column" if mode == "forward" else "row")
+            plan = api.jacobian_plan(p.graph)
+            comp = compress.jacobian_compression(
+                p.graph, plan.rows, plan.cols, colors.colors, mode, width
+            )
+            assert comp.sweeps == -(-colors.n_colors // width)
+            data = comp.run([x])
+            assert_close(api._new_csr(plan.pattern, data), dense)
+    # memory caps: one direction per sweep, seeds rebuilt at every call
+    monkeypatch.setattr(compress, "MAX_SWEEP_BYTES", 1)
+    monkeypatch.setattr(compress, "MAX_SEED_BYTES", 1)
+    plan = api.JacobianPlan(p.graph)
+    comp = plan.compression("colored_forward")
+    assert comp.width == 1 and comp.sweeps == 5 and comp.chunks[0].seeds is None
+    assert_close(plan(x, "colored_forward"), dense)
+    assert_close(plan(x, "colored_reverse"), dense)
+
+
+def test_several_inputs_and_outputs_at_graph_level(rng):
+    def f(a, b):
+        return a[1:] * b[:-1], np.sin(a) + b**2
+
+    a, b = rng.standard_normal(6), rng.standard_normal(6)
+    g = ad.trace(f, a, b)
+    J = ad.sparse.jacobian(g, (a, b))
+    blocks = ad.jacfwd(f, argnums=(0, 1))(a, b)
+    dense = np.block([[blocks[0][0], blocks[0][1]], [blocks[1][0], blocks[1][1]]])
+    assert_close(J, dense)
+    for mode in MODES:
+        assert_close(ad.sparse.jacobian(g, (a, b), mode), dense)
+
+
+def test_plans_are_cached_and_reused_while_the_trace_is_the_same(rng):
+    api._CACHE.clear()
+    f = lambda x: np.tanh(x[1:] - x[:-1]) * x[1:]
+    x = rng.standard_normal(20)
+    ad.sparse_jacobian(f, x)
+    ((sig, graph, plan),) = api._CACHE.values()
+    y = rng.standard_normal(20)
+    J = ad.sparse_jacobian(f, y)
+    ((sig2, graph2, plan2),) = api._CACHE.values()
+    assert plan2 is plan and graph2 is graph  # the same Wengert list: reused
+    assert_close(J, ad.jacfwd(f)(y))
+
+
+def test_a_different_control_flow_is_detected_and_recomputed(rng):
+    api._CACHE.clear()
+
+    def f(x):
+        if x[0] > 0:  # the pattern depends on the branch
+            return x[1:] * x[:-1]
+        return np.sin(x[1:]) + x[0]
+
+    x = np.abs(rng.standard_normal(8))
+    J1 = ad.sparse_jacobian(f, x)
+    assert_close(J1, ad.jacfwd(f)(x))
+    plan1 = next(iter(api._CACHE.values()))[2]
+    J2 = ad.sparse_jacobian(f, -x)
+    assert_close(J2, ad.jacfwd(f)(-x))
+    assert next(iter(api._CACHE.values()))[2] is not plan1
+    assert J1.nnz == 14 and J2.nnz == 14 and not np.array_equal(J1.indices, J2.indices)
+    # a mask is part of the trace: where() with another mask is another plan
+    g = lambda x: np.where(x > 0, x**2, np.sin(x))
+    assert_close(ad.sparse_jacobian(g, x), ad.jacfwd(g)(x))
+    assert_close(ad.sparse_jacobian(g, -x), ad.jacfwd(g)(-x))
+
+
+def test_hessian_plan_is_rebuilt_when_values_baked_into_the_gradient_change(rng):
+    """abs's derivative is sign(x), a constant of the gradient graph: at a point with
+    other signs the gradient graph differs and the plan must not be reused."""
+    api._CACHE.clear()
+    f = lambda x: np.sum(np.abs(x) * x[::-1] ** 2)
+    x = rng.standard_normal(10)
+    for point in (x, -x, x):
+        assert_close(ad.sparse_hessian(f, point), ad.hessian(f)(point))
+
+
+def test_sparse_hessian_needs_a_scalar(rng):
+    with pytest.raises(NonScalarOutputError):
+        ad.sparse_hessian(np.sin, rng.standard_normal(3))
+
+
+def test_bad_mode_is_rejected(rng):
+    with pytest.raises(ValueError, match="mode must be one of"):
+        ad.sparse_jacobian(np.sin, rng.standard_normal(3), mode="sideways")
+
+
+def test_auto_takes_a_coloured_mode_on_a_banded_jacobian_and_a_dense_one_when_dense(rng):
+    p = family.make(2000, 2000, 0, 0, "banded3")
+    plan = api.jacobian_plan(p.graph)
+    assert plan.mode() == "colored_forward"
+    A = rng.standard_normal((3, 200))
+    g = ad.trace(lambda x: np.tanh(A @ x), rng.standard_normal(200))
+    assert api.jacobian_plan(g).mode() in ("reverse", "colored_reverse")
+
+
+def test_explain_names_the_colour_counts_and_the_choice():
+    p = family.make(400, 400, 0, 0, "laplace2d")
+    text = ad.sparse.explain(p.graph)
+    assert "column colours 5 (lower bound 5" in text and "row colours 5" in text
+    assert "choose coloured forward" in text
+    full = ad.cost.explain(family.laplace2d, p.args[0], sparse=True)
+    assert full.startswith("n = 400 inputs") and "column colours 5" in full
+    assert "column colours" not in ad.cost.explain(family.laplace2d, p.args[0])
+
+
+def test_engines_are_called_through_one_function(monkeypatch, rng):
+    calls = []
+    real = compress.sweep
+
+    def spy(graph, xs, seeds, mode, engine="compiled"):
+        calls.append((mode, engine, np.shape(next(s for s in seeds if s is not None))[0]))
+        return real(graph, xs, seeds, mode, engine)
+
+    monkeypatch.setattr(compress, "sweep", spy)
+    p = family.make(100, 100, 0, 0, "banded11")
+    plan = api.JacobianPlan(p.graph)
+    plan(p.args, "colored_forward")
+    plan(p.args, "colored_reverse")
+    assert calls == [("forward", "compiled", 11), ("reverse", "compiled", 11)]
