@@ -10,9 +10,7 @@ depth, and each level is again a Graph that the kernels can run.
 
 Arguments and results may be pytrees (tuples, lists, dicts of arrays; see
 :mod:`ad.tree`, whose decorators wrap each transformation at entry and exit), and
-keyword arguments of the function are passed through to it, not differentiated. A
-graph with a primitive that has no compiled kernel yet runs on the reference
-interpreters when no engine is named.
+keyword arguments of the function are passed through to it, not differentiated.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from ad import cost, tree
 from ad import engine as eng
 from ad.errors import NonScalarOutputError, ShapeError
 from ad.ir import Graph
-from ad.kernels.table import LOWERINGS
 from ad.trace import check_input, trace_with_values
 
 Argnums = int | Sequence[int]
@@ -73,14 +70,7 @@ def _ref_or(
     reference interpreters, whose rules the outer trace then records.
     """
     which = eng.choose(engine, *xs, *graph.const_values.values())
-    if which == "compiled" and engine is None and not _kernels_cover(graph):
-        which = "reference"  # a primitive whose kernel is pending: the default falls back
     return which, (values if which == "reference" else None)
-
-
-def _kernels_cover(graph: Graph) -> bool:
-    """Whether the compiled kernels have an instruction for every node of ``graph``."""
-    return all(p.name in LOWERINGS for p in {e.prim for e in graph.eqns})
 
 
 @tree.jvp_transform

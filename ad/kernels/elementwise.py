@@ -68,6 +68,8 @@ BINARY: dict[str, tuple[str, str, str]] = {
     "pow": ("_pow(x, y)", "y * _pow(x, y - 1.0)", "_log(1.0 if x == 0.0 else x) * ans"),
     "maximum": ("_max(x, y)", "_pick(x, y)", "_pick(y, x)"),  # ties split equally
     "minimum": ("_min(x, y)", "_pick(y, x)", "_pick(x, y)"),
+    # atan2(x, y) (NumPy's arctan2(x1, x2)): d = (y dx - x dy) / (x^2 + y^2)
+    "arctan2": ("math.atan2(x, y)", "_div(y, x * x + y * y)", "-_div(x, x * x + y * y)"),
 }
 
 # ==================================================================================

@@ -45,6 +45,7 @@ SINGULAR = int(Status.SINGULAR)
 DEGENERATE = int(Status.DEGENERATE)
 COMPLETION = int(Status.COMPLETION)
 ZERO_SINGULAR = int(Status.ZERO_SINGULAR)
+RANK_DEFICIENT = int(Status.RANK_DEFICIENT)
 
 #: LAPACK's dsyevd as Numba binds it (np.linalg.eigh has no UPLO argument in Numba).
 _xxxevd = _LAPACK().numba_ez_xxxevd(types.float64)
@@ -823,6 +824,109 @@ def svd_reverse(vectors, act, pool, values, duals, work, unit, ou, os_, ovt, x, 
 
 
 # ==================================================================================
+# qr: A = Q R (A (m, n), m >= n; Q (m, n), R (n, n))   [Walter & Lehmann 2018; JAX]
+#   JVP: M = dA R^-1, C = Q^T M, Omega = tril(C, -1) - tril(C, -1)^T,
+#        dR = (C - Omega) R, dQ = M - Q (C - Omega)
+#   VJP: G = R_bar R^T - Q^T Q_bar, H = triu(G) + tril(G^T, -1), A_bar = (Q_bar + Q H) R^-T
+# Rank < n (a zero R[i, i]): Q has no derivative (RANK_DEFICIENT).
+# ==================================================================================
+
+
+@kjit
+def qr_primal(act, pool, values, work, q, r, x, m, n):
+    Q, R = np.linalg.qr(_mat(values, x, m, n))
+    _store(values, q, Q)
+    _store(values, r, R)
+    if act & 1:  # the derivative needs R^-1
+        d = np.abs(np.diag(R))
+        if n and not np.min(d) > GAP_RTOL * max(m, n) * np.max(np.abs(R)):
+            return RANK_DEFICIENT
+    return OK
+
+
+@kjit
+def _strict_lower(C):
+    k = C.shape[0]
+    L = np.zeros((k, k))
+    for i in range(k):
+        for j in range(i):
+            L[i, j] = C[i, j]
+    return L
+
+
+@kjit
+def qr_forward(act, pool, values, duals, work, unit, q, r, x, m, n):
+    status = qr_primal(act, pool, values, work, q, r, x, m, n)
+    if status != OK or not act & 1:
+        return status
+    Q, R = _mat(values, q, m, n), _mat(values, r, n, n)
+    for t in range(duals.shape[1]):
+        M = np.linalg.solve(R.T, _dir(duals, x, m, n, t).T).T  # dA R^-1
+        C = Q.T @ M
+        low = _strict_lower(C)
+        DR = C - (low - low.T)  # dR R^-1
+        _put(duals, q, M - Q @ DR, t)
+        _put(duals, r, DR @ R, t)
+    return OK
+
+
+@kjit
+def qr_reverse(act, pool, values, duals, work, unit, q, r, x, m, n):
+    Q, R = _mat(values, q, m, n), _mat(values, r, n, n)
+    for t in range(duals.shape[1]):
+        Qb, Rb = _dir(duals, q, m, n, t), _dir(duals, r, n, n, t)
+        G = Rb @ R.T - Q.T @ Qb
+        H = G - _strict_lower(G) + _strict_lower(G.T)  # triu(G) + tril(G^T, -1)
+        B = Qb + Q @ H
+        _acc(duals, x, np.linalg.solve(R, B.T).T, t)  # B R^-T
+    return OK
+
+
+# ==================================================================================
+# pinv: P = A^+ (A (m, n), P (n, m)), singular values below rcond * s_max cut off
+#   [Golub & Pereyra 1973, thm. 4.3; JAX's pinv_jvp]
+#   JVP: dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
+#   VJP: A_bar = -P^T P_bar P^T + (I - A P) P_bar^T P P^T + P^T P P_bar^T (I - P A)
+# The constant-rank derivative (exact at full rank).
+# ==================================================================================
+
+
+@kjit
+def pinv_primal(act, pool, values, work, out, x, m, n, rcond):
+    _store(values, out, np.linalg.pinv(_mat(values, x, m, n), values[rcond]))
+    return OK
+
+
+@kjit
+def _pinv_parts(values, out, x, m, n):
+    P, A = _mat(values, out, n, m), _mat(values, x, m, n)
+    return P, A, np.eye(m) - A @ P, np.eye(n) - P @ A
+
+
+@kjit
+def pinv_forward(act, pool, values, duals, work, unit, out, x, m, n, rcond):
+    pinv_primal(act, pool, values, work, out, x, m, n, rcond)
+    if not act & 1:
+        return OK
+    P, A, I_ap, I_pa = _pinv_parts(values, out, x, m, n)
+    PPt, PtP = P @ P.T, P.T @ P
+    for t in range(duals.shape[1]):
+        dA = _dir(duals, x, m, n, t)
+        _put(duals, out, -(P @ dA @ P) + PPt @ dA.T @ I_ap + I_pa @ dA.T @ PtP, t)
+    return OK
+
+
+@kjit
+def pinv_reverse(act, pool, values, duals, work, unit, out, x, m, n, rcond):
+    P, A, I_ap, I_pa = _pinv_parts(values, out, x, m, n)
+    PPt, PtP = P @ P.T, P.T @ P
+    for t in range(duals.shape[1]):
+        Pb = _dir(duals, out, n, m, t)
+        _acc(duals, x, -(P.T @ Pb @ P.T) + I_ap @ Pb.T @ PPt + PtP @ Pb.T @ I_pa, t)
+    return OK
+
+
+# ==================================================================================
 # The table entries and lowerings of the matrix functions
 # ==================================================================================
 
@@ -1020,3 +1124,48 @@ def lower_svd(lw: Any, e: Any) -> None:
         n=n,
         full=full,
     )
+
+
+declare(
+    Instruction(
+        "qr",
+        (out("q", "m * n"), out("r", "n * n"), arg("x", "m * n", 0), num("m"), num("n")),
+        qr_primal,
+        qr_forward,
+        qr_reverse,
+        "linalg",
+        "m * n * n",
+    )
+)
+declare(
+    Instruction(
+        "pinv",
+        (
+            out("out", "n * m"),
+            arg("x", "m * n", 0),
+            num("m"),
+            num("n"),
+            res("rcond", "1"),  # the cut-off, a float parameter in the values buffer
+        ),
+        pinv_primal,
+        pinv_forward,
+        pinv_reverse,
+        "linalg",
+        "max(m, n) * min(m, n) * min(m, n)",
+    )
+)
+
+
+@lowering("qr")
+def lower_qr(lw: Any, e: Any) -> None:
+    (x,), (q, r) = e.inputs, e.outputs
+    m, n = x.shape
+    lw.emit("qr", q=lw.slot(q), r=lw.slot(r), x=lw.slot(x), m=m, n=n)
+
+
+@lowering("pinv")
+def lower_pinv(lw: Any, e: Any) -> None:
+    (x,), (o,) = e.inputs, e.outputs
+    m, n = x.shape
+    rcond = lw.parameter(e.params["rcond"])
+    lw.emit("pinv", out=lw.slot(o), x=lw.slot(x), m=m, n=n, rcond=rcond)

@@ -55,6 +55,7 @@ class Lowering:
         self.ptr: list[int] = [0]
         self.code: list[int] = []
         self._pool: list[np.ndarray] = []
+        self.parameters: list[tuple[int, float]] = []
         self._pool_len = 0
         self.work = 1
         self._act = 0
@@ -220,6 +221,14 @@ class Lowering:
         size = int(eval(f.size, {"min": min, "max": max}, ints))  # noqa: S307 (table text)
         off = self.n_values
         self.n_values += size
+        return off
+
+    def parameter(self, value: float) -> int:
+        """A slot holding the float ``value`` (a primitive's float parameter, such as
+        pinv's rcond): the program writes it into every workspace; return the slot."""
+        off = self.n_values
+        self.n_values += 1
+        self.parameters.append((off, float(value)))
         return off
 
     def pool_array(self) -> np.ndarray:

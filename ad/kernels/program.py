@@ -79,6 +79,8 @@ class Program:
         for v in graph.consts:
             value = np.asarray(graph.const_values[v.id], dtype=np.float64)
             self.values0[self.slot_of[v.id] : self.slot_of[v.id] + v.size] = value.reshape(-1)
+        for off, value in lw.parameters:
+            self.values0[off] = value
         self.inputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.inputs]
         self.outputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.outputs]
         active, useful = graph.activity()
@@ -273,5 +275,16 @@ def status_error(prog: Program, values: np.ndarray, result: int) -> Exception:
             f"svd: s[{j}] = {s[j]:.1e} of the {m}x{n} (non-square) matrix is zero, so the "
             f"derivative of the singular vectors does not exist there (it needs 1 / s), at "
             f"{where}. A function of the singular values alone is differentiable."
+        )
+    if code == Status.RANK_DEFICIENT:
+        r = np.asarray(prog.var_values(values, e.outputs[1])).reshape(e.outputs[1].shape)
+        d = np.abs(np.diagonal(r))
+        i = int(np.argmin(d))
+        m, n = e.inputs[0].shape
+        return DegenerateDerivativeError(
+            f"qr: R[{i}, {i}] = {r[i, i]:.1e}: the {m}x{n} matrix does not have full column "
+            f"rank, so column {i} of Q is not determined and QR has no derivative there "
+            f"(at {where}). For least squares with a rank-deficient matrix use "
+            "np.linalg.lstsq or np.linalg.pinv (derivative at constant rank)."
         )
     return GraphError(f"kernel could not run {where} (status {code.name})")

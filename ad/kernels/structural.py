@@ -40,6 +40,7 @@ from ad.kernels.table import (
     out,
     pool,
 )
+from ad.primitives.cumulative import lanes
 from ad.primitives.reductions import reduce_map
 
 MAX_AXES = 4  # a move/accumulate walks at most this many (merged) axes
@@ -755,6 +756,145 @@ for _name, _primal, _forward in (
     )
 
 # ==================================================================================
+# cumsum: running sums along the lanes (outer, n, inner) of x, from the start (or the end
+# when ``reverse``)  ->  the same of the tangent ;  x_bar += the opposite running sum
+# ==================================================================================
+
+
+@kjit
+def _scan(dst, src, outer, n, inner, reverse, add):
+    """dst[lane k] (+)= sum of src over the lane up to k (from k when ``reverse``); 1-d
+    buffers (values) or rows of directions (duals) alike, through 2-d views."""
+    w = dst.shape[1]
+    for o in range(outer):
+        for i in range(inner):
+            base = o * n * inner + i
+            for r in range(w):
+                acc = 0.0
+                for t in range(n):
+                    k = n - 1 - t if reverse else t
+                    acc += src[base + k * inner, r]
+                    if add:
+                        dst[base + k * inner, r] += acc
+                    else:
+                        dst[base + k * inner, r] = acc
+
+
+@kjit
+def cumsum_primal(act, pool, values, work, out, x, outer, n, inner, reverse):
+    size = outer * n * inner
+    dst = values[out : out + size].reshape((size, 1))
+    _scan(dst, values[x : x + size].reshape((size, 1)), outer, n, inner, reverse != 0, False)
+    return 0
+
+
+@kjit
+def cumsum_forward(act, pool, values, duals, work, unit, out, x, outer, n, inner, reverse):
+    cumsum_primal(act, pool, values, work, out, x, outer, n, inner, reverse)
+    if act & 1:
+        size = outer * n * inner
+        _scan(duals[out : out + size], duals[x : x + size], outer, n, inner, reverse != 0, False)
+    return 0
+
+
+@kjit
+def cumsum_reverse(act, pool, values, duals, work, unit, out, x, outer, n, inner, reverse):
+    size = outer * n * inner  # the transpose: the running sum from the other end
+    _scan(duals[x : x + size], duals[out : out + size], outer, n, inner, reverse == 0, True)
+    return 0
+
+
+declare(
+    Instruction(
+        "cumsum",
+        (
+            out("out", "outer * n * inner"),
+            arg("x", "outer * n * inner", 0),
+            num("outer"),
+            num("n"),
+            num("inner"),
+            num("reverse"),
+        ),
+        cumsum_primal,
+        cumsum_forward,
+        cumsum_reverse,
+        cost="structural",
+        work="outer * n * inner",
+        doc="running sums along an axis",
+    )
+)
+
+# ==================================================================================
+# sort: y = x sorted along the lanes, perm = the stable argsort (as float64)
+#   ->  y_dot = x_dot permuted (perm has no derivative) ;  x_bar[perm[k]] += y_bar[k]
+# ==================================================================================
+
+
+@kjit
+def sort_primal(act, pool, values, work, y, perm, x, outer, n, inner):
+    lane = np.empty(n)
+    for o in range(outer):
+        for i in range(inner):
+            base = o * n * inner + i
+            for k in range(n):
+                lane[k] = values[x + base + k * inner]
+            order = np.argsort(lane, kind="mergesort")  # stable, as np.sort's kind="stable"
+            for k in range(n):
+                values[y + base + k * inner] = lane[order[k]]
+                values[perm + base + k * inner] = order[k]
+    return 0
+
+
+@kjit
+def sort_forward(act, pool, values, duals, work, unit, y, perm, x, outer, n, inner):
+    sort_primal(act, pool, values, work, y, perm, x, outer, n, inner)
+    if not act & 1:
+        return 0
+    for o in range(outer):
+        for i in range(inner):
+            base = o * n * inner + i
+            for k in range(n):
+                src = base + int(values[perm + base + k * inner]) * inner
+                duals[y + base + k * inner] = duals[x + src]
+                duals[perm + base + k * inner] = 0.0
+    return 0
+
+
+@kjit
+def sort_reverse(act, pool, values, duals, work, unit, y, perm, x, outer, n, inner):
+    for o in range(outer):
+        for i in range(inner):
+            base = o * n * inner + i
+            for k in range(n):
+                dst = duals[x + base + int(values[perm + base + k * inner]) * inner]
+                src = duals[y + base + k * inner]
+                for r in range(dst.size):
+                    dst[r] += src[r]
+    return 0
+
+
+declare(
+    Instruction(
+        "sort",
+        (
+            out("y", "outer * n * inner"),
+            out("perm", "outer * n * inner"),
+            arg("x", "outer * n * inner", 0),
+            num("outer"),
+            num("n"),
+            num("inner"),
+        ),
+        sort_primal,
+        sort_forward,
+        sort_reverse,
+        cost="structural",
+        work="outer * n * inner",
+        doc="stable sort along an axis; the permutation is an output (no derivative)",
+    )
+)
+
+
+# ==================================================================================
 # Lowering
 # ==================================================================================
 
@@ -870,6 +1010,21 @@ def lower_reduce(lw: Any, e: Any) -> None:
         x_size=x.size,
         m=lw.pool(cells),
     )
+
+
+@lowering("cumsum")
+def lower_cumsum(lw: Any, e: Any) -> None:
+    ((x,), (o,)) = e.inputs, e.outputs
+    outer, n, inner = lanes(x.shape, e.params["axis"])
+    rev = 1 if e.params.get("reverse", False) else 0
+    lw.emit("cumsum", out=lw.slot(o), x=lw.slot(x), outer=outer, n=n, inner=inner, reverse=rev)
+
+
+@lowering("sort")
+def lower_sort(lw: Any, e: Any) -> None:
+    ((x,), (y, perm)) = e.inputs, e.outputs
+    outer, n, inner = lanes(x.shape, e.params["axis"])
+    lw.emit("sort", y=lw.slot(y), perm=lw.slot(perm), x=lw.slot(x), outer=outer, n=n, inner=inner)
 
 
 VIEWS["gather"] = gather_view

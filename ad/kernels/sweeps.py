@@ -52,6 +52,12 @@ from ad.kernels.linalg import (
     matmul_forward,
     matmul_primal,
     matmul_reverse,
+    pinv_forward,
+    pinv_primal,
+    pinv_reverse,
+    qr_forward,
+    qr_primal,
+    qr_reverse,
     slogdet_forward,
     slogdet_primal,
     slogdet_reverse,
@@ -70,6 +76,9 @@ from ad.kernels.structural import (
     accumulate_forward,
     accumulate_primal,
     accumulate_reverse,
+    cumsum_forward,
+    cumsum_primal,
+    cumsum_reverse,
     gather_forward,
     gather_primal,
     gather_reverse,
@@ -86,6 +95,9 @@ from ad.kernels.structural import (
     select_forward,
     select_primal,
     select_reverse,
+    sort_forward,
+    sort_primal,
+    sort_reverse,
     sum_forward,
     sum_primal,
     sum_reverse,
@@ -2482,6 +2494,211 @@ def _minimum_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx
 
 
 @kjit
+def _arctan2_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    if sx == 1 and sy == 1:
+        x_v, y_v = values[x_ : x_ + size], values[y_ : y_ + size]
+        for k in range(size):
+            x, y = x_v[k], y_v[k]
+            o_v[k] = math.atan2(x, y)
+    elif sx == 0 and sy == 1:
+        x, y_v = values[x_], values[y_ : y_ + size]
+        for k in range(size):
+            y = y_v[k]
+            o_v[k] = math.atan2(x, y)
+    elif sx == 1 and sy == 0:
+        x_v, y = values[x_ : x_ + size], values[y_]
+        for k in range(size):
+            x = x_v[k]
+            o_v[k] = math.atan2(x, y)
+    else:
+        for k in range(size):
+            x, y = values[x_ + k * sx], values[y_ + k * sy]
+            o_v[k] = math.atan2(x, y)
+    return 0
+
+
+@kjit
+def _arctan2_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
+    if not act & 1:
+        return _arctan2_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
+    p = duals.shape[1]
+    o_v = values[out : out + size]
+    o_d = duals[out : out + size]
+    ax, ay = act & 2, act & 4
+    if p == 1:
+        o_1 = o_d.reshape(size)
+        if sx == 1 and sy == 1:
+            x_v = values[x_ : x_ + size]
+            y_v = values[y_ : y_ + size]
+            if ax and ay:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (_div(y, x * x + y * y)) * x_1[k] + (-_div(x, x * x + y * y)) * y_1[k]
+            elif ax:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (_div(y, x * x + y * y)) * x_1[k]
+            elif ay:
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (-_div(x, x * x + y * y)) * y_1[k]
+            return 0
+        elif sx == 0 and sy == 1:
+            x = values[x_]
+            y_v = values[y_ : y_ + size]
+            if ax and ay:
+                x_1 = duals[x_, 0]
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    y = y_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (_div(y, x * x + y * y)) * x_1 + (-_div(x, x * x + y * y)) * y_1[k]
+            elif ax:
+                x_1 = duals[x_, 0]
+                for k in range(size):
+                    y = y_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (_div(y, x * x + y * y)) * x_1
+            elif ay:
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    y = y_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (-_div(x, x * x + y * y)) * y_1[k]
+            return 0
+        elif sx == 1 and sy == 0:
+            x_v = values[x_ : x_ + size]
+            y = values[y_]
+            if ax and ay:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                y_1 = duals[y_, 0]
+                for k in range(size):
+                    x = x_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (_div(y, x * x + y * y)) * x_1[k] + (-_div(x, x * x + y * y)) * y_1
+            elif ax:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (_div(y, x * x + y * y)) * x_1[k]
+            elif ay:
+                y_1 = duals[y_, 0]
+                for k in range(size):
+                    x = x_v[k]
+                    ans = math.atan2(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (-_div(x, x * x + y * y)) * y_1
+            return 0
+    for k in range(size):
+        i, j = x_ + k * sx, y_ + k * sy
+        x, y = values[i], values[j]
+        ans = math.atan2(x, y)
+        o_v[k] = ans
+        if ax and ay:
+            d, e = _div(y, x * x + y * y), -_div(x, x * x + y * y)
+            for r in range(p):
+                o_d[k, r] = d * duals[i, r] + e * duals[j, r]
+        elif ax:
+            d = _div(y, x * x + y * y)
+            for r in range(p):
+                o_d[k, r] = d * duals[i, r]
+        else:
+            e = -_div(x, x * x + y * y)
+            for r in range(p):
+                o_d[k, r] = e * duals[j, r]
+    return 0
+
+
+@kjit
+def _arctan2_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
+    q = duals.shape[1]
+    o_v = values[out : out + size]
+    o_d = duals[out : out + size]
+    ax, ay = act & 2, act & 4
+    if q == 1:
+        o_1 = o_d.reshape(size)
+        if sx == 1 and sy == 1:
+            x_v = values[x_ : x_ + size]
+            y_v = values[y_ : y_ + size]
+            if ax:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = o_v[k]
+                    x_1[k] += (_div(y, x * x + y * y)) * o_1[k]
+            if ay:
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = o_v[k]
+                    y_1[k] += (-_div(x, x * x + y * y)) * o_1[k]
+            return 0
+        elif sx == 0 and sy == 1:
+            x = values[x_]
+            y_v = values[y_ : y_ + size]
+            if ax:
+                acc = 0.0
+                for k in range(size):
+                    y = y_v[k]
+                    ans = o_v[k]
+                    acc += (_div(y, x * x + y * y)) * o_1[k]
+                duals[x_, 0] += acc
+            if ay:
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    y = y_v[k]
+                    ans = o_v[k]
+                    y_1[k] += (-_div(x, x * x + y * y)) * o_1[k]
+            return 0
+        elif sx == 1 and sy == 0:
+            x_v = values[x_ : x_ + size]
+            y = values[y_]
+            if ax:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]
+                    ans = o_v[k]
+                    x_1[k] += (_div(y, x * x + y * y)) * o_1[k]
+            if ay:
+                acc = 0.0
+                for k in range(size):
+                    x = x_v[k]
+                    ans = o_v[k]
+                    acc += (-_div(x, x * x + y * y)) * o_1[k]
+                duals[y_, 0] += acc
+            return 0
+    for k in range(size):
+        i, j = x_ + k * sx, y_ + k * sy
+        x, y, ans = values[i], values[j], o_v[k]
+        if ax:
+            d = _div(y, x * x + y * y)
+            for r in range(q):
+                duals[i, r] += d * o_d[k, r]
+        if ay:
+            e = -_div(x, x * x + y * y)
+            for r in range(q):
+                duals[j, r] += e * o_d[k, r]
+    return 0
+
+
+@kjit
 def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
     for lo in range(0, size, block):
         k = min(block, size - lo)
@@ -2493,7 +2710,7 @@ def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
             y = pool[d + 8] + (lo if pool[d + 7] == 0 else 0)
             sx = 0 if pool[d + 5] == 2 else 1
             sy = 0 if pool[d + 7] == 2 else 1
-            if op == 50:  # partial sums of the blocks
+            if op == 52:  # partial sums of the blocks
                 part = _sum(values[x : x + k])
                 values[out] = part if lo == 0 else values[out] + part
             else:
@@ -2518,7 +2735,7 @@ def _fused_reverse(act, pool, values, duals, work, unit, m, count, size, block, 
             y = pool[d + 8] + (lo if pool[d + 7] == 0 else 0)
             sx = 0 if pool[d + 5] == 2 else 1
             sy = 0 if pool[d + 7] == 2 else 1
-            if op != 50:
+            if op != 52:
                 _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn)
         duals[s0:s1] = 0.0  # the internal adjoints of this block
         for t in range(count - 1, -1, -1):
@@ -2584,7 +2801,9 @@ def _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn):
         return _maximum_primal(a, pool, values, work, out, x, y, k, sx, sy)
     elif op == 46:  # minimum
         return _minimum_primal(a, pool, values, work, out, x, y, k, sx, sy)
-    elif op == 50:  # sum
+    elif op == 48:  # arctan2
+        return _arctan2_primal(a, pool, values, work, out, x, y, k, sx, sy)
+    elif op == 52:  # sum
         return sum_primal(a, pool, values, work, out, x, k)
     return 0
 
@@ -2639,7 +2858,9 @@ def _fusable_reverse(op, a, pool, values, duals, work, unit, out, x, y, k, sx, s
         return _maximum_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 46:  # minimum
         return _minimum_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
-    elif op == 50:  # sum
+    elif op == 48:  # arctan2
+        return _arctan2_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 52:  # sum
         return sum_reverse(a, pool, values, duals, work, unit, out, x, k)
     return 0
 
@@ -2803,64 +3024,82 @@ def primal_sweep(ops, ptr, code, pool, act, values, work, fused):
         elif op == 47:  # minimum.s
             x, y = values[code[j + 1]], values[code[j + 2]]
             values[code[j]] = _min(x, y)
-        elif op == 48:  # move
+        elif op == 48:  # arctan2
+            # out, x, y, size, sx, sy
+            st = _arctan2_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 49:  # arctan2.s
+            x, y = values[code[j + 1]], values[code[j + 2]]
+            values[code[j]] = math.atan2(x, y)
+        elif op == 50:  # move
             # out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = move_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
-        elif op == 49:  # accumulate
+        elif op == 51:  # accumulate
             # out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = accumulate_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
-        elif op == 50:  # sum
+        elif op == 52:  # sum
             # out, x, size
             st = sum_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 51:  # gather
+        elif op == 53:  # gather
             # out, size, m
             st = gather_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 52:  # scatter
+        elif op == 54:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 53:  # select
+        elif op == 55:  # select
             # out, a, b, size, m
             st = select_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 54:  # reduce_max
+        elif op == 56:  # reduce_max
             # out, out_size, x, x_size, m
             st = reduce_max_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 55:  # reduce_min
+        elif op == 57:  # reduce_min
             # out, out_size, x, x_size, m
             st = reduce_min_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 56:  # matmul
+        elif op == 58:  # cumsum
+            # out, x, outer, n, inner, reverse
+            st = cumsum_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 59:  # sort
+            # y, perm, x, outer, n, inner
+            st = sort_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 60:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 57:  # inv
+        elif op == 61:  # inv
             # out, x, n
             st = inv_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 58:  # solve
+        elif op == 62:  # solve
             # out, a, b, n, k, res
             st = solve_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 59:  # det
+        elif op == 63:  # det
             # out, x, n, res
             st = det_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 60:  # adjugate
+        elif op == 64:  # adjugate
             # out, x, n, res
             st = adjugate_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 61:  # slogdet
+        elif op == 65:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 62:  # cholesky
+        elif op == 66:  # cholesky
             # out, x, n, res
             st = cholesky_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 63:  # eigh
+        elif op == 67:  # eigh
             # w, v, x, n, upper
             st = eigh_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 64:  # eigvalsh
+        elif op == 68:  # eigvalsh
             # w, v, x, n, upper
             st = eigh_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 65:  # svd
+        elif op == 69:  # svd
             # u, s, vt, x, m, n, full
             st = svd_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 66:  # svdvals
+        elif op == 70:  # svdvals
             # u, s, vt, x, m, n, full
             st = svd_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 67:  # fused
+        elif op == 71:  # qr
+            # q, r, x, m, n
+            st = qr_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+        elif op == 72:  # pinv
+            # out, x, m, n, rcond
+            st = pinv_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+        elif op == 73:  # fused
             # m, count, size, block, s0, s1
             st = _fused_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:
@@ -3233,64 +3472,97 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
                     e = _pick(x, y)
                     for r in range(duals.shape[1]):
                         duals[o_, r] = e * duals[y_, r]
-        elif op == 48:  # move
+        elif op == 48:  # arctan2
+            # out, x, y, size, sx, sy
+            st = _arctan2_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 49:  # arctan2.s
+            o_, x_, y_ = code[j], code[j + 1], code[j + 2]
+            x, y = values[x_], values[y_]
+            ans = math.atan2(x, y)
+            values[o_] = ans
+            if a & 1:
+                if a & 6 == 6:
+                    d, e = _div(y, x * x + y * y), -_div(x, x * x + y * y)
+                    for r in range(duals.shape[1]):
+                        duals[o_, r] = d * duals[x_, r] + e * duals[y_, r]
+                elif a & 2:
+                    d = _div(y, x * x + y * y)
+                    for r in range(duals.shape[1]):
+                        duals[o_, r] = d * duals[x_, r]
+                else:
+                    e = -_div(x, x * x + y * y)
+                    for r in range(duals.shape[1]):
+                        duals[o_, r] = e * duals[y_, r]
+        elif op == 50:  # move
             # out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = move_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
-        elif op == 49:  # accumulate
+        elif op == 51:  # accumulate
             # out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = accumulate_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
-        elif op == 50:  # sum
+        elif op == 52:  # sum
             # out, x, size
             st = sum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 51:  # gather
+        elif op == 53:  # gather
             # out, size, m
             st = gather_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 52:  # scatter
+        elif op == 54:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 53:  # select
+        elif op == 55:  # select
             # out, a, b, size, m
             st = select_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 54:  # reduce_max
+        elif op == 56:  # reduce_max
             # out, out_size, x, x_size, m
             st = reduce_max_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 55:  # reduce_min
+        elif op == 57:  # reduce_min
             # out, out_size, x, x_size, m
             st = reduce_min_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 56:  # matmul
+        elif op == 58:  # cumsum
+            # out, x, outer, n, inner, reverse
+            st = cumsum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 59:  # sort
+            # y, perm, x, outer, n, inner
+            st = sort_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 60:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 57:  # inv
+        elif op == 61:  # inv
             # out, x, n
             st = inv_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 58:  # solve
+        elif op == 62:  # solve
             # out, a, b, n, k, res
             st = solve_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 59:  # det
+        elif op == 63:  # det
             # out, x, n, res
             st = det_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 60:  # adjugate
+        elif op == 64:  # adjugate
             # out, x, n, res
             st = adjugate_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 61:  # slogdet
+        elif op == 65:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 62:  # cholesky
+        elif op == 66:  # cholesky
             # out, x, n, res
             st = cholesky_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 63:  # eigh
+        elif op == 67:  # eigh
             # w, v, x, n, upper
             st = eigh_forward_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 64:  # eigvalsh
+        elif op == 68:  # eigvalsh
             # w, v, x, n, upper
             st = eigvalsh_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 65:  # svd
+        elif op == 69:  # svd
             # u, s, vt, x, m, n, full
             st = svd_forward_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 66:  # svdvals
+        elif op == 70:  # svdvals
             # u, s, vt, x, m, n, full
             st = svdvals_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 67:  # fused
+        elif op == 71:  # qr
+            # q, r, x, m, n
+            st = qr_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+        elif op == 72:  # pinv
+            # out, x, m, n, rcond
+            st = pinv_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+        elif op == 73:  # fused
             # m, count, size, block, s0, s1
             st = _fused_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:
@@ -3564,64 +3836,90 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
                 e = _pick(x, y)
                 for r in range(duals.shape[1]):
                     duals[y_, r] += e * duals[o_, r]
-        elif op == 48:  # move
+        elif op == 48:  # arctan2
+            # out, x, y, size, sx, sy
+            st = _arctan2_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 49:  # arctan2.s
+            o_, x_, y_ = code[j], code[j + 1], code[j + 2]
+            x, y, ans = values[x_], values[y_], values[o_]
+            if a & 2:
+                d = _div(y, x * x + y * y)
+                for r in range(duals.shape[1]):
+                    duals[x_, r] += d * duals[o_, r]
+            if a & 4:
+                e = -_div(x, x * x + y * y)
+                for r in range(duals.shape[1]):
+                    duals[y_, r] += e * duals[o_, r]
+        elif op == 50:  # move
             # out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = move_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
-        elif op == 49:  # accumulate
+        elif op == 51:  # accumulate
             # out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = accumulate_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
-        elif op == 50:  # sum
+        elif op == 52:  # sum
             # out, x, size
             st = sum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 51:  # gather
+        elif op == 53:  # gather
             # out, size, m
             st = gather_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 52:  # scatter
+        elif op == 54:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 53:  # select
+        elif op == 55:  # select
             # out, a, b, size, m
             st = select_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 54:  # reduce_max
+        elif op == 56:  # reduce_max
             # out, out_size, x, x_size, m
             st = _extreme_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 55:  # reduce_min
+        elif op == 57:  # reduce_min
             # out, out_size, x, x_size, m
             st = _extreme_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 56:  # matmul
+        elif op == 58:  # cumsum
+            # out, x, outer, n, inner, reverse
+            st = cumsum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 59:  # sort
+            # y, perm, x, outer, n, inner
+            st = sort_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 60:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 57:  # inv
+        elif op == 61:  # inv
             # out, x, n
             st = inv_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 58:  # solve
+        elif op == 62:  # solve
             # out, a, b, n, k, res
             st = solve_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 59:  # det
+        elif op == 63:  # det
             # out, x, n, res
             st = det_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 60:  # adjugate
+        elif op == 64:  # adjugate
             # out, x, n, res
             st = adjugate_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 61:  # slogdet
+        elif op == 65:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 62:  # cholesky
+        elif op == 66:  # cholesky
             # out, x, n, res
             st = cholesky_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 63:  # eigh
+        elif op == 67:  # eigh
             # w, v, x, n, upper
             st = eigh_reverse_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 64:  # eigvalsh
+        elif op == 68:  # eigvalsh
             # w, v, x, n, upper
             st = eigvalsh_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 65:  # svd
+        elif op == 69:  # svd
             # u, s, vt, x, m, n, full
             st = svd_reverse_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 66:  # svdvals
+        elif op == 70:  # svdvals
             # u, s, vt, x, m, n, full
             st = svdvals_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 67:  # fused
+        elif op == 71:  # qr
+            # q, r, x, m, n
+            st = qr_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+        elif op == 72:  # pinv
+            # out, x, m, n, rcond
+            st = pinv_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
+        elif op == 73:  # fused
             # m, count, size, block, s0, s1
             st = _fused_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:

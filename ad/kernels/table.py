@@ -51,6 +51,7 @@ class Status(IntEnum):
     DEGENERATE = 2  # repeated eigen/singular values: the vectors have no derivative
     COMPLETION = 3  # full_matrices columns of a rectangular svd: no derivative
     ZERO_SINGULAR = 4  # rectangular svd with a zero singular value
+    RANK_DEFICIENT = 5  # qr of a matrix without full column rank: Q has no derivative
     UNKNOWN_OPCODE = 15
 
 
