@@ -113,8 +113,9 @@ def defsparsity(prim: Primitive, rule: str | Callable[..., Any]) -> None:
     ``rule(S, *xs, **params)`` of the operands' patterns (objects with a ``shape``)
     returning the output pattern (a tuple for several outputs), written with the
     index-map operations of ``S`` (:class:`ad.sparse.pattern.Ops`): ``S.take`` (a
-    gather), ``S.add_into`` (a scatter-add), ``S.union``, ``S.pairs``, and the
-    elementwise kinds that track entries known to be zero, ``S.linear`` (add),
+    gather), ``S.add_into`` (a scatter-add), ``S.union``, ``S.pairs`` (a linear map),
+    which know an entry is zero where it reads only known zeros (``S.union`` never:
+    f(0) need not be 0), and the elementwise kinds that track them, ``S.linear`` (add),
     ``S.product`` (mul: a zero factor removes the other's dependencies) and
     ``S.quotient``; ``S.nonzero`` says where an operand may be nonzero. Example::
 

@@ -153,7 +153,10 @@ def matmul_sparsity(S, a, b):
             out = O.reshape(-1, r, c)[t[:, None], u[:, None], np.arange(c)]
             src = B.reshape(-1, B.shape[-2], c)[t[:, None], v[:, None], np.arange(c)]
         terms.append(S.pairs(out_shape, out.reshape(-1), x, src.reshape(-1)))
-    return S.union(*terms) if terms else S.constant(out_shape)
+    # C[i, j] is known zero where every product A[i, k] B[k, j] has a known-zero factor;
+    # each term above knows exactly those entries (its pairs skip the other factor's
+    # zeros, its row unions read only zero rows there), so linear() keeps them
+    return S.linear(*terms) if terms else S.constant(out_shape)
 
 
 defsparsity(matmul_p, matmul_sparsity)

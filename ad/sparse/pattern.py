@@ -19,8 +19,12 @@ taken when the function was traced (``np.where`` masks and indices are concrete)
 The set operations are Numba kernels over CSR arrays, so a banded pattern with 10^5
 rows costs a few milliseconds per equation. Rules use them through :class:`Ops`
 (``S`` in a rule's signature): ``take`` (a gather), ``add_into`` (a scatter-add),
-``union``, ``pairs`` (an arbitrary list of (output entry, operand entry) pairs) and
-``nonzero`` (where a constant operand is nonzero).
+``union``, ``pairs`` (an arbitrary list of (output entry, operand entry) pairs, a
+linear map) and ``nonzero`` (where a constant operand is nonzero). ``take``,
+``add_into`` and ``pairs`` know an output entry is exactly zero where it reads only
+known zeros, so a product with it (``S.product``) drops the other factor's
+dependencies: the adjoints of a gradient graph are zero-padded, and the Hessian
+pattern is exact only if those zeros survive the sums (``M^T y_bar``) they go through.
 
 Hessian patterns (:func:`hessian_pattern`) are the Jacobian pattern of the gradient
 graph (:func:`ad.reverse.gradient_graph`), made symmetric.
@@ -309,11 +313,13 @@ class Ops:
         """A pattern with no dependency (a constant, of known value if given)."""
         return Pattern(_shape(shape), value=value)
 
-    def _combine(self, shape: tuple[int, ...], sel_ptr, sel_idx, src: Pattern) -> Pattern:
+    def _combine(
+        self, shape: tuple[int, ...], sel_ptr, sel_idx, src: Pattern, zero: np.ndarray | None = None
+    ) -> Pattern:
         ptr, idx, self._stamp = _combine(
             sel_ptr, sel_idx, src.indptr, src.indices, self._mark, self._stamp
         )
-        return Pattern(shape, ptr, idx) if idx.size else Pattern(shape)
+        return Pattern(shape, ptr, idx, zero=zero) if idx.size else Pattern(shape, zero=zero)
 
     # -- known zeros ------------------------------------------------------------------
     def zeros(self, x: Pattern) -> np.ndarray | None:
@@ -482,14 +488,23 @@ class Ops:
         self, out_shape: tuple[int, ...] | int, out_idx: np.ndarray, x: Pattern, src_idx: np.ndarray
     ) -> Pattern:
         """Output entry ``out_idx[t]`` depends on entry ``src_idx[t]`` of ``x``, for all t
-        (flat indices): any linear index map, e.g. a product with a constant matrix."""
+        (flat indices): any linear index map, e.g. a product with a constant matrix.
+
+        An output entry is a sum over its pairs, so it is known zero where every entry it
+        reads is (or it reads none): its row is empty then (the invariant of known
+        zeros). Pairs are a linear map of x; a caller may leave out pairs whose
+        coefficient is known zero (``matmul`` skips the zeros of the other factor)."""
         shape = _shape(out_shape)
         if x.constant:
             return Pattern(shape)
+        size = math.prod(shape)
         out_idx = np.asarray(out_idx, dtype=np.int64).reshape(-1)
         src_idx = np.asarray(src_idx, dtype=np.int64).reshape(-1)
-        sel_ptr, order = _group(out_idx, math.prod(shape))
-        return self._combine(shape, sel_ptr, src_idx[order], x)
+        z = self.zeros(x)
+        live = out_idx >= 0 if z is None else (out_idx >= 0) & ~z[src_idx]
+        zero = np.bincount(out_idx[live], minlength=size) == 0
+        sel_ptr, order = _group(out_idx, size)
+        return self._combine(shape, sel_ptr, src_idx[order], x, zero)
 
     def dense(self, xs: Sequence[Pattern], shapes: Sequence[tuple[int, ...]]) -> list[Pattern]:
         """Every output entry depends on every operand entry (matrix functions)."""

@@ -6,14 +6,14 @@ patterns likewise."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import ad
 from ad.errors import GraphError, NonScalarOutputError
 from ad.primitives import registry
 from ad.primitives.core import DENSE
-from ad.sparse.pattern import hessian_pattern, jacobian_pattern
+from ad.sparse.pattern import hessian_pattern, jacobian_pattern, propagate
 from bench.problems import sparse as family
 from tests import test_properties as properties
 from tests.primitives.test_linalg import CASES as LINALG_CASES
@@ -85,10 +85,10 @@ def test_hessian_sparsity_needs_a_scalar(rng):
 # -- every primitive's test cases ------------------------------------------------------
 
 #: Cases whose Jacobian has zeros the index sets cannot see: they depend on values
-#: (the extreme of max / min, the larger of maximum / minimum), or a product's operand
-#: is a zero-padded variable (np.diag(x) @ ...), or a matrix function (dense rule).
+#: (the extreme of max / min, the larger of maximum / minimum), or a matrix function
+#: (dense rule). A product with a zero-padded operand (np.diag(x) @ ...) is exact: its
+#: known zeros are tracked.
 CONSERVATIVE = {
-    "gather-diag",
     "reduce_max-all",
     "reduce_max-axis",
     "reduce_min-axis",
@@ -154,6 +154,60 @@ def test_matmul_with_a_constant_uses_its_zeros(rng):
     np.testing.assert_array_equal(P, dense_jacobian(lambda X: A @ np.tanh(X), [X]) != 0)
     P = pattern_of(lambda X: np.tanh(X).T @ A.T, [X])  # constant on the right
     np.testing.assert_array_equal(P, dense_jacobian(lambda X: np.tanh(X).T @ A.T, [X]) != 0)
+
+
+#: Products with a factor that is zero in places: the adjoint of y[0] is zero-padded, and
+#: its product with a constant (or a zero-padded variable) matrix, or its reversed
+#: cumsum, is zero where no nonzero meets a nonzero; the gradient multiplies that by a
+#: function of x, so an entry not known zero there would add a false diagonal entry.
+_A = np.array(
+    [[0.0, 0.0, 0.0, 1.0, 0.0, -0.4, 0.0],
+     [0.3, 0.0, 0.0, 0.0, 0.8, 0.0, 0.0],
+     [0.0, -1.1, 0.0, 0.0, 0.0, 0.0, 0.5],
+     [0.0, 0.0, 0.6, 0.2, 0.0, 0.0, 0.0],
+     [0.7, 0.0, 0.0, 0.0, 0.0, 0.9, 0.0]]
+)  # fmt: skip
+KNOWN_ZERO_PRODUCTS = {
+    "constant-left": (lambda x: (_A @ np.sin(x))[0] ** 2, (7,)),
+    "constant-right": (lambda x: (np.sin(x) @ _A.T)[0] ** 2, (7,)),
+    "matrix-constant-left": (lambda X: np.sum((_A @ np.tanh(X))[:2] ** 2), (7, 3)),
+    "matrix-constant-right": (lambda X: np.sum((np.tanh(X).T @ _A.T)[:, 0] ** 2), (7, 3)),
+    "zero-padded-variables": (
+        lambda x: np.sum((np.diag(x[:3]) @ np.diag(np.sin(x[3:6])))[:, 1] ** 2) + x[6],
+        (7,),
+    ),
+    "outer-times-diagonal": (
+        lambda x: np.sum((np.outer(x[:3], x[3:6]) @ np.diag(np.sin(x[3:6])))[0] ** 2),
+        (7,),
+    ),
+    "cumsum": (lambda x: np.sum(np.cumsum(np.sin(x))[:2] ** 2), (7,)),
+    "cumsum-reversed": (lambda x: np.sum(np.cumsum(np.sin(x[::-1]))[:2] ** 2), (7,)),
+}
+
+
+@pytest.mark.parametrize("case", list(KNOWN_ZERO_PRODUCTS))
+def test_hessian_pattern_is_exact_through_products_with_known_zeros(case, rng):
+    f, shape = KNOWN_ZERO_PRODUCTS[case]
+    x = rng.standard_normal(shape)
+    H = ad.hessian(f, engine="reference")(x).reshape(x.size, x.size) != 0
+    P = ad.hessian_sparsity(f, x).toarray()
+    assert not (H & ~P).any()
+    np.testing.assert_array_equal(P, H)
+
+
+def test_matmul_and_cumsum_know_the_zeros_of_their_output(rng):
+    """An entry that only sums products with a known-zero factor is known zero (its
+    row is empty): A @ [x0, 0, ...] is zero where A[:, 0] is, cumsum of [0, 0, x2, ...]
+    on its first two entries."""
+    padded = lambda x: np.concatenate([x[:1], np.zeros(6)])
+    x = rng.standard_normal(7)
+    (p,) = propagate(ad.trace(lambda x: _A @ padded(x), x))
+    np.testing.assert_array_equal(p.zero, _A[:, 0] == 0)
+    np.testing.assert_array_equal(np.diff(p.indptr), _A[:, 0] != 0)
+    (p,) = propagate(ad.trace(lambda x: padded(x) @ _A.T, x))
+    np.testing.assert_array_equal(p.zero, _A[:, 0] == 0)
+    (p,) = propagate(ad.trace(lambda x: np.cumsum(np.concatenate([np.zeros(2), x[2:]])), x))
+    np.testing.assert_array_equal(p.zero, np.arange(7) < 2)
 
 
 def test_a_rule_returning_the_wrong_shape_is_reported(monkeypatch, rng):
@@ -249,6 +303,16 @@ def test_pattern_is_exact_on_random_programs(prog, n, seed):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prog=programs, n=st.integers(6, 10), seed=st.integers(0, 2**16))
+@example(  # the gradient's M^T applied to a zero-padded adjoint, times cos(x): known zeros
+    prog=[("add", 0, 0)] * 3
+    + [("spmat", 1, 0)]
+    + [("add", 0, 0)] * 2
+    + [("add", 0, 5)]
+    + [("add", 0, 0)] * 3
+    + [("window", 0, 32), ("where", 12, 0)],
+    n=6,
+    seed=1,
+)
 def test_hessian_pattern_is_exact_on_random_programs(prog, n, seed):
     rng = np.random.default_rng(seed)
     M = sparse_matrix(rng, n)
