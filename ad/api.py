@@ -157,7 +157,7 @@ def value_and_grad(
                 "use jacrev/jacfwd for vector outputs, or reduce the output first"
             )
         which, vals = _ref_or(engine, graph, xs, values)
-        _, bars = eng.vjp_one(graph, xs, [np.float64(1.0)], which, vals)
+        _, bars = eng.gradient(graph, xs, which, vals)
         return values[out[0].id], _pick(bars, single)
 
     return wrapped

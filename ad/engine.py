@@ -152,6 +152,16 @@ def vjp_one(
     return outs, [b[0] for b in bars]
 
 
+def gradient(
+    graph: Graph, args: Sequence[Any], engine: str, values: Any = None
+) -> tuple[Any, list[Any]]:
+    """``(f(x), gradients)`` of a graph with one scalar output (checked by the caller)."""
+    if engine == "compiled":
+        return run.gradient(run.compile(graph), args)
+    outs, bars = vjp_one(graph, args, [np.float64(1.0)], engine, values)
+    return outs[0], bars
+
+
 def unit_seeds(vars_: Sequence[Var], start: int, stop: int) -> list[np.ndarray | None]:
     """Rows start..stop-1 of the identity over the flattened ``vars_``, split per var
     as ``(stop - start,) + shape`` arrays (None for a var the rows do not touch)."""

@@ -112,6 +112,9 @@ class Graph:
         self.outputs = list(outputs)
         self.out_tree = out_tree
         self._activity: tuple[frozenset[int], frozenset[int]] | None = None
+        #: True once :meth:`validate` passed (or the tracer built it: its builder checks
+        #: every equation as it is added); the engines validate a graph only once.
+        self.validated = False
 
     # -- sizes -------------------------------------------------------------------
     @property
@@ -208,6 +211,7 @@ class Graph:
             if not isinstance(v, Var) or v.id not in defined:
                 raise GraphError(f"output {v!r} is not defined in the graph")
             use(v, "output")
+        self.validated = True
         return self
 
     # -- replay --------------------------------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 
 from ad import reference
 from ad.engine import as_args, choose, jacobian_blocks, jacobian_tree, out_tree, vjp_one
+from ad.engine import gradient as engine_gradient
 from ad.errors import NonScalarOutputError, ShapeError
 from ad.ir import Graph
 from ad.kernels import run
@@ -53,7 +54,9 @@ def gradient(graph: Graph, args: Any, *, engine: str | None = None) -> Any:
             f"gradient needs one scalar output; the graph returns shapes "
             f"{[v.shape for v in graph.outputs]} (use reverse.jacobian)"
         )
-    return vjp(graph, args, np.float64(1.0), engine=engine)[1]
+    xs = as_args(graph, args)
+    bars = engine_gradient(graph, xs, choose(engine, *xs))[1]
+    return bars[0] if len(bars) == 1 else tuple(bars)
 
 
 def jacobian(

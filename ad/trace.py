@@ -118,9 +118,15 @@ def as_float_array(x: Any) -> Any:
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
-    """Shape of an array, tracer or scalar, without NumPy's dispatch."""
+    """Shape of an array, tracer or scalar, without NumPy's dispatch (``np.shape`` of a
+    tracer goes through ``__array_function__``: a few microseconds)."""
     s = getattr(x, "shape", None)
     return s if s is not None else np.shape(x)
+
+
+def ndim_of(x: Any) -> int:
+    """Number of axes of an array, tracer or scalar (see :func:`shape_of`)."""
+    return len(shape_of(x))
 
 
 def concrete(x: Any) -> Any:
@@ -212,6 +218,7 @@ def trace_with_values(f: Callable[..., Any], args: Sequence[Any]) -> tuple[Graph
             except InputTypeError:
                 raise InputTypeError(f"output {i} of the traced function is not an array") from None
     graph = t.builder.build(out_vars[0] if single else tuple(out_vars), validate=False)
+    graph.validated = True  # the builder ran every shape rule on Vars it made, in order
     return graph, t, out
 
 

@@ -20,6 +20,7 @@ Numba (the kernels run with ``boundscheck=False``).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,7 @@ class Program:
         for off, value in lw.parameters:
             self.values0[off] = value
         self.inputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.inputs]
+        self.n_in = sum(v.size for v in graph.inputs)  # slots 0 .. n_in - 1, in order
         self.outputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.outputs]
         active, useful = graph.activity()
         self.out_active = [v.id in active for v in graph.outputs]
@@ -95,6 +97,24 @@ class Program:
         )
         self.needed = active & useful
         self._free: list[Workspace] = []
+
+    def with_constants(self, graph: Graph) -> Program:
+        """This program for ``graph``, a graph of the same structure: the same
+        instructions, ``graph``'s constants (shared if equal, else a new template)."""
+        same = all(
+            np.array_equal(graph.const_values[v.id], self.graph.const_values[v.id])
+            for v in graph.consts
+        )
+        if same:
+            return self
+        other = copy.copy(self)
+        other.graph = graph
+        other.values0 = self.values0.copy()
+        for v in graph.consts:
+            value = np.asarray(graph.const_values[v.id], dtype=np.float64)
+            other.values0[self.slot_of[v.id] : self.slot_of[v.id] + v.size] = value.reshape(-1)
+        other._free = []
+        return other
 
     # -- workspaces ------------------------------------------------------------------
     def acquire(self) -> Workspace:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,35 +30,92 @@ import numpy as np
 from ad import policy, reference
 from ad.errors import NonFiniteError
 from ad.ir import Graph
+from ad.kernels.jit import kjit
 from ad.kernels.lower import lower_graph
 from ad.kernels.program import Program, Workspace, status_error, validate
 from ad.kernels.sweeps import forward_sweep, primal_sweep, reverse_sweep
 
 _PROGRAMS: weakref.WeakKeyDictionary[Graph, Program] = weakref.WeakKeyDictionary()
+#: Programs by graph structure (least recently used last): a function traced again at
+#: the same shapes and along the same branches gives an equal structure, whose program
+#: is reused instead of lowered again (``ad.grad(f)(x)`` in a loop).
+_BY_STRUCTURE: OrderedDict[tuple, Program] = OrderedDict()
+MAX_STRUCTURES = 64
+
+
+def _param_key(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return (value.shape, value.dtype.str, value.tobytes())
+    if isinstance(value, (tuple, list)):
+        return tuple(_param_key(v) for v in value)
+    return value
+
+
+def structure(graph: Graph) -> tuple:
+    """Everything the lowering reads of ``graph`` but the constants' values: shapes,
+    equations (primitive, operands, parameters with their index maps), outputs."""
+    eqns = tuple(
+        (
+            e.prim.name,
+            tuple([v.id for v in e.inputs]),
+            tuple([v.shape for v in e.outputs]),
+            tuple([(k, _param_key(p)) for k, p in e.params.items()]),
+        )
+        for e in graph.eqns
+    )
+    return (
+        tuple([(v.id, v.shape) for v in graph.inputs]),
+        tuple([(v.id, v.shape) for v in graph.consts]),
+        eqns,
+        tuple([v.id for v in graph.outputs]),
+        graph.out_tree,
+    )
 
 
 def compile(graph: Graph) -> Program:  # noqa: A001  (the engine's verb)
-    """The validated flat program of ``graph``, lowered once per Graph.
+    """The validated flat program of ``graph``: lowered once per Graph, and once per
+    graph structure (a graph equal to one lowered before, constants apart, takes that
+    program with its own constants).
 
     Example::
 
-        prog = ad.kernels.compile(graph); prog.ops, prog.code
+        prog = ad.kernels.run.compile(graph); prog.ops, prog.code
     """
     prog = _PROGRAMS.get(graph)
-    if prog is None:
-        graph.validate()
+    if prog is not None:
+        return prog
+    key = structure(graph)
+    seen = _BY_STRUCTURE.get(key)
+    if seen is not None:
+        _BY_STRUCTURE.move_to_end(key)
+        prog = seen.with_constants(graph)
+    else:
+        if not graph.validated:
+            graph.validate()
         prog = Program(graph, lower_graph(graph))
         validate(prog)
-        _PROGRAMS[graph] = prog
+        _BY_STRUCTURE[key] = prog
+        while len(_BY_STRUCTURE) > MAX_STRUCTURES:
+            _BY_STRUCTURE.popitem(last=False)
+    _PROGRAMS[graph] = prog
     return prog
 
 
+@kjit
+def _all_finite(x):
+    """True if every entry of the contiguous array x is finite (x * 0 is 0 only then)."""
+    flat = x.reshape(x.size)
+    acc = 0.0
+    for k in range(flat.size):
+        acc += flat[k] * 0.0
+    return acc == 0.0
+
+
 def _finite(xs: Sequence[np.ndarray | None]) -> bool:
-    """True if every array is finite (a sum is NaN or inf if an entry is: one pass)."""
+    """True if every array is finite."""
     for x in xs:
-        if x is not None and x.size and not math.isfinite(float(np.sum(x))):
-            if not np.isfinite(x).all():
-                return False
+        if x is not None and x.size and not _all_finite(np.ascontiguousarray(x)):
+            return False
     return True
 
 
@@ -205,6 +263,33 @@ def vjp(
     """Record at ``xs``, then one adjoint sweep: the outputs and the input cotangents."""
     with record(prog, xs) as tape:
         return tape.outputs, tape.vjp(cotangents)
+
+
+def gradient(prog: Program, xs: Sequence[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+    """``(f(x), gradient per input)`` of a graph with one scalar output: one recording
+    and one adjoint sweep (the common call, kept short)."""
+    ws = prog.acquire()
+    _run_primal(prog, ws, xs)
+    (off_y, _, _), live = prog.outputs[0], prog.out_active[0]
+    y = float(ws.values[off_y])
+    A = ws.duals("reverse", 1)
+    A.fill(0.0)
+    if live:
+        A[off_y, 0] = 1.0
+    st = reverse_sweep(
+        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, NO_UNIT
+    )
+    if st != 0:
+        raise status_error(prog, ws.values, st)
+    n = prog.n_in
+    if policy.raising() and not (math.isfinite(y) and _all_finite(A[:n])):
+        _outputs(prog, ws, xs)  # names a non-finite value first
+        one = [np.ones((1,))]
+        raise _report(prog, lambda g: reference.vjp(g, xs, one), "cotangent")
+    bars = [A[off : off + size, 0].reshape(shape) for off, size, shape in prog.inputs]
+    bars = [b.copy() for b in bars]
+    prog.release(ws)
+    return y, bars
 
 
 def _widths(total: int, chunk: int) -> list[tuple[int, int]]:

@@ -20,6 +20,7 @@ import numpy as np
 from ad.errors import ShapeError
 from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.shape import traced
+from ad.trace import ndim_of
 
 
 # ==================================================================================
@@ -96,7 +97,7 @@ def cumsum(x: Any, axis: int | None = None, *, reverse: bool = False) -> Any:
 
     if axis is None:
         x, axis = ravel(x), 0
-    ndim = np.ndim(x)
+    ndim = ndim_of(x)
     if ndim == 0:
         raise ShapeError("cumsum of a 0-d array needs axis=None")
     if not -ndim <= axis < ndim:

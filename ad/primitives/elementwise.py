@@ -129,7 +129,7 @@ pow_p = elementwise("pow", np.power, 2)
 
 
 def _pow_dy(ans: Any, x: Any, y: Any) -> Any:
-    return log(select(concrete(x) == 0.0, np.ones(np.shape(x)), x)) * ans
+    return log(select(concrete(x) == 0.0, np.ones(shape_of(x)), x)) * ans
 
 
 defderiv(pow_p, lambda ans, x, y: y * power(x, y - 1.0), _pow_dy)
@@ -158,7 +158,7 @@ def integer_pow(x: Any, n: int) -> Any:
     """``x ** n`` for a Python integer n, recorded as one primitive."""
     n = int(n)
     if n == 0:
-        return np.ones(np.shape(x))
+        return np.ones(shape_of(x))
     if n == 1:
         return x
     if not traced(x):
@@ -289,11 +289,11 @@ select_p = Primitive("select", _same_shape, _select_impl, n_in=2)
 
 
 def select_a_rule(t, ans, a, b, *, mask):
-    return select(mask, t, np.zeros(np.shape(t)))
+    return select(mask, t, np.zeros(shape_of(t)))
 
 
 def select_b_rule(t, ans, a, b, *, mask):
-    return select(mask, np.zeros(np.shape(t)), t)
+    return select(mask, np.zeros(shape_of(t)), t)
 
 
 defjvp(select_p, select_a_rule, select_b_rule)
@@ -318,7 +318,7 @@ def select(mask: Any, a: Any, b: Any) -> Any:
     mask = np.asarray(concrete(mask), dtype=bool)
     if not traced(a, b):
         return np.where(mask, a, b)
-    shape = np.broadcast_shapes(mask.shape, np.shape(a), np.shape(b))
+    shape = np.broadcast_shapes(mask.shape, shape_of(a), shape_of(b))
     a, b = broadcast_to(a, shape), broadcast_to(b, shape)
     return select_p.bind(a, b, mask=np.broadcast_to(mask, shape[len(shape) - mask.ndim :]).copy())
 

@@ -29,7 +29,7 @@ from ad.primitives.shape import (
     traced,
     transpose,
 )
-from ad.trace import concrete
+from ad.trace import concrete, ndim_of, shape_of
 
 
 def _axes(ndim: int, axis: Any) -> tuple[int, ...]:
@@ -57,20 +57,20 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """``np.sum``: a ``scatter_add`` over the reduced axes."""
     if not traced(x):
         return np.sum(x, axis=axis, keepdims=keepdims)
-    axes = _axes(np.ndim(x), axis)
+    axes = _axes(ndim_of(x), axis)
     if not axes:
         return x
-    idx, out_shape = reduce_map(np.shape(x), axes)
+    idx, out_shape = reduce_map(shape_of(x), axes)
     y = scatter_add(x, idx=idx, out_shape=out_shape, label="sum")
-    return _keepdims(y, np.shape(x), axes, keepdims)
+    return _keepdims(y, shape_of(x), axes, keepdims)
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """``np.mean``; over an empty slice it is nan, with NumPy's RuntimeWarning."""
     if not traced(x):
         return np.mean(x, axis=axis, keepdims=keepdims)
-    axes = _axes(np.ndim(x), axis)
-    count = int(np.prod([np.shape(x)[a] for a in axes], dtype=np.int64))
+    axes = _axes(ndim_of(x), axis)
+    count = int(np.prod([shape_of(x)[a] for a in axes], dtype=np.int64))
     if count == 0:  # 0 / 0 = nan, as NumPy computes it (and warns)
         import warnings
 
@@ -98,11 +98,11 @@ def _make_extreme(name: str, impl: Any) -> Primitive:
     prim = Primitive(name, _reduce_shape, lambda x, *, axes: impl(x, axis=axes), n_in=1)
 
     def extreme_jvp(x_dot, ans, x, *, axes):
-        idx, out_shape = reduce_map(np.shape(x), axes)
+        idx, out_shape = reduce_map(shape_of(x), axes)
         return scatter_add(x_dot * _extreme_weights(ans, x, axes), idx=idx, out_shape=out_shape)
 
     def extreme_vjp(ans_bar, ans, x, *, axes):
-        idx, out_shape = reduce_map(np.shape(x), axes)
+        idx, out_shape = reduce_map(shape_of(x), axes)
         spread = gather(ans_bar, idx=idx, in_ndim=len(out_shape))
         return spread * _extreme_weights(ans, x, axes)
 
@@ -120,10 +120,10 @@ reduce_min_p = _make_extreme("reduce_min", np.min)
 def _extreme(prim: Primitive, impl: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     if not traced(x):
         return impl(x, axis=axis, keepdims=keepdims)
-    axes = _axes(np.ndim(x), axis)
+    axes = _axes(ndim_of(x), axis)
     if not axes:
         return x
-    return _keepdims(prim.bind(x, axes=axes), np.shape(x), axes, keepdims)
+    return _keepdims(prim.bind(x, axes=axes), shape_of(x), axes, keepdims)
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
@@ -140,7 +140,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """``np.prod`` as a balanced tree of multiplications (exact derivative at zeros)."""
     if not traced(x):
         return np.prod(x, axis=axis, keepdims=keepdims)
-    shape = np.shape(x)
+    shape = shape_of(x)
     axes = _axes(len(shape), axis)
     if np.size(concrete(x)) == 0:  # an empty product is 1 (a constant: nothing to derive)
         return np.prod(np.ones(shape), axis=axes, keepdims=keepdims)
@@ -148,8 +148,8 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     rest = [i for i in range(len(shape)) if i not in axes]
     y = transpose(x, axes + tuple(rest)) if axes != tuple(range(len(axes))) else x
     y = reshape(y, (-1,) + tuple(shape[i] for i in rest))
-    while np.shape(y)[0] > 1:
-        k = np.shape(y)[0]
+    while shape_of(y)[0] > 1:
+        k = shape_of(y)[0]
         half = k // 2
         paired = multiply(getitem(y, slice(0, half)), getitem(y, slice(half, 2 * half)))
         y = paired if k % 2 == 0 else concatenate([paired, getitem(y, slice(2 * half, k))])
@@ -167,4 +167,4 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
     if keepdims:
         return out
-    return reshape(out, np.shape(np.sum(concrete(x), axis=axis)))
+    return reshape(out, shape_of(np.sum(concrete(x), axis=axis)))

@@ -15,6 +15,7 @@ extra leading axes (the tangent directions), which pass through unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from ad.errors import ShapeError
 from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
-from ad.trace import Tracer, shape_of
+from ad.trace import Tracer, ndim_of, shape_of
 
 
 def traced(*xs: Any) -> bool:
@@ -41,10 +42,29 @@ def index_map(op: Any, *shapes: tuple[int, ...]) -> np.ndarray:
     """
     arrays, start = [], 1
     for s in shapes:
-        size = int(np.prod(s, dtype=np.int64))
+        size = math.prod(s)
         arrays.append(np.arange(start, start + size, dtype=np.int64).reshape(s))
         start += size
-    return np.asarray(op(*arrays), dtype=np.int64) - 1
+    return np.asarray(np.asarray(op(*arrays), dtype=np.int64) - 1)
+
+
+_BOUNDS: dict[int, tuple[np.ndarray, int, int]] = {}
+
+
+def bounds(idx: np.ndarray) -> tuple[int, int]:
+    """``(min, max)`` of an index map (``(0, -1)`` when empty); remembered for the
+    read-only maps that tracing reuses (see :func:`getitem`)."""
+    frozen = not idx.flags.writeable
+    if frozen:
+        hit = _BOUNDS.get(id(idx))
+        if hit is not None and hit[0] is idx:
+            return hit[1], hit[2]
+    lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, -1)
+    if frozen:
+        if len(_BOUNDS) > 4096:
+            _BOUNDS.clear()
+        _BOUNDS[id(idx)] = (idx, lo, hi)
+    return lo, hi
 
 
 def _split(shape: tuple[int, ...], core_ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -66,16 +86,17 @@ def _gather_shape(*shapes, idx, in_ndims, label=None):
         if batch is not None and b != batch:
             raise ShapeError(f"gather operands have different batch axes {batch} and {b}")
         batch = b
-    total = sum(int(np.prod(_split(s, nd)[1], dtype=np.int64)) for s, nd in zip(shapes, in_ndims))
-    if idx.size and (idx.max() >= total or idx.min() < -1):
+    total = sum(math.prod(_split(s, nd)[1]) for s, nd in zip(shapes, in_ndims))
+    lo, hi = bounds(idx)
+    if idx.size and (hi >= total or lo < -1):
         raise ShapeError(f"gather index out of range for {total} source entries")
     return batch + idx.shape
 
 
 def _gather_impl(*xs, idx, in_ndims, label=None):
-    batch = np.shape(xs[0])[: np.ndim(xs[0]) - in_ndims[0]]
+    batch = shape_of(xs[0])[: ndim_of(xs[0]) - in_ndims[0]]
     flat = [np.reshape(x, batch + (-1,)) for x in xs]
-    if (idx < 0).any():
+    if bounds(idx)[0] < 0:
         flat.append(np.zeros(batch + (1,)))
     src = flat[0] if len(flat) == 1 else np.concatenate(flat, axis=-1)
     return src[..., idx]
@@ -95,7 +116,7 @@ def _operand_index(xs, in_ndims, idx, i):
     """The map restricted to operand i (several operands: concatenate)."""
     if len(xs) == 1:
         return idx
-    sizes = [int(np.prod(np.shape(x)[np.ndim(x) - d :])) for x, d in zip(xs, in_ndims)]
+    sizes = [int(np.prod(shape_of(x)[ndim_of(x) - d :])) for x, d in zip(xs, in_ndims)]
     return _local_index(idx, sizes, i)
 
 
@@ -104,7 +125,7 @@ def gather_jvp(i, x_dot, ans, *xs, idx, in_ndims, label=None):
 
 
 def gather_vjp(i, ans_bar, ans, *xs, idx, in_ndims, label=None):
-    x_shape = _split(np.shape(xs[i]), in_ndims[i])[1]
+    x_shape = _split(shape_of(xs[i]), in_ndims[i])[1]
     return scatter_add(ans_bar, idx=_operand_index(xs, in_ndims, idx, i), out_shape=x_shape)
 
 
@@ -118,7 +139,7 @@ def gather(*xs: Any, idx: np.ndarray, in_ndim: int | Sequence[int] | None = None
     """``concat(ravel(xs))[..., idx]`` with -1 giving 0; ``in_ndim`` counts the
     non-batch axes of each operand (default: all of them)."""
     if in_ndim is None:
-        in_ndims = tuple(np.ndim(x) for x in xs)
+        in_ndims = tuple(ndim_of(x) for x in xs)
     elif isinstance(in_ndim, int):
         in_ndims = (in_ndim,) * len(xs)
     else:
@@ -194,21 +215,21 @@ def scatter_add(g: Any, *, idx: np.ndarray, out_shape: tuple[int, ...], label=No
 def _structural(name: str, op: Any, *xs: Any):
     if not traced(*xs):
         return op(*[np.asarray(x, dtype=np.float64) for x in xs])
-    idx = index_map(op, *[np.shape(x) for x in xs])
+    idx = index_map(op, *[shape_of(x) for x in xs])
     return gather(*xs, idx=idx, label=name)
 
 
 def reshape(x: Any, shape: Any) -> Any:
     """``np.reshape`` (C order)."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if traced(x) and np.shape(x) == tuple(np.empty(np.shape(x)).reshape(shape).shape):
+    if traced(x) and shape_of(x) == tuple(np.empty(shape_of(x)).reshape(shape).shape):
         return x
     return _structural("reshape", lambda a: np.reshape(a, shape), x)
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
     """``np.transpose``."""
-    if np.ndim(x) < 2 and axes is None:
+    if ndim_of(x) < 2 and axes is None:
         return x
     return _structural("transpose", lambda a: np.transpose(a, axes), x)
 
@@ -223,7 +244,7 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Any:
 
 def mT(x: Any) -> Any:
     """Transpose of the last two axes (identity for 0-d and 1-d)."""
-    return x if np.ndim(x) < 2 else swapaxes(x, -1, -2)
+    return x if ndim_of(x) < 2 else swapaxes(x, -1, -2)
 
 
 def broadcast_to(x: Any, shape: Any) -> Any:
@@ -235,11 +256,11 @@ def broadcast_to(x: Any, shape: Any) -> Any:
 
 
 def expand_dims(x: Any, axis: Any) -> Any:
-    return reshape(x, np.expand_dims(np.empty(np.shape(x)), axis).shape)
+    return reshape(x, np.expand_dims(np.empty(shape_of(x)), axis).shape)
 
 
 def squeeze(x: Any, axis: Any = None) -> Any:
-    return reshape(x, np.squeeze(np.empty(np.shape(x)), axis).shape)
+    return reshape(x, np.squeeze(np.empty(shape_of(x)), axis).shape)
 
 
 def ravel(x: Any) -> Any:
@@ -254,10 +275,43 @@ def _concrete_index(idx: Any) -> Any:
     return concrete(idx)
 
 
+def _basic_key(idx: Any) -> Any:
+    """A hashable form of a basic index (ints, slices, None, Ellipsis), else None."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    key = []
+    for p in parts:
+        if isinstance(p, slice):
+            key.append(("s", p.start, p.stop, p.step))
+        elif p is None or p is Ellipsis or (isinstance(p, int) and not isinstance(p, bool)):
+            key.append(p)
+        else:
+            return None
+    return tuple(key)
+
+
+_BASIC_MAPS: dict[tuple, np.ndarray] = {}
+
+
 def getitem(x: Any, idx: Any) -> Any:
-    """``x[idx]``: basic slicing, integer and boolean array indexing."""
+    """``x[idx]``: basic slicing, integer and boolean array indexing.
+
+    The index maps of basic indices (ints, slices) are kept per (shape, index): a loss
+    evaluated in a loop indexes the same way every time, and tracing is its cost."""
     idx = _concrete_index(idx)
-    return _structural("getitem", lambda a: a[idx], x)
+    if not traced(x):
+        return np.asarray(x, dtype=np.float64)[idx]
+    key = _basic_key(idx)
+    if key is None:
+        return _structural("getitem", lambda a: a[idx], x)
+    key = (shape_of(x), key)
+    m = _BASIC_MAPS.get(key)
+    if m is None:
+        m = index_map(lambda a: a[idx], shape_of(x))
+        m.flags.writeable = False
+        if len(_BASIC_MAPS) > 4096:
+            _BASIC_MAPS.clear()
+        _BASIC_MAPS[key] = m
+    return gather(x, idx=m, label="getitem")
 
 
 def concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Any:

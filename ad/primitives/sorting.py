@@ -23,7 +23,7 @@ from ad.errors import ShapeError
 from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.cumulative import lane_union
 from ad.primitives.shape import gather, scatter_add, traced
-from ad.trace import concrete
+from ad.trace import concrete, ndim_of, shape_of
 
 
 # ==================================================================================
@@ -52,14 +52,14 @@ def _source_map(ans: Any, axis: int) -> np.ndarray:
 
 
 def sort_jvp(x_dot, ans, x, *, axis):
-    return gather(x_dot, idx=_source_map(ans, axis), in_ndim=np.ndim(x)), None
+    return gather(x_dot, idx=_source_map(ans, axis), in_ndim=ndim_of(x)), None
 
 
 def sort_vjp(ans_bar, ans, x, *, axis):
     y_bar = ans_bar[0]
     if y_bar is None:
         return None
-    return scatter_add(y_bar, idx=_source_map(ans, axis), out_shape=np.shape(x))
+    return scatter_add(y_bar, idx=_source_map(ans, axis), out_shape=shape_of(x))
 
 
 def sort_sparsity(S, x, *, axis):
@@ -80,7 +80,7 @@ def sort(x: Any, axis: int | None = -1) -> Any:
 
     if axis is None:
         x, axis = ravel(x), -1
-    ndim = np.ndim(x)
+    ndim = ndim_of(x)
     if ndim == 0:
         raise ShapeError("sort of a 0-d array: use axis=None")
     if not -ndim <= axis < ndim:

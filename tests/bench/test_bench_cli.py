@@ -30,7 +30,7 @@ def tiny_run(tmp_path_factory):
     for cmd in ("sweep", "plot", "report"):
         extra = ["--tiny", "--engines", "reference,jax,fd,sparse"] if cmd == "sweep" else []
         if cmd == "sweep":
-            extra += ["--problems", "linear,random,mlp,rosenbrock,seminar,sparse"]
+            extra += ["--problems", "linear,random,mlp,rosenbrock,seminar,small,logistic,sparse"]
         r = _run(cmd, "--out", str(out), *extra)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out
