@@ -154,7 +154,8 @@ def test_new_rows_are_there_and_correct(without_jit):
     assert prim["ratio_to_numpy_f"].notna().all()
     auto = timed[(timed["engine"] == "reference") & (timed["mode"] == "jac")]
     assert auto["detail"].str.startswith("auto: ").all()
-    assert timed["cpu_share"].between(0, 1.5).all() and timed["timer"].notna().all()
+    # CPU time / wall time: about 1 on a core of its own (more if a peer runs threads)
+    assert (timed["cpu_share"] > 0).all() and timed["timer"].notna().all()
 
 
 def test_ad_jit_rows_wait_for_ad_jit(without_jit):
