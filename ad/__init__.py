@@ -10,7 +10,9 @@ from ad import cost, errors, forward, reverse, sparse, tree
 from ad import numpy as numpy
 from ad.api import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from ad.ir import Graph, GraphBuilder
+from ad.jit import jit
 from ad.policy import get_nonfinite, nonfinite, set_nonfinite
+from ad.primitives.shape import stop_gradient
 from ad.sparse import hessian_sparsity, jacobian_sparsity, sparse_hessian, sparse_jacobian
 from ad.testing import check_grads
 from ad.trace import trace
@@ -31,6 +33,7 @@ __all__ = [
     "jacobian",
     "jacobian_sparsity",
     "jacrev",
+    "jit",
     "jvp",
     "nonfinite",
     "numpy",
@@ -39,6 +42,7 @@ __all__ = [
     "sparse",
     "sparse_hessian",
     "sparse_jacobian",
+    "stop_gradient",
     "trace",
     "tree",
     "value_and_grad",

@@ -15,6 +15,7 @@ keyword arguments of the function are passed through to it, not differentiated.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -163,6 +164,18 @@ def value_and_grad(
     return wrapped
 
 
+_value_and_grad = value_and_grad
+
+
+@functools.wraps(_value_and_grad)
+def value_and_grad(  # noqa: F811  (the tagged public version)
+    f: Callable[..., Any], argnums: Argnums = 0, *, engine: str | None = None
+) -> Callable[..., tuple[Any, Any]]:
+    vg = _value_and_grad(f, argnums, engine=engine)
+    vg.__ad_grad__ = (f, argnums, engine, True)  # what ad.jit specialises
+    return vg
+
+
 def grad(
     f: Callable[..., Any], argnums: Argnums = 0, *, engine: str | None = None
 ) -> Callable[..., Any]:
@@ -172,7 +185,12 @@ def grad(
     ad.grad(f, argnums=(0, 1))(x, y)       # (df/dx, df/dy)
     """
     vg = value_and_grad(f, argnums, engine=engine)
-    return lambda *args, **kwargs: vg(*args, **kwargs)[1]
+
+    def gradient(*args: Any, **kwargs: Any) -> Any:
+        return vg(*args, **kwargs)[1]
+
+    gradient.__ad_grad__ = (f, argnums, engine, False)  # what ad.jit specialises
+    return gradient
 
 
 @tree.jacobian_transform

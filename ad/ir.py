@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -73,6 +73,43 @@ class Eqn(NamedTuple):
         return f"{lhs} = {name}({', '.join(args)})".ljust(40) + f"  # shape {shapes}"
 
 
+class Guard(NamedTuple):
+    """A fact about values that tracing relied on: ``fn(*operands)`` gave ``expected``.
+
+    Tracing runs the function on concrete values, so Python control flow, ``np.where``
+    masks, comparisons and indices computed from traced values took the path these
+    values chose. Each such point is a guard; ``operands`` are Vars of the graph (or
+    constants). A replay of the graph is valid at new inputs exactly when every guard
+    still holds there (:meth:`Graph.guards_hold`); ``ad.jit`` re-traces when one fails.
+    ``where`` says what the guard stands for (``bool(v3)``, ``greater(v5, 0.5)``).
+    """
+
+    fn: Callable[..., Any]
+    operands: tuple[Any, ...]
+    expected: Any
+    where: str = ""
+
+    def holds(self, read: Callable[[Var], Any]) -> bool:
+        """True if ``fn`` of the operands' values (``read(var)``) gives ``expected``."""
+        vals = [read(v) if isinstance(v, Var) else v for v in self.operands]
+        return same_value(self.fn(*vals), self.expected)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Exact equality of concrete results: arrays (shape and every entry, NaN equal to
+    NaN), numbers, bools, and tuples or lists of them."""
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        if not isinstance(a, (tuple, list)) or not isinstance(b, (tuple, list)):
+            return False
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "fc" or b.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
 # structural bookkeeping that the printed Wengert list leaves out
 _HIDDEN = ("label", "in_ndims")
 
@@ -104,6 +141,7 @@ class Graph:
         eqns: list[Eqn],
         outputs: list[Var],
         out_tree: int | None = None,
+        guards: Sequence[Guard] = (),
     ):
         self.inputs = list(inputs)
         self.consts = list(consts)
@@ -111,6 +149,8 @@ class Graph:
         self.eqns = list(eqns)
         self.outputs = list(outputs)
         self.out_tree = out_tree
+        #: what tracing relied on (see :class:`Guard`); empty for a graph built by hand
+        self.guards = tuple(guards)
         self._activity: tuple[frozenset[int], frozenset[int]] | None = None
         #: True once :meth:`validate` passed (or the tracer built it: its builder checks
         #: every equation as it is added); the engines validate a graph only once.
@@ -144,7 +184,7 @@ class Graph:
         if self._activity is None:
             active = {v.id for v in self.inputs}
             for e in self.eqns:
-                if any(v.id in active for v in e.inputs):
+                if e.prim.differentiable and any(v.id in active for v in e.inputs):
                     active.update(v.id for v in e.outputs)
             useful = {v.id for v in self.outputs}
             for e in reversed(self.eqns):
@@ -152,6 +192,14 @@ class Graph:
                     useful.update(v.id for v in e.inputs)
             self._activity = (frozenset(active), frozenset(useful))
         return self._activity
+
+    def guards_hold(self, read: Callable[[Var], Any]) -> bool:
+        """True if every guard holds for the values ``read(var)`` of a replay."""
+        return all(g.holds(read) for g in self.guards)
+
+    def guard_vars(self) -> set[int]:
+        """Ids of the Vars the guards read (a replay must keep their values)."""
+        return {v.id for g in self.guards for v in g.operands if isinstance(v, Var)}
 
     # -- checking ----------------------------------------------------------------
     def validate(self) -> Graph:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ad.errors import InputTypeError, ShapeError, TracerError
-from ad.ir import Graph, GraphBuilder, Var
+from ad.ir import Graph, GraphBuilder, Guard, Var
 
 _stack: list[Trace] = []
 
@@ -35,6 +35,8 @@ class Trace:
         self.values: dict[int, Any] = {}
         self.alive = True
         self._consts: dict[int, tuple[Any, Var]] = {}
+        #: the concrete facts this trace relied on (see :func:`guard`)
+        self.guards: list[Guard] = []
 
     def new_input(self, value: Any) -> Tracer:
         var = self.builder.input(np.shape(value))
@@ -61,6 +63,14 @@ class Trace:
         # keep x alive so its id stays unique
         self._consts[id(x)] = (x, var, getattr(x, "_var", None))
         return var
+
+    def captured(self) -> list[tuple[Any, Any]]:
+        """``(array, snapshot)`` of every array read as a constant (for ad.jit's check)."""
+        return [
+            (hit[0], self.builder.const_values[hit[1].id])
+            for hit in self._consts.values()
+            if isinstance(hit[0], np.ndarray)
+        ]
 
     def process(self, prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
         in_vars = [self.to_var(a) for a in args]
@@ -129,10 +139,53 @@ def ndim_of(x: Any) -> int:
     return len(shape_of(x))
 
 
-def concrete(x: Any) -> Any:
-    """The NumPy value under any number of tracer levels."""
+def peek(x: Any) -> Any:
+    """The NumPy value under any number of tracer levels, recording nothing: for values
+    that only decide an error or a message, never what the graph computes."""
     while isinstance(x, Tracer):
         x = x._value
+    return x
+
+
+def guard(fn: Callable[..., Any], *args: Any, where: str = "") -> Any:
+    """``fn`` of the concrete values of ``args``, recorded as a guard (:class:`Guard`)
+    by every active trace that records one of ``args``: a replay of that trace's graph
+    is valid only where ``fn`` gives the same result. Example (what ``x > 0`` does)::
+
+        mask = guard(np.greater, x, 0.0)      # a concrete bool array
+    """
+    out = fn(*[peek(a) for a in args])
+    traced = [a for a in args if isinstance(a, Tracer)]
+    if not traced:
+        return out
+    for t in _stack:
+        operands, hit = [], False
+        for a in args:
+            x = a
+            while isinstance(x, Tracer) and x._trace is not t:
+                x = x._value
+            if isinstance(x, Tracer):
+                operands.append(x._var)
+                hit = True
+            else:
+                operands.append(peek(a))
+        if hit:
+            label = where or f"{getattr(fn, '__name__', 'fn')}({', '.join(map(repr, operands))})"
+            t.guards.append(Guard(fn, tuple(operands), out, label))
+    return out
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def concrete(x: Any) -> Any:
+    """The NumPy value under any number of tracer levels, recorded as a guard on the
+    whole value (a replay elsewhere is a new trace). Code that derives something from
+    the value should guard that instead (:func:`guard`), so that replays at other
+    values stay valid; :func:`peek` is for values that decide no result."""
+    if isinstance(x, Tracer):
+        return guard(_identity, x)
     return x
 
 
@@ -218,6 +271,7 @@ def trace_with_values(f: Callable[..., Any], args: Sequence[Any]) -> tuple[Graph
             except InputTypeError:
                 raise InputTypeError(f"output {i} of the traced function is not an array") from None
     graph = t.builder.build(out_vars[0] if single else tuple(out_vars), validate=False)
+    graph.guards = tuple(t.guards)
     graph.validated = True  # the builder ran every shape rule on Vars it made, in order
     return graph, t, out
 
@@ -352,7 +406,7 @@ class Tracer:
         return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
-        return f"Tracer(v{self._var.id}, shape={self.shape}, value={concrete(self)!r})"
+        return f"Tracer(v{self._var.id}, shape={self.shape}, value={peek(self)!r})"
 
     # -- conversions that would lose the derivative -----------------------------------
     def __array__(self, dtype: Any = None, copy: Any = None):
@@ -367,26 +421,26 @@ class Tracer:
     __complex__ = __index__ = __int__
 
     def __bool__(self) -> bool:
-        return bool(concrete(self))
+        return guard(bool, self)
 
-    # -- comparisons give concrete booleans (they have no derivative) ----------------
+    # -- comparisons give concrete booleans (no derivative), each a guard ---------------
     def __lt__(self, o):
-        return concrete(self) < concrete(o)
+        return guard(np.less, self, o)
 
     def __le__(self, o):
-        return concrete(self) <= concrete(o)
+        return guard(np.less_equal, self, o)
 
     def __gt__(self, o):
-        return concrete(self) > concrete(o)
+        return guard(np.greater, self, o)
 
     def __ge__(self, o):
-        return concrete(self) >= concrete(o)
+        return guard(np.greater_equal, self, o)
 
     def __eq__(self, o):
-        return concrete(self) == concrete(o)
+        return guard(np.equal, self, o)
 
     def __ne__(self, o):
-        return concrete(self) != concrete(o)
+        return guard(np.not_equal, self, o)
 
     __hash__ = object.__hash__
 

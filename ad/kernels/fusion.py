@@ -192,7 +192,7 @@ def find_groups(lw: Any) -> list[Group]:
     if cur is not None and len(cur.members) > 1:
         groups.append(cur)
     readers = _readers(graph)
-    outputs = {v.id for v in graph.outputs}
+    outputs = {v.id for v in graph.outputs} | graph.guard_vars()  # values read after
     for grp in groups:
         inside = set(grp.members)
         for i in grp.members:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ad import policy, reference
 from ad.errors import NonFiniteError
-from ad.ir import Graph
+from ad.ir import Graph, Guard
 from ad.kernels.jit import kjit
 from ad.kernels.lower import lower_graph
 from ad.kernels.program import Program, Workspace, status_error, validate
@@ -152,6 +152,39 @@ def primal(prog: Program, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return outs
 
 
+def _guards_hold(prog: Program, ws: Workspace, guards: Sequence[Guard]) -> bool:
+    values = ws.values
+
+    def read(v: Any) -> np.ndarray:
+        return prog.var_values(values, v).reshape(v.shape)
+
+    return all(g.holds(read) for g in guards)
+
+
+def replay(
+    prog: Program, xs: Sequence[np.ndarray], guards: Sequence[Guard]
+) -> list[np.ndarray] | None:
+    """The outputs at ``xs`` if every guard holds on the values of this sweep, else None.
+
+    With guards, nothing this sweep met is raised unless the guards hold: an error or a
+    non-finite number on a path the inputs would not take is no answer and no error
+    (None: the caller traces the real path). A guard reads values the sweep completed,
+    so a sweep that stopped early is treated as a failed guard."""
+    ws = prog.acquire()
+    prog.load(ws, xs)
+    st = primal_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, ws.work, True)
+    if st != 0:
+        if guards:
+            return None
+        raise status_error(prog, ws.values, st)
+    if guards and not _guards_hold(prog, ws, guards):
+        prog.release(ws)
+        return None
+    outs = _outputs(prog, ws, xs)
+    prog.release(ws)
+    return outs
+
+
 #: No unit seeds (the ``unit`` argument of the forward and reverse sweeps).
 NO_UNIT = np.zeros(3, dtype=np.int64)
 
@@ -265,11 +298,22 @@ def vjp(
         return tape.outputs, tape.vjp(cotangents)
 
 
-def gradient(prog: Program, xs: Sequence[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+def gradient(
+    prog: Program, xs: Sequence[np.ndarray], guards: Sequence[Guard] = ()
+) -> tuple[float, list[np.ndarray]] | None:
     """``(f(x), gradient per input)`` of a graph with one scalar output: one recording
-    and one adjoint sweep (the common call, kept short)."""
+    and one adjoint sweep (the common call, kept short). With ``guards``, None when one
+    does not hold on the recorded values (see :func:`replay`)."""
     ws = prog.acquire()
-    _run_primal(prog, ws, xs)
+    prog.load(ws, xs)
+    st = primal_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, ws.work, True)
+    if st != 0:
+        if guards:
+            return None
+        raise status_error(prog, ws.values, st)
+    if guards and not _guards_hold(prog, ws, guards):
+        prog.release(ws)
+        return None
     (off_y, _, _), live = prog.outputs[0], prog.out_active[0]
     y = float(ws.values[off_y])
     A = ws.duals("reverse", 1)

@@ -1027,4 +1027,21 @@ def lower_sort(lw: Any, e: Any) -> None:
     lw.emit("sort", y=lw.slot(y), perm=lw.slot(perm), x=lw.slot(x), outer=outer, n=n, inner=inner)
 
 
+def stop_gradient_view(lw: Any, e: Any) -> tuple[str, Any, int] | None:
+    """stop_gradient: the operand's own slots (no instruction). It is inactive (the
+    activity analysis gives it no derivative), so no instruction reads its dual rows."""
+    kind, base, offset = lw.storage(e.inputs[0])
+    return (kind if kind == "broadcast" else "alias"), base, offset
+
+
+@lowering("stop_gradient", broadcast=True)
+def lower_stop_gradient(lw: Any, e: Any) -> None:
+    (x,), (o,) = e.inputs, e.outputs
+    if lw.is_view(o):
+        return  # a view (see stop_gradient_view)
+    src, stride = lw.ref(x)  # a broadcast number that a reader needs in slots
+    lw.emit("move", out=lw.slot(o), src=src, **padded([o.size], [1], [stride]))
+
+
 VIEWS["gather"] = gather_view
+VIEWS["stop_gradient"] = stop_gradient_view

@@ -49,6 +49,7 @@ class Primitive:
         *,
         n_out: int = 1,
         n_in: int | None = None,
+        differentiable: bool = True,
     ):
         if name in registry:
             raise GraphError(f"primitive '{name}' is registered twice")
@@ -57,6 +58,9 @@ class Primitive:
         self.impl = impl
         self.n_out = n_out
         self.n_in = n_in  # None: variadic
+        #: False: its outputs have no derivative at all (stop_gradient); the activity
+        #: analysis (Graph.activity) treats them as constants
+        self.differentiable = differentiable
         self.jvp_rules: Sequence[Callable[..., Any] | None] | None = None
         self.vjp_rules: Sequence[Callable[..., Any] | None] | None = None
         self.lower: Callable[..., Any] | None = None

@@ -17,7 +17,7 @@ import numpy as np
 from ad.errors import ShapeError
 from ad.primitives.core import ELEMENTWISE, Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.shape import broadcast_to, traced
-from ad.trace import concrete, lift, shape_of
+from ad.trace import concrete, guard, lift, shape_of
 
 
 def _same_shape(*shapes, **params):
@@ -128,8 +128,12 @@ divide = _binary(div_p)
 pow_p = elementwise("pow", np.power, 2)
 
 
+def _is_zero(x: Any) -> Any:
+    return x == 0.0
+
+
 def _pow_dy(ans: Any, x: Any, y: Any) -> Any:
-    return log(select(concrete(x) == 0.0, np.ones(shape_of(x)), x)) * ans
+    return log(select(guard(_is_zero, x), np.ones(shape_of(x)), x)) * ans
 
 
 defderiv(pow_p, lambda ans, x, y: y * power(x, y - 1.0), _pow_dy)
@@ -245,14 +249,25 @@ arccos = _unary(arccos_p)
 # tie splits the derivative equally (so both ways of writing |x| agree, and so do the
 # norms built on it). The kernels (ad/kernels/elementwise.py, ABS) use the same _sign.
 abs_p = elementwise("abs", np.abs)
-defderiv(abs_p, lambda ans, x: np.sign(concrete(x)))
+defderiv(abs_p, lambda ans, x: guard(np.sign, x))
 abs = _unary(abs_p)  # noqa: A001  (the NumPy name)
 
 
 # -- maximum / minimum: the derivative follows the larger (smaller) operand; ties split --
+def _weights(first: Any) -> Any:
+    def weights(cx: Any, cy: Any) -> np.ndarray:
+        return np.where(first(cx, cy), 1.0, np.where(cx == cy, 0.5, 0.0))
+
+    weights.__name__ = f"{first.__name__}_weight"
+    return weights
+
+
+_WEIGHTS = {np.greater: _weights(np.greater), np.less: _weights(np.less)}
+
+
 def _pick(first: Any, x: Any, y: Any) -> np.ndarray:
-    cx, cy = concrete(x), concrete(y)
-    return np.where(first(cx, cy), 1.0, np.where(cx == cy, 0.5, 0.0))
+    """Weight of x in max(x, y) (first = greater) or min: 1, 0.5 on a tie, 0 (a guard)."""
+    return guard(_WEIGHTS[first], x, y)
 
 
 maximum_p = elementwise("maximum", np.maximum, 2)
@@ -324,8 +339,8 @@ def select(mask: Any, a: Any, b: Any) -> Any:
 
 
 def sign(x: Any) -> Any:
-    """``np.sign``: piecewise constant, so a constant (zero derivative)."""
-    return np.sign(concrete(x))
+    """``np.sign``: piecewise constant, so a constant (zero derivative), a guard."""
+    return guard(np.sign, x)
 
 
 # -- arctan2: d atan2(y, x) = (x dy - y dx) / (x^2 + y^2) ------------------------------

@@ -9,6 +9,7 @@ multiplications, exact at zeros where the usual ``ans / x`` rule divides by zero
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,17 +20,18 @@ except ImportError:  # NumPy < 2.0
     from numpy.core.numeric import normalize_axis_tuple
 
 from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
-from ad.primitives.elementwise import divide, exp, log, multiply
+from ad.primitives.elementwise import divide, exp, log, multiply, select
 from ad.primitives.shape import (
     concatenate,
     gather,
     getitem,
     reshape,
     scatter_add,
+    stop_gradient,
     traced,
     transpose,
 )
-from ad.trace import concrete, ndim_of, shape_of
+from ad.trace import guard, ndim_of, peek, shape_of
 
 
 def _axes(ndim: int, axis: Any) -> tuple[int, ...]:
@@ -87,11 +89,13 @@ def _reduce_shape(x, *, axes):
 
 
 def _extreme_weights(ans: Any, x: Any, axes: tuple[int, ...]) -> np.ndarray:
-    """One-hot weights of the extreme entries (1/k each for a k-way tie)."""
-    cx = concrete(x)
-    ca = np.expand_dims(concrete(ans), axes)
-    hit = (cx == ca).astype(np.float64)
-    return hit / hit.sum(axis=axes, keepdims=True)
+    """One-hot weights of the extreme entries (1/k each for a k-way tie): a guard."""
+
+    def tie_weights(cx: Any, ca: Any) -> np.ndarray:
+        hit = (cx == np.expand_dims(ca, axes)).astype(np.float64)
+        return hit / hit.sum(axis=axes, keepdims=True)
+
+    return guard(tie_weights, x, ans)
 
 
 def _make_extreme(name: str, impl: Any) -> Primitive:
@@ -142,7 +146,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return np.prod(x, axis=axis, keepdims=keepdims)
     shape = shape_of(x)
     axes = _axes(len(shape), axis)
-    if np.size(concrete(x)) == 0:  # an empty product is 1 (a constant: nothing to derive)
+    if math.prod(shape_of(x)) == 0:  # an empty product is 1 (a constant: nothing to derive)
         return np.prod(np.ones(shape), axis=axes, keepdims=keepdims)
     # move the reduced axes to the front and flatten them into one
     rest = [i for i in range(len(shape)) if i not in axes]
@@ -158,13 +162,22 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """log(sum(exp(x))) computed stably: shift by the (constant) maximum first.
+    """log(sum(exp(x))) computed stably: shift by the maximum first.
 
-    The shift is a constant, so it changes no derivative: the gradient is softmax(x).
+    The shift is ``stop_gradient(max(x))``: computed in the graph (so a replay at other
+    values shifts by their maximum) and without a derivative, which it does not need:
+    the gradient is softmax(x) whatever the shift.
     """
-    shift = np.max(concrete(x), axis=axis, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0.0)
+    if not traced(x):
+        shift = np.max(x, axis=axis, keepdims=True)
+        shift = np.where(np.isfinite(shift), shift, 0.0)
+        out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+        return out if keepdims else np.reshape(out, np.shape(np.sum(x, axis=axis)))
+    shift = stop_gradient(max(x, axis=axis, keepdims=True))
+    finite = guard(np.isfinite, shift)  # all-infinite lanes are shifted by 0
+    if not np.all(finite):
+        shift = select(finite, shift, np.zeros(shape_of(shift)))
     out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
     if keepdims:
         return out
-    return reshape(out, shape_of(np.sum(concrete(x), axis=axis)))
+    return reshape(out, shape_of(np.sum(peek(x), axis=axis)))

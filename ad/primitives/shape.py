@@ -208,6 +208,26 @@ def scatter_add(g: Any, *, idx: np.ndarray, out_shape: tuple[int, ...], label=No
 
 
 # ----------------------------------------------------------------------------------
+# stop_gradient: the value of x, no derivative (JAX's lax.stop_gradient)
+# ----------------------------------------------------------------------------------
+
+stop_gradient_p = Primitive(
+    "stop_gradient", lambda x: x, lambda x: np.asarray(x), n_in=1, differentiable=False
+)
+defjvp(stop_gradient_p, None)
+defvjp(stop_gradient_p, None)
+defsparsity(stop_gradient_p, lambda S, x: S.constant(x.shape))
+
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` as a value with no derivative: computed in the graph at every replay, but
+    a constant to every derivative (JAX's ``lax.stop_gradient``)."""
+    if not traced(x):
+        return x
+    return stop_gradient_p.bind(x)
+
+
+# ----------------------------------------------------------------------------------
 # The NumPy structural functions, each an index map
 # ----------------------------------------------------------------------------------
 

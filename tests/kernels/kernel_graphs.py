@@ -156,6 +156,7 @@ BUILDERS: dict[str, Builder] = {
     "reduce_max": _extreme("reduce_max"),
     "reduce_min": _extreme("reduce_min"),
     "matmul": _matmul,
+    "stop_gradient": lambda b, v, w, rng: b.apply("mul", b.apply("stop_gradient", v), w),
 }
 
 

@@ -113,6 +113,10 @@ CASES = {
         ("diagonal", lambda x: np.diagonal(x) * np.trace(x), [normal(3, 3)]),
         ("bool mask", lambda x: x[x > 0] ** 3, [away(6)]),
     ],
+    "stop_gradient": [
+        ("logsumexp shift", lambda x: ad.numpy.logsumexp(x, axis=1), [normal(3, 4)]),
+        ("logsumexp all", lambda x: ad.numpy.logsumexp(x), [normal(5)]),
+    ],
     "scatter_add": [
         ("sum all", lambda x: np.sum(x**2), [normal(3, 4)]),
         ("sum axis", lambda x: np.sum(np.sin(x), axis=0), [normal(3, 4)]),
@@ -187,3 +191,12 @@ def test_the_check_itself_fails_on_a_wrong_rule(rng):
             ad.check_grads(np.sin, [normal(4)(rng)], engine="reference")
     finally:
         prim.jvp_rules, prim.vjp_rules = saved
+
+
+def test_stop_gradient_blocks_the_derivative_on_both_engines(engine):
+    """d/dx [x * stop_gradient(x^2)] = x^2 (the blocked factor is a constant)."""
+    x = np.linspace(-1.0, 2.0, 5)
+    f = lambda x: x * ad.stop_gradient(x**2)
+    np.testing.assert_allclose(f(x), x**3)
+    for jac in (ad.jacfwd, ad.jacrev):
+        np.testing.assert_allclose(jac(f, engine=engine)(x), np.diag(x**2), rtol=1e-14)

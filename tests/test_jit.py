@@ -1,0 +1,147 @@
+"""ad.jit: trace once per signature, replay under guards, re-trace when a guard fails."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import ad
+from ad.jit import StaleConstantError
+
+
+def tiny(x):
+    return np.sin(x[0]) * np.tanh(x[1]) * x[2]
+
+
+def taylor_sine(x, eps=1e-12):
+    """The seminar's loop: the number of terms depends on x."""
+    term, total, k = x, x, 1
+    while np.abs(term) > eps:
+        term = -term * x * x / ((2 * k) * (2 * k + 1))
+        total = total + term
+        k += 1
+    return total
+
+
+def test_jit_of_f_and_of_its_gradient_trace_once_per_signature():
+    f, g = ad.jit(tiny), ad.jit(ad.grad(tiny))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = rng.uniform(-1, 1, 3)
+        np.testing.assert_allclose(f(x), tiny(x), rtol=1e-14)
+        np.testing.assert_allclose(g(x), ad.grad(tiny)(x), rtol=1e-14)
+    assert f.traces == 1 and g.traces == 1
+    g(np.ones(4))  # another shape: another signature
+    assert g.traces == 2
+
+
+@pytest.mark.parametrize("x", [0.1, 3.0, 0.5, 2.0, 0.1, 3.0])
+def test_the_taylor_loop_retraces_when_its_iteration_count_changes(x):
+    d = ad.jit(ad.grad(taylor_sine))
+    assert d(np.float64(x)) == pytest.approx(np.cos(x), rel=1e-10)
+    assert d(np.float64(x + 1e-3)) == pytest.approx(np.cos(x + 1e-3), rel=1e-10)
+
+
+def test_variants_are_reused_and_every_answer_is_the_untraced_one():
+    d = ad.jit(ad.grad(taylor_sine))
+    xs = [0.1, 3.0, 0.1, 3.0, 1.0, 0.1]
+    got = [d(np.float64(x)) for x in xs]
+    np.testing.assert_allclose(got, [ad.grad(taylor_sine)(x) for x in xs], rtol=1e-13)
+    assert d.traces == 3  # 0.1, 3.0 and 1.0 need different term counts; the rest replay
+    assert d.variants() == 3
+
+
+def test_a_changing_where_mask_gives_the_untraced_answer_every_time():
+    def f(x):
+        return np.sum(np.where(x > 0, np.sqrt(np.abs(x)) * x, 2.0 * x))
+
+    jf, jg = ad.jit(f), ad.jit(ad.grad(f))
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        x = rng.standard_normal(6)
+        assert jf(x) == pytest.approx(f(x), rel=1e-13)
+        np.testing.assert_allclose(jg(x), ad.grad(f)(x), rtol=1e-13)
+
+
+def test_max_ties_and_branches_in_derivative_rules_are_guarded():
+    f = lambda x: np.max(x) + np.sum(np.maximum(x, 0.5)) + np.sum(np.abs(x))
+    jg = ad.jit(ad.grad(f))
+    for x in ([1.0, 0.5, -0.2], [1.0, 1.0, 0.0], [0.3, 0.9, -2.0], [1.0, 0.5, -0.2]):
+        x = np.array(x)
+        np.testing.assert_allclose(jg(x), ad.grad(f)(x), rtol=1e-14)
+
+
+def test_a_replay_along_the_wrong_branch_raises_nothing_and_retraces():
+    def f(x):
+        return np.sqrt(x) if x > 0 else -x
+
+    jf = ad.jit(f)
+    assert jf(np.float64(4.0)) == 2.0
+    assert jf(np.float64(-1.0)) == 1.0  # sqrt(-1) on the traced path: no NaN, no error
+    assert jf.traces == 2
+
+
+def test_higher_order_transformations_under_jit():
+    f = lambda x: np.sum(x**3) / 3 + np.sin(x[0]) * x[1]
+    x, v = np.array([0.5, -1.2, 2.0]), np.array([1.0, 0.5, -0.3])
+    np.testing.assert_allclose(ad.jit(ad.hessian(f))(x), ad.hessian(f)(x), rtol=1e-13)
+    np.testing.assert_allclose(ad.jit(ad.hvp(f))(x, v), ad.hvp(f)(x, v), rtol=1e-13)
+    np.testing.assert_allclose(ad.jit(ad.jacfwd(np.sin))(x), ad.jacfwd(np.sin)(x), rtol=1e-14)
+    vg = ad.jit(ad.value_and_grad(f))(x)
+    assert vg[0] == pytest.approx(f(x)) and np.allclose(vg[1], ad.grad(f)(x))
+
+
+def test_constants_are_baked_in_and_the_check_says_so():
+    A = np.eye(3)
+    f = lambda x: A @ x
+    jf, checked = ad.jit(f), ad.jit(f, check_constants=True)
+    x = np.arange(3.0)
+    np.testing.assert_array_equal(jf(x), x)
+    np.testing.assert_array_equal(checked(x), x)
+    A[0, 0] = 10.0  # changed after tracing
+    np.testing.assert_array_equal(jf(x), x)  # documented: the traced value of A
+    with pytest.raises(StaleConstantError, match="constant"):
+        checked(x)
+    np.testing.assert_array_equal(ad.jit(f)(x), A @ x)  # a new jit sees the new A
+
+
+def test_static_arguments_and_pytrees():
+    def loss(params, X, k):
+        return np.sum((X @ params["w"] + params["b"]) ** k)
+
+    g = ad.jit(ad.grad(loss), static_argnums=2)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((5, 3))
+    params = {"w": rng.standard_normal(3), "b": np.float64(0.3)}
+    for k in (2, 4, 2):
+        got, want = g(params, X, k), ad.grad(loss)(params, X, k)
+        assert set(got) == {"w", "b"}
+        np.testing.assert_allclose(got["w"], want["w"], rtol=1e-13)
+        assert got["b"] == pytest.approx(want["b"], rel=1e-13)
+    assert g.traces == 2
+
+
+def test_variants_are_bounded():
+    f = ad.jit(lambda x: x if x > 0 else -x, max_variants=2)
+    for x in (1.0, -1.0, 2.0, -3.0):
+        assert f(np.float64(x)) == abs(x)
+    assert f.variants() <= 2
+
+
+def test_threads_share_a_jitted_function_safely():
+    g = ad.jit(ad.grad(tiny))
+    rng = np.random.default_rng(3)
+    xs = [rng.uniform(-1, 1, 3) for _ in range(200)]
+    wrong = []
+
+    def work(part):
+        for x in part:
+            if not np.allclose(g(x), ad.grad(tiny)(x), rtol=1e-13):
+                wrong.append(x)
+
+    threads = [threading.Thread(target=work, args=(xs[k::4],)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
