@@ -30,18 +30,6 @@ from ad.trace import check_input, trace_with_values
 Argnums = int | Sequence[int]
 
 
-def _normalize(argnums: Argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
-    single = isinstance(argnums, (int, np.integer))
-    nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
-    for a in nums:
-        if not -nargs <= a < nargs:
-            raise ValueError(f"argnums {a} out of range for {nargs} positional arguments")
-    nums = tuple(a % nargs for a in nums)
-    if len(set(nums)) != len(nums):
-        raise ValueError(f"argnums {argnums!r} names an argument twice (JAX raises too)")
-    return nums, single
-
-
 def _linearize(
     f: Callable[..., Any], args: Sequence[Any], nums: tuple[int, ...]
 ) -> tuple[Graph, dict[int, Any], list[Any]]:
@@ -149,7 +137,7 @@ def value_and_grad(
     """
 
     def wrapped(*args: Any) -> tuple[Any, Any]:
-        nums, single = _normalize(argnums, len(args))
+        nums, single = tree.normalize_argnums(argnums, len(args))
         graph, values, xs = _linearize(f, args, nums)
         out = graph.outputs
         if graph.out_tree is not None or out[0].shape != ():
@@ -196,7 +184,7 @@ def grad(
 @tree.jacobian_transform
 def _jac(f: Callable[..., Any], argnums: Argnums, mode: str, chunk: Any, engine: Any):
     def wrapped(*args: Any) -> Any:
-        nums, single = _normalize(argnums, len(args))
+        nums, single = tree.normalize_argnums(argnums, len(args))
         graph, values, xs = _linearize(f, args, nums)
         which, vals = _ref_or(engine, graph, xs, values)
         how = mode

@@ -14,17 +14,21 @@ class ADError(Exception):
 class UnsupportedOperationError(ADError, TypeError):
     """A NumPy function or ufunc met while tracing has no primitive.
 
-    The message names the function and says how to add a primitive.
+    The message names the function and says how to add a primitive, or, for a function
+    ad cannot support correctly (``ad.numpy.UNSUPPORTED``), why not and what to use.
     """
 
-    def __init__(self, name: str):
-        super().__init__(
-            f"ad cannot trace NumPy function '{name}': it has no primitive. "
-            "Write the function with supported operations, or add a primitive "
-            "(a shape rule, eval, JVP and VJP in one block of ad/primitives/, "
-            "see README 'Adding a primitive') and map it in ad/numpy.py (UFUNCS or "
-            "FUNCTIONS; composites of existing primitives go in ad/numpy_ext.py)."
-        )
+    def __init__(self, name: str, reason: str | None = None):
+        if reason is not None:
+            super().__init__(f"ad cannot trace NumPy function '{name}': {reason}.")
+        else:
+            super().__init__(
+                f"ad cannot trace NumPy function '{name}': it has no primitive. "
+                "Write the function with supported operations, or add a primitive "
+                "(a shape rule, eval, JVP and VJP in one block of ad/primitives/, "
+                "see README 'Adding a primitive') and map it in ad/numpy.py (UFUNCS or "
+                "FUNCTIONS; composites of existing primitives go in ad/numpy_ext.py)."
+            )
         self.name = name
 
 

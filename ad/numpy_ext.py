@@ -1,21 +1,26 @@
-"""More of NumPy on tracers: composites, keyword arguments, in-place updates, methods.
+"""More of NumPy on tracers: composites, structural functions, in-place updates, methods.
 
-Everything here is built from the primitives (``ad/primitives/``), so it traces, and
-its derivative is the chain rule through what it records. ``ad/numpy.py`` merges the
-tables at the bottom (``UFUNCS``, ``FUNCTIONS``, ``LINALG``, ``METHODS``) into its own,
-so ``np.var(x)``, ``x.std()``, ``np.einsum(...)`` on a tracer dispatch here. Each
-function has NumPy's signature and says how it is traced:
+Everything here is built from the primitives (``ad/primitives/``) and the core of
+``ad/numpy.py`` (its reductions, products, norms and argument conventions, imported
+from it: each NumPy function has one implementation), so it traces, and its derivative
+is the chain rule through what it records. ``ad/numpy.py`` merges the tables at the
+bottom (``UFUNCS``, ``FUNCTIONS``, ``METHODS``) into its own, and refuses a function
+implemented in both; so ``np.var(x)``, ``x.std()``, ``np.einsum(...)`` on a tracer
+dispatch here. Each function has NumPy's signature (the conformance test compares
+them) and says how it is traced:
 
 - composite: a few primitives (``var``: mean, sub, square, sum; ``logaddexp``: select,
   exp, log1p; ``einsum``: transposes, reshapes and matmuls in a contraction order);
 - structural: one ``gather`` whose index map is the NumPy function applied to an array
-  of indices (``roll``, ``split``, ``take``, ``pad(mode="reflect")``, ...);
+  of indices (:func:`_moves`: ``roll``, ``split``, ``take``, ``block``, ...), so NumPy
+  itself checks the other arguments and decides every shape;
 - concrete: a piecewise-constant function (``round``, ``floor_divide``, ``argmax``)
-  evaluated on the values; its derivative is zero wherever it exists (as in JAX).
+  evaluated by NumPy on the values; its derivative is zero wherever it exists (as in JAX).
 
-Keywords NumPy offers are supported where they mean something for a traced value
-(``where=``, ``initial=``, ``ddof=``, ``keepdims=``, ``out=`` a traced array); any
-other value raises :class:`ad.errors.UnsupportedArgumentError` naming the keyword.
+Keywords follow ``ad/numpy.py``'s conventions: NumPy's defaults (``np._NoValue``),
+``out=`` a traced array updated in place, ``dtype=`` float64 only; an argument ad cannot
+follow raises :class:`ad.errors.UnsupportedArgumentError` naming it, and a wrong one
+NumPy's own error.
 
 In-place updates. ``y[idx] = v`` / ``y[idx] += v`` / ``y += v`` on a traced array,
 ``np.add.at(y, idx, v)``, ``y.sort()``, ``y.fill(c)``, ``np.tanh(x, out=y)`` record a
@@ -31,23 +36,42 @@ and writing into the caller's input array (the update is local to the trace).
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ad.errors import (
-    ShapeError,
-    TracerError,
-    UnsupportedArgumentError,
-    UnsupportedOperationError,
+from ad import numpy as _np  # the core (partly initialised: only what it defines first)
+from ad.errors import ShapeError, TracerError, UnsupportedOperationError
+from ad.numpy import (
+    _casting,
+    _count,
+    _deep_concrete,
+    _empty_slice_warning,
+    _finish,
+    _flag,
+    _float64,
+    _mask,
+    _NoValue,
+    _order,
+    _signature_of,
+    _unsupported,
+    concrete_fn,
+    constant_like,
+    copy,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    sum,
 )
+from ad.numpy import pad as _pad
 from ad.primitives import linalg as _la
 from ad.primitives.cumulative import cumsum as _cumsum
-from ad.primitives.elementwise import (
-    abs as _abs,
-)
 from ad.primitives.elementwise import (
     add,
     arctan2,
@@ -67,9 +91,6 @@ from ad.primitives.elementwise import (
     subtract,
 )
 from ad.primitives.reductions import _axes, logsumexp
-from ad.primitives.reductions import max as _max
-from ad.primitives.reductions import min as _min
-from ad.primitives.reductions import prod as _prod
 from ad.primitives.reductions import sum as _sum
 from ad.primitives.shape import (
     _concrete_index,
@@ -96,84 +117,8 @@ LN10 = math.log(10.0)
 
 
 # ----------------------------------------------------------------------------------
-# Keyword helpers
-# ----------------------------------------------------------------------------------
-
-
-def _dtype_ok(fname: str, dtype: Any) -> None:
-    """``dtype=`` is accepted when it is float64 (or None); ad traces float64 only."""
-    if dtype is None:
-        return
-    try:
-        ok = np.dtype(dtype) == np.float64
-    except TypeError:
-        ok = False
-    if not ok:
-        raise UnsupportedArgumentError(
-            f"{fname}(..., dtype={dtype!r}): ad traces float64 only; drop dtype= (a traced "
-            "value has no other precision)"
-        )
-
-
-def _finish(fname: str, result: Any, out: Any) -> Any:
-    """Honour ``out=``: a traced array is updated in place (rebound); a NumPy array
-    cannot hold a traced value."""
-    if isinstance(out, tuple) and len(out) == 1:
-        out = out[0]
-    if out is None:
-        return result
-    if isinstance(out, Tracer):
-        return out._rebind(_as_traced(result, out))
-    raise UnsupportedArgumentError(
-        f"{fname}(..., out=buf): out= writes into the NumPy array buf, which cannot hold a "
-        f"traced value; write buf = {fname}(...) instead (or make buf a traced array with "
-        "np.zeros_like(x), which out= can update)"
-    )
-
-
-def _as_traced(value: Any, like: Tracer) -> Tracer:
-    """``value`` as a tracer (a constant of like's trace if it is a plain array)."""
-    if isinstance(value, Tracer):
-        return value
-    return constant_like(like, np.asarray(value, dtype=np.float64))
-
-
-def _mask(where: Any) -> Any:
-    """A ``where=`` argument as a concrete boolean array, or True."""
-    if where is True or where is None:
-        return True
-    return np.asarray(concrete(where), dtype=bool)
-
-
-def _count(shape: tuple[int, ...], axis: Any, mask: Any, keepdims: bool) -> np.ndarray:
-    """How many entries each reduction cell counts (a where= mask, or all)."""
-    m = np.broadcast_to(True if mask is True else mask, shape)
-    return np.sum(m, axis=_axis_arg(axis), keepdims=keepdims).astype(np.float64)
-
-
-def _axis_arg(axis: Any) -> Any:
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
-def constant_like(like: Any, value: np.ndarray) -> Any:
-    """A constant of the trace ``like`` belongs to, as a tracer (so it can be updated
-    in place), or the plain array when ``like`` is not traced."""
-    if not isinstance(like, Tracer):
-        return value
-    t = like._trace
-    value = np.asarray(value, dtype=np.float64)
-    var = t.builder.const(value)
-    t.values[var.id] = value
-    return Tracer(t, var, value)
-
-
-# ----------------------------------------------------------------------------------
 # Elementwise composites (each with the derivative its formula gives)
 # ----------------------------------------------------------------------------------
-
-
-def _ufunc_plain(ufunc: Any, *xs: Any) -> Any:
-    return ufunc(*[np.asarray(concrete(x), dtype=np.float64) for x in xs])
 
 
 def log2(x: Any) -> Any:
@@ -293,9 +238,8 @@ def fmod(x: Any, y: Any) -> Any:
     return x - q * y
 
 
-def floor_divide(x: Any, y: Any) -> Any:
-    """``x // y``: piecewise constant, so a constant (zero derivative)."""
-    return _ufunc_plain(np.floor_divide, x, y)
+#: ``x // y``: piecewise constant, so NumPy's on the values (zero derivative).
+floor_divide = concrete_fn(np.floor_divide)
 
 
 def divmod_(x: Any, y: Any) -> tuple[Any, Any]:
@@ -303,21 +247,32 @@ def divmod_(x: Any, y: Any) -> tuple[Any, Any]:
     return floor_divide(x, y), remainder(x, y)
 
 
-def round_(a: Any, decimals: int = 0, out: Any = None) -> Any:
-    """``np.round`` / ``np.around`` / ``round(x)``: piecewise constant, a constant
-    (zero derivative, as JAX)."""
-    return _finish("np.round", np.round(np.asarray(concrete(a), dtype=np.float64), decimals), out)
+def _rounding(npfn: Any) -> Any:
+    """``np.round`` / ``np.around`` / ``np.fix``: piecewise constant, so NumPy's on the
+    values (zero derivative, as JAX); ``out=`` a traced array is updated."""
+    sig = inspect.signature(npfn)
+    first = next(iter(sig.parameters))
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind(*args, **kwargs)
+        out = bound.arguments.pop("out", None)
+        bound.arguments[first] = np.asarray(concrete(bound.arguments[first]))
+        value = npfn(*_deep_concrete(bound.args), **_deep_concrete(bound.kwargs))
+        return _finish(npfn.__name__, value, out)
+
+    fn.__doc__ = f"``numpy.{npfn.__name__}`` on the values (piecewise constant)."
+    return _signature_of(npfn, fn)
 
 
-def fix(x: Any, out: Any = None) -> Any:
-    """``np.fix``: rounding toward zero, a constant."""
-    return _finish("np.fix", np.fix(np.asarray(concrete(x), dtype=np.float64)), out)
+round_ = _rounding(np.round)
+around = _rounding(np.around)
+fix = _rounding(np.fix)
 
 
 def modf(x: Any) -> tuple[Any, Any]:
     """``np.modf``: (x - trunc(x), trunc(x)); the fractional part has derivative 1."""
     t = np.trunc(np.asarray(concrete(x), dtype=np.float64))
-    return (x - t if traced(x) else np.modf(x)[0]), t
+    return (subtract(x, t) if traced(x) else np.modf(x)[0]), t
 
 
 def fmax(a: Any, b: Any) -> Any:
@@ -355,247 +310,251 @@ def sinc(x: Any) -> Any:
     return select(zero, 1.0, sin(xs) / xs)
 
 
-def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None):
+def nan_to_num(
+    x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None
+) -> Any:
     """``np.nan_to_num``: NaN and infinities replaced by constants (select)."""
     if not traced(x):
         return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
     cx = np.asarray(concrete(x))
-    fixed = np.nan_to_num(cx, nan=nan, posinf=posinf, neginf=neginf)
-    return select(np.isfinite(cx), x, fixed)
+    fixed = np.nan_to_num(cx, nan=concrete(nan), posinf=concrete(posinf), neginf=concrete(neginf))
+    y = select(np.isfinite(cx), x, fixed)
+    return y if copy else x._rebind(y)  # copy=False: in place, as NumPy
 
 
-def real(x: Any) -> Any:
-    """``np.real`` / ``np.conj`` of a real array: a copy."""
-    return copy(x)
+def real(val: Any) -> Any:
+    """``np.real`` of a real array: a copy."""
+    return copy(val)
 
 
-def imag(x: Any) -> Any:
-    """``np.imag`` of a real array: zeros."""
-    return constant_like(x, np.zeros(shape_of(x)))
+def imag(val: Any) -> Any:
+    """``np.imag`` of a real array: zeros (a traced constant)."""
+    return constant_like(val, np.zeros(shape_of(val)))
 
 
-def angle(x: Any, deg: bool = False) -> Any:
-    """``np.angle`` of a real array: 0 or pi, a constant."""
-    return np.angle(np.asarray(concrete(x), dtype=np.float64), deg)
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """``np.real_if_close`` of a real array: a copy."""
+    return copy(a)
 
 
-def heaviside(x: Any, h0: Any) -> Any:
-    """``np.heaviside``: a step, a constant."""
-    return _ufunc_plain(np.heaviside, x, h0)
+#: ``np.angle`` of a real array: 0 or pi, a constant.
+angle = concrete_fn(np.angle)
+#: ``np.heaviside``: a step, a constant.
+heaviside = concrete_fn(np.heaviside)
 
 
 # ----------------------------------------------------------------------------------
-# Reductions with NumPy's keywords (axis, dtype, out, keepdims, initial, where)
+# Reductions beyond ad/numpy.py's (sum, prod, mean, max, min): NumPy's keywords
 # ----------------------------------------------------------------------------------
 
 
-def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):  # noqa: A001
-    """``np.sum`` with ``where=`` (masked entries count 0) and ``initial=``."""
-    _dtype_ok("np.sum", dtype)
-    if not traced(a):
-        kw = {} if initial is None else {"initial": initial}
-        return np.sum(a, axis=_axis_arg(axis), keepdims=keepdims, where=where, **kw)
-    m = _mask(where)
-    x = a if m is True else select(m, a, 0.0)
-    y = _sum(x, axis=_axis_arg(axis), keepdims=keepdims)
-    if initial is not None:
-        y = y + initial
-    return _finish("np.sum", y, out)
-
-
-def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
-    """``np.mean`` with ``where=`` (the mean of the selected entries)."""
-    _dtype_ok("np.mean", dtype)
-    if not traced(a):
-        return np.mean(a, axis=_axis_arg(axis), keepdims=keepdims, where=where)
-    m = _mask(where)
-    total = sum(a, axis, keepdims=keepdims, where=where)
-    count = _count(shape_of(a), axis, m, keepdims)
-    return _finish("np.mean", total * (1.0 / count), out)
-
-
-_masked_mean = mean
-
-
-def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
-    """``np.prod`` (a tree of multiplications) with ``where=`` and ``initial=``."""
-    _dtype_ok("np.prod", dtype)
-    if not traced(a):
-        kw = {} if initial is None else {"initial": initial}
-        return np.prod(a, axis=_axis_arg(axis), keepdims=keepdims, where=where, **kw)
-    m = _mask(where)
-    x = a if m is True else select(m, a, 1.0)
-    y = _prod(x, axis=_axis_arg(axis), keepdims=keepdims)
-    if initial is not None:
-        y = y * initial
-    return _finish("np.prod", y, out)
-
-
-def _extreme(name: str, red: Any, pick: Any, a, axis, out, keepdims, initial, where):
-    if not traced(a):
-        kw = {} if initial is None else {"initial": initial}
-        fn = np.max if name == "max" else np.min
-        return fn(a, axis=_axis_arg(axis), keepdims=keepdims, where=where, **kw)
-    m = _mask(where)
-    x = a
-    if m is not True:
-        if initial is None:
-            raise UnsupportedArgumentError(
-                f"np.{name}(..., where=mask) needs initial= (as in NumPy: the reduction has "
-                "no identity for the masked-out entries)"
-            )
-        x = select(m, a, float(initial))
-    y = red(x, axis=_axis_arg(axis), keepdims=keepdims)
-    if initial is not None:
-        y = pick(y, float(initial))
-    return _finish(f"np.{name}", y, out)
-
-
-def max(a, axis=None, out=None, keepdims=False, initial=None, where=True):  # noqa: A001
-    """``np.max`` / ``np.amax`` with ``initial=`` and ``where=`` (derivative to the
-    maximum, split among ties)."""
-    return _extreme("max", _max, maximum, a, axis, out, keepdims, initial, where)
-
-
-def min(a, axis=None, out=None, keepdims=False, initial=None, where=True):  # noqa: A001
-    """``np.min`` / ``np.amin`` with ``initial=`` and ``where=``."""
-    return _extreme("min", _min, minimum, a, axis, out, keepdims, initial, where)
-
-
-def ptp(a, axis=None, out=None, keepdims=False):
+def ptp(a: Any, axis: Any = None, out: Any = None, keepdims: Any = _NoValue) -> Any:
     """``np.ptp`` = max - min."""
-    if not traced(a):
-        return np.ptp(a, axis=axis, keepdims=keepdims)
-    return _finish("np.ptp", max(a, axis, keepdims=keepdims) - min(a, axis, keepdims=keepdims), out)
+    if not traced(a, out):
+        return np.ptp(a, axis, out, keepdims)
+    return _finish("ptp", subtract(max(a, axis, None, keepdims), min(a, axis, None, keepdims)), out)
 
 
 def var(
-    a,
-    axis=None,
-    dtype=None,
-    out=None,
-    ddof=0,
-    keepdims=False,
+    a: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    ddof: Any = 0,
+    keepdims: Any = _NoValue,
     *,
-    where=True,
-    mean=None,  # noqa: A002 - NumPy's keyword (a precomputed mean)
-    correction=None,
-):
-    """``np.var`` = sum((x - mean)^2) / (n - ddof), with ``where=``, ``mean=``,
-    ``correction=`` (NumPy 2's name for ddof)."""
-    _dtype_ok("np.var", dtype)
-    if correction is not None:
+    where: Any = _NoValue,
+    mean: Any = _NoValue,  # noqa: A002 - NumPy's keyword (a precomputed mean)
+    correction: Any = _NoValue,
+) -> Any:
+    """``np.var`` = sum((x - mean)^2) / (n - ddof) over the entries ``where`` selects;
+    ``mean=`` a precomputed mean (keepdims shape), ``correction=`` NumPy 2's name for
+    ddof. With n - ddof <= 0 it is inf or nan, with NumPy's warning."""
+    if not traced(a, mean, out):
+        return np.var(
+            a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction
+        )
+    _float64("var", dtype)
+    if correction is not _NoValue:
+        if ddof != 0:
+            raise ValueError("ddof and correction can't be provided simultaneously.")
         ddof = correction
-    if not traced(a, mean):
-        kw = {} if mean is None else {"mean": mean}
-        return np.var(a, axis=_axis_arg(axis), ddof=ddof, keepdims=keepdims, where=where, **kw)
     m = _mask(where)
-    if m is not True:  # masked-out entries (NaN in nanvar) must not reach a derivative
+    _axes(len(shape_of(a)), axis)  # NumPy's AxisError / repeated-axis ValueError
+    if m is not None:  # masked-out entries (NaN in nanvar) must not reach a derivative
         a = select(m, a, 0.0)
-    mu = _mean_of(a, axis, m) if mean is None else mean
+    mu = _mean(a, axis, m) if mean is _NoValue else mean
     d = subtract(a, mu)
-    ss = sum(multiply(d, d), axis, keepdims=keepdims, where=where)
+    ss = sum(multiply(d, d), axis, keepdims=keepdims, where=True if m is None else m)
     count = _count(shape_of(a), axis, m, keepdims)
-    return _finish("np.var", ss * (1.0 / (count - ddof)), out)
+    dof = np.maximum(count - concrete(ddof), 0.0)
+    _empty_slice_warning(dof, "Degrees of freedom <= 0 for slice")
+    return _finish("var", divide(ss, dof), out)
 
 
-def _mean_of(a: Any, axis: Any, m: Any) -> Any:
+def _mean(a: Any, axis: Any, m: Any) -> Any:
     """The mean over ``axis`` with keepdims (``var`` has a parameter called ``mean``)."""
-    return _masked_mean(a, axis, keepdims=True, where=m)
+    return mean(a, axis, keepdims=True, where=True if m is None else m)
 
 
 def std(
-    a,
-    axis=None,
-    dtype=None,
-    out=None,
-    ddof=0,
-    keepdims=False,
+    a: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    ddof: Any = 0,
+    keepdims: Any = _NoValue,
     *,
-    where=True,
-    mean=None,  # noqa: A002
-    correction=None,
-):
+    where: Any = _NoValue,
+    mean: Any = _NoValue,  # noqa: A002
+    correction: Any = _NoValue,
+) -> Any:
     """``np.std`` = sqrt(var); its derivative is infinite at zero variance."""
-    _dtype_ok("np.std", dtype)
-    if not traced(a, mean):
-        kw = {} if mean is None else {"mean": mean}
-        if correction is not None:
-            ddof = correction
-        return np.std(a, axis=_axis_arg(axis), ddof=ddof, keepdims=keepdims, where=where, **kw)
-    v = var(a, axis, None, None, ddof, keepdims, where=where, mean=mean, correction=correction)
-    return _finish("np.std", sqrt(v), out)
+    if not traced(a, mean, out):
+        return np.std(
+            a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction
+        )
+    v = var(a, axis, dtype, None, ddof, keepdims, where=where, mean=mean, correction=correction)
+    return _finish("std", sqrt(v), out)
 
 
-def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
-    """``np.average``: sum(a w) / sum(w) (weights may be traced too)."""
+def average(
+    a: Any,
+    axis: Any = None,
+    weights: Any = None,
+    returned: bool = False,
+    *,
+    keepdims: Any = _NoValue,
+) -> Any:
+    """``np.average``: sum(a w) / sum(w) (weights may be traced too; 1-d weights along
+    ``axis``), the plain mean without weights; ``returned`` adds sum(w)."""
     if not traced(a, weights):
-        return np.average(a, axis=axis, weights=weights, returned=returned, keepdims=keepdims)
+        return np.average(a, axis, weights, returned, keepdims=keepdims)
+    keep = _flag(keepdims)
+    sa = shape_of(a)
     if weights is None:
-        avg = mean(a, axis, keepdims=keepdims)
-        n = np.sum(np.ones(shape_of(a)), axis=_axis_arg(axis), keepdims=keepdims)
+        avg = mean(a, axis, keepdims=keep)
+        n = np.sum(np.ones(sa), axis=axis, keepdims=keep)
         return (avg, np.broadcast_to(n, shape_of(avg)).copy()) if returned else avg
-    sa, sw = shape_of(a), shape_of(weights)
+    sw = shape_of(weights)
     w = weights
     if sw != sa:
-        if axis is None or len(sw) != 1:
-            raise ShapeError(f"np.average: weights of shape {sw} for a of shape {sa} need axis=")
-        ax = int(axis) % len(sa)
-        w = reshape(w, tuple(sw[0] if i == ax else 1 for i in range(len(sa))))
+        if axis is None:
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        axes = _axes(len(sa), axis)
+        if len(sw) != len(axes) or sw != tuple(sa[i] for i in axes):
+            raise ValueError(
+                "Shape of weights must be consistent with shape of a along specified axis."
+            )
+        w = reshape(w, tuple(sa[i] if i in axes else 1 for i in range(len(sa))))
         w = broadcast_to(w, sa)
-    wsum = _sum(w, axis=_axis_arg(axis), keepdims=keepdims)
-    avg = _sum(multiply(a, w), axis=_axis_arg(axis), keepdims=keepdims) / wsum
+    wsum = _sum(w, axis=axis, keepdims=keep)
+    if np.any(concrete(wsum) == 0.0):
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+    avg = divide(_sum(multiply(a, w), axis=axis, keepdims=keep), wsum)
     if returned:
         return avg, broadcast_to(wsum, shape_of(avg))
     return avg
 
 
-def _nan_mask(a: Any) -> np.ndarray:
-    return ~np.isnan(np.asarray(concrete(a)))
+def _nan_mask(a: Any, where: Any = _NoValue) -> np.ndarray:
+    """The entries a nan-reduction counts: not NaN, and selected by ``where``."""
+    ok = ~np.isnan(np.asarray(concrete(a)))
+    m = _mask(where)
+    return ok if m is None else ok & m
 
 
-def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+def nansum(a, axis=None, dtype=None, out=None, keepdims=_NoValue, initial=_NoValue, where=_NoValue):
     """``np.nansum``: NaN counts as 0."""
-    m = _nan_mask(a) if where is True else (_nan_mask(a) & _mask(where))
-    return sum(a, axis, dtype, out, keepdims, initial, where=m)
+    if not traced(a, initial, out):
+        return np.nansum(a, axis, dtype, out, keepdims, initial, where)
+    return sum(a, axis, dtype, out, keepdims, initial, where=_nan_mask(a, where))
 
 
-def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
-    """``np.nanmean``: the mean of the non-NaN entries."""
-    m = _nan_mask(a) if where is True else (_nan_mask(a) & _mask(where))
-    return mean(a, axis, dtype, out, keepdims, where=m)
-
-
-def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, **kw):
-    """``np.nanvar``."""
-    m = _nan_mask(a) if where is True else (_nan_mask(a) & _mask(where))
-    return var(a, axis, dtype, out, ddof, keepdims, where=m, **kw)
-
-
-def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, **kw):
-    """``np.nanstd``."""
-    m = _nan_mask(a) if where is True else (_nan_mask(a) & _mask(where))
-    return std(a, axis, dtype, out, ddof, keepdims, where=m, **kw)
-
-
-def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=True):
-    """``np.nanmax``: NaN entries ignored."""
-    if not traced(a):
-        return np.nanmax(a, axis=axis, keepdims=keepdims)
-    return max(select(_nan_mask(a), a, -np.inf), axis, out, keepdims, initial, where)
-
-
-def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=True):
-    """``np.nanmin``: NaN entries ignored."""
-    if not traced(a):
-        return np.nanmin(a, axis=axis, keepdims=keepdims)
-    return min(select(_nan_mask(a), a, np.inf), axis, out, keepdims, initial, where)
-
-
-def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+def nanprod(
+    a, axis=None, dtype=None, out=None, keepdims=_NoValue, initial=_NoValue, where=_NoValue
+):
     """``np.nanprod``: NaN counts as 1."""
-    m = _nan_mask(a) if where is True else (_nan_mask(a) & _mask(where))
-    return prod(a, axis, dtype, out, keepdims, initial, where=m)
+    if not traced(a, initial, out):
+        return np.nanprod(a, axis, dtype, out, keepdims, initial, where)
+    return prod(a, axis, dtype, out, keepdims, initial, where=_nan_mask(a, where))
+
+
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=_NoValue, *, where=_NoValue):
+    """``np.nanmean``: the mean of the non-NaN entries (nan, with a warning, where there
+    are none)."""
+    if not traced(a, out):
+        return np.nanmean(a, axis, dtype, out, keepdims, where=where)
+    return mean(a, axis, dtype, out, keepdims, where=_nan_mask(a, where))
+
+
+def _nan_moment(fn: Any, npfn: Any, a, axis, dtype, out, ddof, keepdims, where, mean, correction):
+    """``np.nanvar`` / ``np.nanstd``: ``fn`` (var, std) of the non-NaN entries."""
+    kw = {"where": where, "mean": mean, "correction": correction}
+    if not traced(a, mean, out):
+        return npfn(a, axis, dtype, out, ddof, keepdims, **kw)
+    return fn(a, axis, dtype, out, ddof, keepdims, **{**kw, "where": _nan_mask(a, where)})
+
+
+def nanvar(
+    a,
+    axis=None,
+    dtype=None,
+    out=None,
+    ddof=0,
+    keepdims=_NoValue,
+    *,
+    where=_NoValue,
+    mean=_NoValue,
+    correction=_NoValue,
+):  # noqa: A002
+    """``np.nanvar``: the variance of the non-NaN entries."""
+    return _nan_moment(var, np.nanvar, a, axis, dtype, out, ddof, keepdims, where, mean, correction)
+
+
+def nanstd(
+    a,
+    axis=None,
+    dtype=None,
+    out=None,
+    ddof=0,
+    keepdims=_NoValue,
+    *,
+    where=_NoValue,
+    mean=_NoValue,
+    correction=_NoValue,
+):  # noqa: A002
+    """``np.nanstd``: the standard deviation of the non-NaN entries."""
+    return _nan_moment(std, np.nanstd, a, axis, dtype, out, ddof, keepdims, where, mean, correction)
+
+
+def _nan_extreme(name: str, a, axis, out, keepdims, initial, where) -> Any:
+    """``np.nanmax`` / ``np.nanmin``: NaN entries ignored; a slice with none left is
+    nan (NumPy's RuntimeWarning), unless ``initial`` is given."""
+    red, fill = (max, -np.inf) if name == "nanmax" else (min, np.inf)
+    ok = _nan_mask(a)
+    y = red(select(ok, a, fill), axis, None, keepdims, initial, where)
+    if initial is _NoValue:
+        m = _mask(where)
+        some = np.any(ok if m is None else ok & m, axis=axis, keepdims=_flag(keepdims))
+        if not np.all(some):
+            _empty_slice_warning(0, "All-NaN slice encountered")
+            y = select(some, y, np.nan)
+    return _finish(name, y, out)
+
+
+def nanmax(a, axis=None, out=None, keepdims=_NoValue, initial=_NoValue, where=_NoValue):
+    """``np.nanmax``: the maximum of the non-NaN entries."""
+    if not traced(a, initial, out):
+        return np.nanmax(a, axis, out, keepdims, initial, where)
+    return _nan_extreme("nanmax", a, axis, out, keepdims, initial, where)
+
+
+def nanmin(a, axis=None, out=None, keepdims=_NoValue, initial=_NoValue, where=_NoValue):
+    """``np.nanmin``: the minimum of the non-NaN entries."""
+    if not traced(a, initial, out):
+        return np.nanmin(a, axis, out, keepdims, initial, where)
+    return _nan_extreme("nanmin", a, axis, out, keepdims, initial, where)
 
 
 # ----------------------------------------------------------------------------------
@@ -605,9 +564,13 @@ def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, wh
 
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     """``np.sort`` (the ``sort`` primitive: a gather by the permutation found at run
-    time); ``kind``/``stable`` are accepted (the sort is stable), ``order`` is not."""
-    if order is not None:
-        raise UnsupportedArgumentError("np.sort(..., order=): structured arrays are not traced")
+    time); ``kind``/``stable`` are checked by NumPy and accepted (ties keep their order,
+    which changes no value); ``order`` (structured arrays) is not traced."""
+    if not traced(a):
+        return np.sort(a, axis, kind, order, stable=stable)
+    if order is not None:  # NumPy's error for an array without fields (a traced one)
+        raise ValueError("Cannot specify order when the array has no fields.")
+    np.sort(np.zeros(1), kind=kind, stable=stable)  # NumPy's errors for kind / stable
     return _sort(a, axis)
 
 
@@ -632,6 +595,9 @@ def _keep(y: Any, shape: tuple[int, ...], axes: tuple[int, ...], lead: int = 0) 
     return reshape(y, s[:lead] + full)
 
 
+_QUANTILE_METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
+
+
 def quantile(
     a,
     q,
@@ -642,27 +608,66 @@ def quantile(
     keepdims=False,
     *,
     weights=None,
-    interpolation=None,
 ):
     """``np.quantile`` over a sort: methods "linear" (default), "lower", "higher",
-    "nearest", "midpoint"; the derivative goes to the one or two order statistics used.
-    ``q`` must not be traced."""
-    if interpolation is not None:
-        method = interpolation
-    if not traced(a):
-        return np.quantile(a, q, axis=axis, method=method, keepdims=keepdims)
+    "nearest", "midpoint" (the others, and ``weights``, raise naming the argument); the
+    derivative goes to the one or two order statistics used. ``q`` is a constant."""
+    if not traced(a, out):
+        return np.quantile(a, q, axis, out, overwrite_input, method, keepdims, weights=weights)
+    return _finish("quantile", _quantile("quantile", a, q, axis, method, keepdims, weights), out)
+
+
+def percentile(
+    a,
+    q,
+    axis=None,
+    out=None,
+    overwrite_input=False,
+    method="linear",
+    keepdims=False,
+    *,
+    weights=None,
+):
+    """``np.percentile`` = quantile(a, q / 100)."""
+    if not traced(a, out):
+        return np.percentile(a, q, axis, out, overwrite_input, method, keepdims, weights=weights)
     if traced(q):
-        raise UnsupportedArgumentError("np.quantile(a, q): q must be a constant, not traced")
+        raise _unsupported("percentile", "q", "q must be a constant, not traced")
+    qv = np.true_divide(np.asarray(q, dtype=np.float64), 100.0)
+    if np.any((qv < 0) | (qv > 1)):
+        raise ValueError("Percentiles must be in the range [0, 100]")
+    return _finish(
+        "percentile", _quantile("percentile", a, qv, axis, method, keepdims, weights), out
+    )
+
+
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """``np.median``: the middle order statistic (the mean of the two middle ones); nan
+    for an empty array, with NumPy's warning."""
+    if not traced(a, out):
+        return np.median(a, axis, out, overwrite_input, keepdims)
+    if np.size(concrete(a)) == 0:
+        return _finish("median", mean(a, axis, keepdims=keepdims), out)
+    return _finish("median", _quantile("median", a, 0.5, axis, "linear", keepdims, None), out)
+
+
+def _quantile(
+    name: str, a: Any, q: Any, axis: Any, method: str, keepdims: bool, weights: Any
+) -> Any:
+    if traced(q):
+        raise _unsupported(name, "q", "q must be a constant, not traced")
     if weights is not None:
-        raise UnsupportedArgumentError("np.quantile(..., weights=) is not traced")
-    methods = ("linear", "lower", "higher", "nearest", "midpoint")
-    if method not in methods:
-        raise UnsupportedArgumentError(f"np.quantile(method={method!r}): one of {methods}")
+        raise _unsupported(name, "weights", "weighted quantiles are not traced")
+    if method not in _QUANTILE_METHODS:
+        np.quantile(np.zeros(1), 0.5, method=method)  # NumPy's error for an unknown method
+        raise _unsupported(name, f"method={method!r}", f"one of {_QUANTILE_METHODS}")
+    qv = np.asarray(q, dtype=np.float64)
+    if np.any((qv < 0) | (qv > 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
     shape = shape_of(a)
     flat, kept, axes = _last_axis(a, axis)
     s = _sort(flat, -1)
     n = shape_of(s)[-1]
-    qv = np.asarray(q, dtype=np.float64)
     pos = qv * (n - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
@@ -687,44 +692,7 @@ def quantile(
         y = y_lo + (at(hi) - y_lo) * w
     if keepdims:
         y = _keep(y, shape, axes, qv.ndim)
-    return _finish("np.quantile", y, out)
-
-
-def percentile(
-    a,
-    q,
-    axis=None,
-    out=None,
-    overwrite_input=False,
-    method="linear",
-    keepdims=False,
-    *,
-    weights=None,
-    interpolation=None,
-):
-    """``np.percentile`` = quantile(a, q / 100)."""
-    if not traced(a):
-        return np.percentile(a, q, axis=axis, method=method, keepdims=keepdims)
-    if traced(q):
-        raise UnsupportedArgumentError("np.percentile(a, q): q must be a constant, not traced")
-    return quantile(
-        a,
-        np.asarray(q, dtype=np.float64) / 100.0,
-        axis,
-        out,
-        overwrite_input,
-        method,
-        keepdims,
-        weights=weights,
-        interpolation=interpolation,
-    )
-
-
-def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    """``np.median``: the middle order statistic (the mean of the two middle ones)."""
-    if not traced(a):
-        return np.median(a, axis=axis, keepdims=keepdims)
-    return quantile(a, 0.5, axis, out, keepdims=keepdims, method="linear")
+    return y
 
 
 def unique(
@@ -738,19 +706,36 @@ def unique(
     sorted=True,
 ):  # noqa: A002
     """``np.unique``: the values are a gather of the first occurrences (traced); the
-    indices, inverse and counts are constants."""
+    indices, inverse and counts are NumPy's (constants)."""
     if not traced(ar):
-        return np.unique(ar, return_index, return_inverse, return_counts, axis, equal_nan=equal_nan)
+        return np.unique(
+            ar,
+            return_index,
+            return_inverse,
+            return_counts,
+            axis,
+            equal_nan=equal_nan,
+            sorted=sorted,
+        )
     res = np.unique(
-        np.asarray(concrete(ar)), True, return_inverse, return_counts, axis, equal_nan=equal_nan
+        np.asarray(concrete(ar)),
+        True,
+        return_inverse,
+        return_counts,
+        axis,
+        equal_nan=equal_nan,
+        sorted=sorted,
     )
     first = res[1]
     values = take(ar, first, axis=axis) if axis is not None else getitem(ravel(ar), first)
-    extra = []
-    if return_index:
-        extra.append(first)
+    extra = [first] if return_index else []
     extra.extend(res[2:])
     return (values, *extra) if extra else values
+
+
+def unique_values(x):
+    """``np.unique_values``: the sorted distinct values, a gather."""
+    return unique(x)
 
 
 # ----------------------------------------------------------------------------------
@@ -760,8 +745,10 @@ def unique(
 
 def cumsum(a, axis=None, dtype=None, out=None):
     """``np.cumsum`` (the ``cumsum`` primitive; its transpose is a reversed cumsum)."""
-    _dtype_ok("np.cumsum", dtype)
-    return _finish("np.cumsum", _cumsum(a, axis), out)
+    if not traced(a, out):
+        return np.cumsum(a, axis, dtype, out)
+    _float64("cumsum", dtype)
+    return _finish("cumsum", _cumsum(a, axis), out)
 
 
 def _shift_in(y: Any, d: int, axis: int, fill: float) -> Any:
@@ -776,24 +763,24 @@ def _shift_in(y: Any, d: int, axis: int, fill: float) -> Any:
 def cumprod(a, axis=None, dtype=None, out=None):
     """``np.cumprod`` as a Hillis-Steele scan: ceil(log2 n) rounds of y *= shift(y),
     products only, so the derivative is exact at zeros."""
-    _dtype_ok("np.cumprod", dtype)
-    if not traced(a):
-        return np.cumprod(a, axis=axis)
+    if not traced(a, out):
+        return np.cumprod(a, axis, dtype, out)
+    _float64("cumprod", dtype)
     y = ravel(a) if axis is None else a
-    ax = 0 if axis is None else int(axis) % len(shape_of(a))
+    ax = 0 if axis is None else _axes(len(shape_of(a)), axis)[0]
     n, d = shape_of(y)[ax], 1
     while d < n:
         y = multiply(y, _shift_in(y, d, ax, 1.0))
         d *= 2
-    return _finish("np.cumprod", y, out)
+    return _finish("cumprod", y, out)
 
 
-def _running_extreme(a: Any, axis: Any, better: Any) -> Any:
+def running_extreme(a: Any, axis: Any, better: Any) -> Any:
     """maximum.accumulate / minimum.accumulate: a gather of the running arg-extreme."""
     if not traced(a):
         return better.accumulate(a, axis=axis)
     shape = shape_of(a)
-    ax = int(axis) % len(shape)
+    ax = _axes(len(shape), axis)[0]
     c = np.asarray(concrete(a))
     run = better.accumulate(c, axis=ax)
     pos = np.arange(shape[ax]).reshape((-1,) + (1,) * (len(shape) - ax - 1))
@@ -807,28 +794,37 @@ def _with_initial(y: Any, ax: int, fill: float) -> Any:
     return concatenate([np.full(shape[:ax] + (1,) + shape[ax + 1 :], fill), y], axis=ax)
 
 
+def _cumulative(name: str, scan: Any, fill: float, x, axis, dtype, out, include_initial):
+    """``np.cumulative_sum`` / ``np.cumulative_prod`` (NumPy >= 2.1): the scan along
+    ``axis`` (required beyond one dimension), ``include_initial`` puts the empty sum /
+    product first."""
+    if not traced(x, out):
+        fn = getattr(np, name)
+        return fn(x, axis=axis, dtype=dtype, out=out, include_initial=include_initial)
+    nd = len(shape_of(x))
+    if nd == 0:  # NumPy treats a scalar as one entry
+        x, nd = reshape(x, (1,)), 1
+    if axis is None:
+        if nd > 1:
+            raise ValueError(
+                "For arrays which have more than one dimension ``axis`` argument is required."
+            )
+        axis = 0
+    ax = _axes(nd, axis)[0]
+    y = scan(x, ax, dtype)
+    if include_initial:
+        y = _with_initial(y, ax, fill)
+    return _finish(name, y, out)
+
+
 def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
     """``np.cumulative_sum`` (NumPy >= 2.1)."""
-    if axis is None:
-        if len(shape_of(x)) > 1:
-            raise ShapeError("np.cumulative_sum of an array with more than one axis needs axis=")
-        axis = 0
-    y = cumsum(x, axis, dtype)
-    if include_initial:
-        y = _with_initial(y, int(axis) % len(shape_of(x)), 0.0)
-    return _finish("np.cumulative_sum", y, out)
+    return _cumulative("cumulative_sum", cumsum, 0.0, x, axis, dtype, out, include_initial)
 
 
 def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
     """``np.cumulative_prod`` (NumPy >= 2.1)."""
-    if axis is None:
-        if len(shape_of(x)) > 1:
-            raise ShapeError("np.cumulative_prod of an array with more than one axis needs axis=")
-        axis = 0
-    y = cumprod(x, axis, dtype)
-    if include_initial:
-        y = _with_initial(y, int(axis) % len(shape_of(x)), 1.0)
-    return _finish("np.cumulative_prod", y, out)
+    return _cumulative("cumulative_prod", cumprod, 1.0, x, axis, dtype, out, include_initial)
 
 
 def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
@@ -836,7 +832,13 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     if not traced(a, prepend, append):
         return np.diff(a, n, axis, prepend=prepend, append=append)
     shape = shape_of(a)
-    ax = int(axis) % len(shape)
+    if n == 0:
+        return a
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")
+    if not shape:
+        raise ValueError("diff requires input that is at least one dimensional")
+    ax = _axes(len(shape), axis)[0]
     parts = [] if prepend is np._NoValue else [_edge(prepend, shape, ax)]
     parts.append(a)
     if append is not np._NoValue:
@@ -876,6 +878,8 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     if not traced(f, *varargs):
         return np.gradient(f, *varargs, axis=axis, edge_order=edge_order)
     shape = shape_of(f)
+    spacings = [np.asarray(concrete(h)) for h in varargs]
+    np.gradient(np.zeros(shape), *spacings, axis=axis, edge_order=edge_order)  # NumPy's errors
     axes = tuple(range(len(shape))) if axis is None else _axes(len(shape), axis)
     if len(varargs) == 0:
         hs = [1.0] * len(axes)
@@ -883,9 +887,9 @@ def gradient(f, *varargs, axis=None, edge_order=1):
         hs = list(varargs) * len(axes)
     else:
         hs = list(varargs)
-    if len(hs) != len(axes) or any(np.ndim(concrete(h)) != 0 for h in hs):
-        raise UnsupportedArgumentError(
-            "np.gradient(f, *varargs): only scalar spacings are traced (no coordinate arrays)"
+    if any(np.ndim(concrete(h)) != 0 for h in hs):
+        raise _unsupported(
+            "gradient", "varargs", "only scalar spacings are traced, not coordinates"
         )
     out = []
     for ax, h in zip(axes, hs):
@@ -931,261 +935,165 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
 # ----------------------------------------------------------------------------------
 
 
-def _moves(name: str, npfn: Callable[..., Any], n_arrays: int = 1) -> Callable[..., Any]:
-    """A NumPy function that only moves entries of its first ``n_arrays`` arguments,
-    traced as one gather (its index map: ``npfn`` applied to index arrays)."""
-
-    def fn(*args: Any, **kwargs: Any) -> Any:
-        arrays, rest = args[:n_arrays], args[n_arrays:]
-        if not traced(*arrays):
-            return npfn(
-                *[np.asarray(concrete(a), dtype=np.float64) for a in arrays], *rest, **kwargs
-            )
-        rest = tuple(_concrete_index(r) for r in rest)
-        return _structural(name, lambda *ix: npfn(*ix, *rest, **kwargs), *arrays)
-
-    fn.__name__ = name
-    fn.__doc__ = f"``np.{name}``: a gather whose index map is np.{name} of an index array."
-    return fn
-
-
-def _moves_multi(name: str, npfn: Callable[..., Any], n_arrays: int = 1) -> Callable[..., Any]:
-    """Like ``_moves`` for a function returning a list of arrays (split, meshgrid)."""
-
-    def fn(*args: Any, **kwargs: Any) -> Any:
-        arrays, rest = args[:n_arrays], args[n_arrays:]
-        if not traced(*arrays):
-            return npfn(*arrays, *rest, **kwargs)
-        shapes = [shape_of(a) for a in arrays]
-        start, ix = 1, []
-        for s in shapes:
-            size = int(np.prod(s, dtype=np.int64))
-            ix.append(np.arange(start, start + size, dtype=np.int64).reshape(s))
-            start += size
-        parts = npfn(*ix, *rest, **kwargs)
-        outs = [gather(*arrays, idx=np.asarray(p, dtype=np.int64) - 1, label=name) for p in parts]
-        return type(parts)(outs) if isinstance(parts, tuple) else outs
-
-    fn.__name__ = name
-    fn.__doc__ = f"``np.{name}``: one gather per output array."
-    return fn
+def _gather_part(name: str, part: np.ndarray, ops: list[Any], starts: list[int]) -> Any:
+    """One output of a structural function: a gather from the operands it reads, its
+    index map re-based to them (``part``: 1-based positions in all operands, 0 a zero)."""
+    part = np.asarray(part, dtype=np.int64)
+    flat = part.reshape(-1)
+    used = [
+        k
+        for k, op in enumerate(ops)
+        if np.any((flat >= starts[k]) & (flat < starts[k] + _size(op)))
+    ]
+    if not used:
+        return np.zeros(part.shape)
+    idx, base = np.full(part.shape, -1, dtype=np.int64), 0
+    for k in used:
+        inside = (part >= starts[k]) & (part < starts[k] + _size(ops[k]))
+        idx[inside] = part[inside] - starts[k] + base
+        base += _size(ops[k])
+    if len(used) == 1 and part.shape == shape_of(ops[used[0]]):
+        if np.array_equal(idx.reshape(-1), np.arange(idx.size)):
+            return copy(ops[used[0]])  # the identity: no node
+    return gather(*[ops[k] for k in used], idx=idx, label=name)
 
 
-roll = _moves("roll", np.roll)
-rot90 = _moves("rot90", np.rot90)
-fliplr = _moves("fliplr", np.fliplr)
-flipud = _moves("flipud", np.flipud)
-rollaxis = _moves("rollaxis", np.rollaxis)
-diagflat = _moves("diagflat", np.diagflat)
-resize = _moves("resize", np.resize)
-delete = _moves("delete", np.delete)
-take_along_axis = _moves("take_along_axis", np.take_along_axis)
-permute_dims = _moves("permute_dims", np.transpose)
-matrix_transpose = _moves("matrix_transpose", lambda a: np.swapaxes(a, -1, -2))
-split = _moves_multi("split", np.split)
-array_split = _moves_multi("array_split", np.array_split)
-hsplit = _moves_multi("hsplit", np.hsplit)
-vsplit = _moves_multi("vsplit", np.vsplit)
-dsplit = _moves_multi("dsplit", np.dsplit)
-if hasattr(np, "unstack"):
-    unstack = _moves_multi("unstack", np.unstack)
+def _size(x: Any) -> int:
+    return int(np.prod(shape_of(x), dtype=np.int64))
 
 
-def take(a, indices, axis=None, out=None, mode="raise"):
-    """``np.take``: a gather (indices are constants)."""
-    if not traced(a):
-        return np.take(a, concrete(indices), axis=axis, mode=mode)
-    ind = np.asarray(concrete(indices))
-    y = _structural("take", lambda i: np.take(i, ind, axis=axis, mode=mode), a)
-    return _finish("np.take", y, out)
-
-
-def reshape_(a, shape=None, order="C", *, newshape=None, copy=None):
-    """``np.reshape`` with NumPy 2's keywords (``order="F"`` is a gather too)."""
-    if shape is None:
-        shape = newshape
-    if order == "C" or not traced(a):
-        from ad.primitives.shape import reshape as _reshape
-
-        return _reshape(a, shape) if traced(a) else np.reshape(a, shape, order=order)
-    return _structural("reshape", lambda i: np.reshape(i, shape, order=order), a)
-
-
-def _atleast(name: str, npfn: Any) -> Callable[..., Any]:
-    def fn(*arys: Any) -> Any:
-        outs = [_moves(name, npfn)(a) if traced(a) else npfn(a) for a in arys]
-        return outs[0] if len(outs) == 1 else tuple(outs)
-
-    fn.__name__ = name
-    fn.__doc__ = f"``np.{name}``: a reshape per argument."
-    return fn
-
-
-atleast_1d = _atleast("atleast_1d", np.atleast_1d)
-atleast_2d = _atleast("atleast_2d", np.atleast_2d)
-atleast_3d = _atleast("atleast_3d", np.atleast_3d)
-
-
-def _seq_moves(name: str, npfn: Any) -> Callable[..., Any]:
-    """Functions of a sequence of arrays (column_stack, dstack, block)."""
-
-    def fn(tup: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
-        arrays = list(tup)
-        if not traced(*arrays):
-            return npfn(arrays, *args, **kwargs)
-        return _structural(name, lambda *ix: npfn(list(ix), *args, **kwargs), *arrays)
-
-    fn.__name__ = name
-    fn.__doc__ = f"``np.{name}``: one gather from all the arrays."
-    return fn
-
-
-column_stack = _seq_moves("column_stack", np.column_stack)
-dstack = _seq_moves("dstack", np.dstack)
-
-
-def block(arrays: Any) -> Any:
-    """``np.block``: one gather (the nested lists' leaves are the operands)."""
+def _moves(npfn: Callable[..., Any], *arrays: str) -> Callable[..., Any]:
+    """A NumPy function that only moves entries of the arguments named ``arrays``
+    (default: the first parameter; an argument may be a sequence or nested lists of
+    arrays, as ``np.block``'s), traced as one gather per output: its index map is
+    ``npfn`` itself applied to index arrays, so NumPy checks every other argument and
+    decides every shape. The wrapper has NumPy's signature; ``out=`` is honoured."""
+    sig = inspect.signature(npfn)
+    names = arrays or (next(iter(sig.parameters)),)
     from ad.tree import flatten, unflatten
 
-    leaves, tdef = flatten(arrays)
-    if not traced(*leaves):
-        return np.block(arrays)
-    return _structural("block", lambda *ix: np.block(unflatten(tdef, list(ix))), *leaves)
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind(*args, **kwargs)
+        out = bound.arguments.pop("out", None)
+        trees = {n: flatten(bound.arguments[n]) for n in names if n in bound.arguments}
+        ops = [leaf for leaves, _ in trees.values() for leaf in leaves]
+        for k, v in bound.arguments.items():
+            if k not in names:
+                bound.arguments[k] = _deep_concrete(v)
+        if not traced(*ops, out):
+            for n, (leaves, tdef) in trees.items():
+                vals = [np.asarray(concrete(x), dtype=np.float64) for x in leaves]
+                bound.arguments[n] = unflatten(tdef, vals)
+            return npfn(*bound.args, **bound.kwargs, **({} if out is None else {"out": out}))
+        starts, start = [], 1
+        for n, (leaves, tdef) in trees.items():
+            ix = []
+            for leaf in leaves:
+                starts.append(start)
+                ix.append(
+                    np.arange(start, start + _size(leaf), dtype=np.int64).reshape(shape_of(leaf))
+                )
+                start += _size(leaf)
+            bound.arguments[n] = unflatten(tdef, ix)
+        parts = npfn(*bound.args, **bound.kwargs)
+        if isinstance(parts, (list, tuple)):
+            outs = [_gather_part(npfn.__name__, p, ops, starts) for p in parts]
+            return _finish(
+                npfn.__name__, type(parts)(outs) if isinstance(parts, tuple) else outs, out
+            )
+        return _finish(npfn.__name__, _gather_part(npfn.__name__, parts, ops, starts), out)
+
+    name = npfn.__name__
+    fn.__doc__ = f"``numpy.{name}``: a gather whose index map is np.{name} of index arrays."
+    return _signature_of(npfn, fn)
 
 
-def append(arr, values, axis=None):
-    """``np.append``: one gather from both operands."""
-    if not traced(arr, values):
-        return np.append(arr, values, axis)
-    return _structural("append", lambda a, v: np.append(a, v, axis), arr, values)
-
-
-def insert(arr, obj, values, axis=None):
-    """``np.insert``: one gather from both operands (``obj`` a constant)."""
-    if not traced(arr, values):
-        return np.insert(arr, concrete(obj), values, axis)
-    o = _concrete_index(obj)
-    return _structural("insert", lambda a, v: np.insert(a, o, v, axis), arr, values)
-
-
-def broadcast_arrays(*args: Any, subok: bool = False) -> Any:
-    """``np.broadcast_arrays``: a broadcast_to per argument."""
-    shape = np.broadcast_shapes(*[shape_of(a) for a in args])
-    return tuple(broadcast_to(a, shape) if traced(a) else np.broadcast_to(a, shape) for a in args)
-
-
-def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> Any:
-    """``np.meshgrid``: one gather per output."""
-    fn = _moves_multi(
-        "meshgrid", lambda *ix: np.meshgrid(*ix, sparse=sparse, indexing=indexing), len(xi)
-    )
-    return tuple(fn(*xi))
-
-
-_PAD_MOVES = ("edge", "reflect", "symmetric", "wrap", "empty")
-
-
-def pad(array, pad_width, mode="constant", **kwargs):
-    """``np.pad``: a gather for modes "constant" (plus the constant), "edge", "reflect",
-    "symmetric", "wrap"; other modes raise, naming the mode."""
-    if not traced(array):
-        return np.pad(array, pad_width, mode, **kwargs)
-    if callable(mode) or mode not in ("constant",) + _PAD_MOVES:
-        raise UnsupportedArgumentError(
-            f"np.pad(mode={mode!r}) is not traced; modes: 'constant', "
-            + ", ".join(repr(m) for m in _PAD_MOVES)
-        )
-    if mode in ("reflect", "symmetric") and kwargs.get("reflect_type", "even") != "even":
-        raise UnsupportedArgumentError("np.pad(reflect_type='odd') is not traced")
-    if mode == "constant":
-        c = kwargs.get("constant_values", 0)
-        y = _structural("pad", lambda a: np.pad(a, pad_width), array)
-        if np.any(np.asarray(c) != 0):
-            y = y + np.pad(np.zeros(shape_of(array)), pad_width, constant_values=c)
-        return y
-    m = "constant" if mode == "empty" else mode
-    return _structural("pad", lambda a: np.pad(a, pad_width, m), array)
-
-
-def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):  # noqa: A002
-    """``np.clip`` / ``x.clip``: maximum and minimum (derivative 1 inside, 0 outside,
-    1/2 on the boundary, as JAX). Accepts ``a_min``/``a_max`` and NumPy 2's ``min``/``max``."""
-    lo = a_min if min is None else min
-    hi = a_max if max is None else max
-    if kwargs:
-        raise UnsupportedArgumentError(f"np.clip(..., {', '.join(kwargs)}=) is not traced")
-    if not traced(a, lo, hi):
-        return np.clip(a, lo, hi)
-    y = a
-    if lo is not None:
-        y = maximum(y, lo)
-    if hi is not None:
-        y = minimum(y, hi)
-    return _finish("np.clip", y, out)
-
-
-def copy(a: Any, order: str = "K", subok: bool = False) -> Any:
-    """``np.copy``: a new traced array (updating it leaves ``a`` alone)."""
-    if isinstance(a, Tracer):
-        return a.copy()
-    return np.copy(a)
-
-
-def _like(npfn: Any, fill: Any = None) -> Callable[..., Any]:
-    """``np.zeros_like`` and friends: a traced constant (so it can be updated by index)."""
-
-    def fn(a: Any, *args: Any, dtype: Any = None, shape: Any = None, **kwargs: Any) -> Any:
-        value = npfn(np.empty(shape_of(a)), *args, dtype=dtype, shape=shape, **kwargs)
-        if value.dtype != np.float64:
-            return value
-        if fill is not None:
-            value = np.full(value.shape, fill)
-        return constant_like(a, value)
-
-    fn.__name__ = npfn.__name__
-    fn.__doc__ = f"``np.{npfn.__name__}`` of a traced array: a traced constant."
-    return fn
-
-
-zeros_like = _like(np.zeros_like)
-ones_like = _like(np.ones_like)
-full_like = _like(np.full_like)
-empty_like = _like(np.empty_like, fill=0.0)
+roll = _moves(np.roll)
+rot90 = _moves(np.rot90)
+fliplr = _moves(np.fliplr)
+flipud = _moves(np.flipud)
+rollaxis = _moves(np.rollaxis)
+diagflat = _moves(np.diagflat)
+resize = _moves(np.resize)
+delete = _moves(np.delete)
+insert = _moves(np.insert, "arr", "values")
+append = _moves(np.append, "arr", "values")
+take = _moves(np.take)
+take_along_axis = _moves(np.take_along_axis)
+compress = _moves(np.compress, "a")
+extract = _moves(np.extract, "arr")
+choose = _moves(np.choose, "choices")
+matrix_transpose = _moves(np.matrix_transpose)
+linalg_matrix_transpose = _moves(np.linalg.matrix_transpose)
+split = _moves(np.split)
+array_split = _moves(np.array_split)
+hsplit = _moves(np.hsplit)
+vsplit = _moves(np.vsplit)
+dsplit = _moves(np.dsplit)
+unstack = _moves(np.unstack)
+atleast_1d = _moves(np.atleast_1d, "arys")
+atleast_2d = _moves(np.atleast_2d, "arys")
+atleast_3d = _moves(np.atleast_3d, "arys")
+column_stack = _moves(np.column_stack, "tup")
+dstack = _moves(np.dstack, "tup")
+block = _moves(np.block, "arrays")
+broadcast_arrays = _moves(np.broadcast_arrays, "args")
+meshgrid = _moves(np.meshgrid, "xi")
 
 
 def select_(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Any:
     """``np.select``: nested selects with constant conditions (the first true wins)."""
+    conds = [concrete(c) for c in condlist]
     if not traced(*choicelist, default):
-        return np.select([concrete(c) for c in condlist], choicelist, default)
-    y = default
+        return np.select(conds, choicelist, default)
+    empty = [np.zeros(shape_of(c)) for c in choicelist]
+    y = np.select(conds, empty, np.zeros(shape_of(default)))  # NumPy's errors and shape
+    y = (
+        broadcast_to(default, shape_of(y))
+        if traced(default)
+        else np.broadcast_to(default, shape_of(y))
+    )
     for cond, choice in reversed(list(zip(condlist, choicelist))):
         y = select(concrete(cond), choice, y)
     return y
 
 
-def bincount(x, weights=None, minlength=0):
-    """``np.bincount``: with traced weights, a scatter_add into the bins."""
+def bincount(x, /, weights=None, minlength=0):
+    """``np.bincount``: the counts are NumPy's; with traced weights, a scatter_add of the
+    weights into the bins."""
+    ix = concrete(x)
+    counts = np.bincount(ix, None if weights is None else np.zeros(shape_of(weights)), minlength)
     if not traced(weights):
-        return np.bincount(np.asarray(concrete(x)), weights, minlength)
-    ix = np.asarray(concrete(x)).astype(np.int64)
-    size = builtins.max(int(ix.max(initial=-1)) + 1, int(minlength))
-    return scatter_add(weights, idx=ix, out_shape=(size,))
+        return np.bincount(ix, weights, minlength)
+    return scatter_add(weights, idx=np.asarray(ix, dtype=np.int64), out_shape=counts.shape)
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
-    """``np.linspace`` with traced end points: start + (stop - start) t."""
-    _dtype_ok("np.linspace", dtype)
+    """``np.linspace`` with traced end points: start + (stop - start) t, the samples
+    along ``axis``."""
     if not traced(start, stop):
-        return np.linspace(start, stop, num, endpoint, retstep, dtype, axis)
-    if axis != 0:
-        raise UnsupportedArgumentError("np.linspace(..., axis=) with traced end points")
+        return np.linspace(start, stop, num, endpoint, retstep, dtype, axis, device=device)
+    _float64("linspace", dtype)
+    ref = np.linspace(
+        np.zeros(shape_of(start)),
+        np.zeros(shape_of(stop)),
+        num,
+        endpoint,
+        dtype=dtype,
+        axis=axis,
+        device=device,
+    )  # NumPy's errors and shape
+    num = int(num)
     div = (num - 1) if endpoint else num
     t = np.arange(num, dtype=np.float64) / (div if div > 0 else 1)
-    s = shape_of(start) if traced(start) else np.shape(start)
-    t = t.reshape((-1,) + (1,) * len(np.broadcast_shapes(s, shape_of(stop))))
-    step = subtract(stop, start) * (1.0 / div if div > 0 else np.nan)
-    y = add(start, multiply(subtract(stop, start), t))
+    rest = np.broadcast_shapes(shape_of(start), shape_of(stop))
+    t = t.reshape((-1,) + (1,) * len(rest))
+    delta = subtract(stop, start)
+    step = multiply(delta, 1.0 / div if div > 0 else np.nan)
+    y = add(start, multiply(delta, t))
+    if endpoint and num > 1:  # the last sample is exactly stop, as NumPy sets it
+        y = setitem(y, -1, broadcast_to(stop, rest) if traced(stop) else stop)
+    y = moveaxis(y, 0, axis) if shape_of(y) != ref.shape else y
     return (y, step) if retstep else y
 
 
@@ -1195,8 +1103,10 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     Outside [xp[0], xp[-1]]: ``left`` / ``right`` (default fp[0] / fp[-1])."""
     if not traced(x, xp, fp, left, right):
         return np.interp(x, xp, fp, left, right, period)
+    lr = [None if v is None else concrete(v) for v in (left, right)]
+    np.interp(concrete(x), concrete(xp), concrete(fp), *lr, period)  # NumPy's errors
     if period is not None:
-        raise UnsupportedArgumentError("np.interp(..., period=) is not traced")
+        raise _unsupported("interp", "period", "a periodic interpolation is not traced")
     cxp = np.asarray(concrete(xp), dtype=np.float64)
     cx = np.asarray(concrete(x), dtype=np.float64)
     n = cxp.size
@@ -1252,56 +1162,40 @@ def correlate(a, v, mode="valid"):
 
 def nancumsum(a, axis=None, dtype=None, out=None):
     """``np.nancumsum``: NaN counts as 0."""
-    if not traced(a):
-        return np.nancumsum(a, axis=axis)
+    if not traced(a, out):
+        return np.nancumsum(a, axis, dtype, out)
     return cumsum(select(_nan_mask(a), a, 0.0), axis, dtype, out)
 
 
 def nancumprod(a, axis=None, dtype=None, out=None):
     """``np.nancumprod``: NaN counts as 1."""
-    if not traced(a):
-        return np.nancumprod(a, axis=axis)
+    if not traced(a, out):
+        return np.nancumprod(a, axis, dtype, out)
     return cumprod(select(_nan_mask(a), a, 1.0), axis, dtype, out)
 
 
-def extract(condition, arr):
-    """``np.extract``: the entries where the (constant) condition holds, a gather."""
-    cond = np.asarray(concrete(condition), dtype=bool)
-    return getitem(ravel(arr), np.flatnonzero(cond)) if traced(arr) else np.extract(cond, arr)
-
-
-def compress(condition, a, axis=None, out=None):
-    """``np.compress``: a gather of the selected slices (the condition is a constant)."""
-    cond = np.asarray(concrete(condition), dtype=bool)
-    if not traced(a):
-        return np.compress(cond, a, axis)
-    y = _structural("compress", lambda i: np.compress(cond, i, axis), a)
-    return _finish("np.compress", y, out)
-
-
-def choose(a, choices, out=None, mode="raise"):
-    """``np.choose``: the index array is a constant, the choices may be traced (a gather)."""
-    idx = np.asarray(concrete(a))
-    choices = list(choices)
-    if not traced(*choices):
-        return np.choose(idx, choices, mode=mode)
-    shape = np.broadcast_shapes(idx.shape, *[shape_of(c) for c in choices])
-    ops = [broadcast_to(c, shape) if traced(c) else np.broadcast_to(c, shape) for c in choices]
-    y = _structural("choose", lambda *c: np.choose(idx, c, mode=mode), *ops)
-    return _finish("np.choose", y, out)
-
-
 def trim_zeros(filt, trim="fb", axis=None):
-    """``np.trim_zeros`` (1-d): the slice is found on the values, then a gather."""
+    """``np.trim_zeros``: the box around the nonzero entries along ``axis`` (None: every
+    axis) is found on the values, as NumPy finds it; then a gather."""
     if not traced(filt):
-        return np.trim_zeros(filt, trim)
-    nz = np.flatnonzero(np.asarray(concrete(filt)))
-    n = shape_of(filt)[0]
-    if not nz.size:
-        return getitem(filt, slice(0, 0))
-    lo = int(nz[0]) if "f" in trim else 0
-    hi = int(nz[-1]) + 1 if "b" in trim else n
-    return getitem(filt, slice(lo, hi))
+        return np.trim_zeros(filt, trim, axis)
+    c = np.asarray(concrete(filt))
+    np.trim_zeros(c, trim, axis)  # NumPy's errors
+    axes = _axes(c.ndim, axis)
+    nz = np.argwhere(c)
+    lo = nz.min(axis=0) if nz.size else np.zeros(c.ndim, dtype=np.int64)
+    hi = nz.max(axis=0) + 1 if nz.size else np.zeros(c.ndim, dtype=np.int64)
+    t = trim.lower()
+    sl = tuple(
+        slice(
+            int(lo[i]) if "f" in t or not nz.size else None,
+            int(hi[i]) if "b" in t or not nz.size else None,
+        )
+        if i in axes
+        else slice(None)
+        for i in range(c.ndim)
+    )
+    return getitem(filt, sl)
 
 
 def unwrap(p, discont=None, axis=-1, *, period=2 * math.pi):
@@ -1325,8 +1219,9 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     """``np.polyfit`` as a least-squares solve (``lstsq`` of the Vandermonde matrix)."""
     if not traced(x, y):
         return np.polyfit(x, y, deg, rcond, full, w, cov)
-    if full or cov or w is not None:
-        raise UnsupportedArgumentError("np.polyfit(..., full=/w=/cov=) is not traced")
+    for name, value in (("full", full), ("w", w), ("cov", cov)):
+        if value is not None and value is not False:
+            raise _unsupported("polyfit", name, "only the coefficients are traced")
     n = shape_of(x)[0]
     rcond = n * np.finfo(np.float64).eps if rcond is None else rcond
     return _la.lstsq(vander(x, int(deg) + 1), y, rcond)[0]
@@ -1336,6 +1231,8 @@ def polyder(p, m=1):
     """``np.polyder``: coefficients times constant exponents."""
     if not traced(p):
         return np.polyder(p, m)
+    if m < 0:
+        raise ValueError("Order of derivative must be positive (see polyint)")
     for _ in range(int(m)):
         n = shape_of(p)[0]
         p = getitem(p, slice(0, n - 1)) * np.arange(n - 1, 0, -1, dtype=np.float64)
@@ -1351,7 +1248,7 @@ def polymul(a1, a2):
 
 def _poly_pad(a: Any, n: int) -> Any:
     k = shape_of(a)[0]
-    return pad(a, (n - k, 0)) if traced(a) else np.pad(np.asarray(a, dtype=float), (n - k, 0))
+    return _pad(a, (n - k, 0)) if traced(a) else np.pad(np.asarray(a, dtype=float), (n - k, 0))
 
 
 def polyadd(a1, a2):
@@ -1372,9 +1269,11 @@ def polysub(a1, a2):
 
 def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
     """``np.logspace`` with traced end points: base ** linspace."""
-    if not traced(start, stop):
+    if not traced(start, stop, base):
         return np.logspace(start, stop, num, endpoint, base, dtype, axis)
-    return exp(linspace(start, stop, num, endpoint, dtype=dtype, axis=axis) * math.log(base))
+    y = linspace(start, stop, num, endpoint, dtype=dtype, axis=axis)
+    b = np.expand_dims(base, axis) if np.ndim(concrete(base)) else base
+    return power(b, y)
 
 
 def apply_along_axis(func1d, axis, arr, *args, **kwargs):
@@ -1382,7 +1281,7 @@ def apply_along_axis(func1d, axis, arr, *args, **kwargs):
     if not traced(arr):
         return np.apply_along_axis(func1d, axis, arr, *args, **kwargs)
     shape = shape_of(arr)
-    ax = int(axis) % len(shape)
+    ax = _axes(len(shape), axis)[0]
     moved = moveaxis(arr, ax, -1)
     rest = shape[:ax] + shape[ax + 1 :]
     outs = [func1d(getitem(moved, i), *args, **kwargs) for i in np.ndindex(*rest)]
@@ -1410,41 +1309,66 @@ def piecewise(x, condlist, funclist, *args, **kw):
     return y
 
 
-def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
-    """``np.histogram``: counts are constants; with traced ``weights`` the weighted counts
-    are a scatter_add into the bins (the edges always constants)."""
+def histogram_bin_edges(a, bins=10, range=None, weights=None):  # noqa: A002
+    """``np.histogram_bin_edges``: NumPy's edges. Where NumPy spaces them evenly from the
+    data's minimum to its maximum (``bins`` a count or an estimator's name, no ``range``),
+    they move with the data, so they are traced: linspace(min(a), max(a), n + 1)."""
     ca = np.asarray(concrete(a))
-    if not traced(weights):
-        return np.histogram(ca, bins, range, density, weights)
-    edges = np.histogram_bin_edges(ca, bins, range)
-    flat = ca.ravel()
-    idx = np.searchsorted(edges, flat, side="right") - 1
-    idx[flat == edges[-1]] = edges.size - 2  # the last bin includes its right edge
-    idx[(flat < edges[0]) | (flat > edges[-1])] = -1
-    h = scatter_add(ravel(weights), idx=idx, out_shape=(edges.size - 1,))
+    cw = None if weights is None else np.asarray(concrete(weights))
+    edges = np.histogram_bin_edges(ca, concrete(bins), range, cw)
+    if not traced(a) or np.ndim(concrete(bins)) == 1 or range is not None or ca.size == 0:
+        return edges
+    lo, hi = min(a), max(a)
+    if ca.min() == ca.max():  # NumPy widens a single value by 1/2 on both sides
+        lo, hi = lo - 0.5, hi + 0.5
+    return linspace(lo, hi, edges.size)
+
+
+def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
+    """``np.histogram``: the counts are NumPy's (piecewise constant); traced ``weights``
+    are summed into the bins (a scatter_add); the edges are those of
+    :func:`histogram_bin_edges` (traced when they move with the data), and so is the
+    ``density``, counts / (total * bin width)."""
+    ca = np.asarray(concrete(a))
+    cw = None if weights is None else np.asarray(concrete(weights))
+    counts, cedges = np.histogram(ca, concrete(bins), range, None, cw)  # NumPy's errors
+    if not traced(a, weights):
+        return np.histogram(ca, concrete(bins), range, density, cw)
+    edges = histogram_bin_edges(a, bins, range, weights)
+    if traced(weights):
+        flat = ca.ravel()
+        idx = np.searchsorted(cedges, flat, side="right") - 1
+        idx[flat == cedges[-1]] = cedges.size - 2  # the last bin includes its right edge
+        idx[(flat < cedges[0]) | (flat > cedges[-1])] = -1
+        counts = scatter_add(ravel(weights), idx=idx, out_shape=(cedges.size - 1,))
     if density:
-        h = h / (_sum(h) * np.diff(edges))
-    return h, edges
+        widths = subtract(getitem(edges, slice(1, None)), getitem(edges, slice(None, -1)))
+        counts = divide(divide(counts, widths), _sum(counts))
+    return counts, edges
 
 
 def ldexp(x, i):
     """``np.ldexp`` = x 2^i (i a constant integer array)."""
+    scale = np.ldexp(1.0, concrete(i))  # NumPy's TypeError for a float exponent
     if not traced(x):
-        return np.ldexp(x, i)
-    return multiply(x, np.ldexp(1.0, np.asarray(concrete(i))))
+        return np.ldexp(x, concrete(i))
+    return multiply(x, scale)
 
 
-def frexp(x):
+def frexp(x, *, dtype=None):
     """``np.frexp``: (mantissa, exponent), the exponent a constant: d mantissa = 2^-e dx."""
+    if dtype is not None:  # NumPy: an integer output has no loop for another dtype
+        _float64("frexp", dtype)
+        raise TypeError(
+            "No loop matching the specified signature and casting was found for ufunc frexp"
+        )
     m, e = np.frexp(np.asarray(concrete(x), dtype=np.float64))
     if not traced(x):
         return m, e
     return multiply(x, np.ldexp(1.0, -e)), e
 
 
-def unique_values(x):
-    """``np.unique_values``: the sorted distinct values, a gather."""
-    return unique(x)
+frexp.keywords = ("dtype",)  # checked here, not by ad.numpy.ufunc_kwargs
 
 
 # ----------------------------------------------------------------------------------
@@ -1540,13 +1464,20 @@ def einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: Any = 
     "optimal" if asked; whatever ``optimize`` says, since the order changes the cost of
     the derivative too, not the result). Ellipses, implicit output, broadcasting of
     size-1 axes and the interleaved operand form are accepted."""
-    _dtype_ok("np.einsum", dtype)
     if operands and not isinstance(operands[0], str):  # einsum(a, [0, 1], b, [1, 2], [0, 2])
         subscripts, operands = _interleaved(operands)
     else:
         subscripts, operands = operands[0], operands[1:]
-    if not traced(*operands):
-        return np.einsum(subscripts, *operands, optimize=optimize, **kwargs)
+    if not traced(*operands, out):
+        return np.einsum(subscripts, *operands, out=out, optimize=optimize, dtype=dtype, **kwargs)
+    _float64("einsum", dtype)
+    for key, value in kwargs.items():  # NumPy's other keywords: the layout and casting rule
+        if key not in ("order", "casting"):
+            raise TypeError(f"Did not understand the following kwargs: ['{key}']")
+        if key == "casting":
+            _casting(value)
+        else:
+            _order(value)
     shapes = [shape_of(x) for x in operands]
     ins, outs = _einsum_specs(subscripts, shapes)
     size: dict[str, int] = {}
@@ -1561,7 +1492,7 @@ def einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: Any = 
         ops.append((broadcast_to(x, full) if full != shape else x, spec))
     if len(ops) == 1:
         x, spec = _einsum_reduce(ops[0][0], ops[0][1], set(outs))
-        return _finish("np.einsum", _permute(x, spec, outs), out)
+        return _finish("einsum", _permute(x, spec, outs), out)
     if len(ops) == 2:
         path = [(0, 1)]
     else:  # the cheapest order by NumPy's path search: it changes the cost, not the result
@@ -1575,7 +1506,7 @@ def einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: Any = 
         keep = set(outs).union(*[set(s) for _, s in ops])
         ops.append(_einsum_pair(a, sa, b, sb, keep, size))
     x, spec = _einsum_reduce(ops[0][0], ops[0][1], set(outs))
-    return _finish("np.einsum", _permute(x, spec, outs), out)
+    return _finish("einsum", _permute(x, spec, outs), out)
 
 
 def _interleaved(args: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -1615,6 +1546,11 @@ def tensordot(a, b, axes=2):
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
 
+def linalg_tensordot(x1, x2, /, *, axes=2):
+    """``np.linalg.tensordot``."""
+    return tensordot(x1, x2, axes)
+
+
 def kron(a, b):
     """``np.kron``: interleaved outer product, one multiply and two reshapes."""
     if not traced(a, b):
@@ -1627,53 +1563,59 @@ def kron(a, b):
     return reshape(multiply(ra, rb), tuple(x * y for x, y in zip(sa, sb)))
 
 
-def vdot(a, b):
+def vdot(a, b, /):
     """``np.vdot``: the dot product of the flattened arrays (real)."""
     if not traced(a, b):
         return np.vdot(a, b)
     return _la.matmul(ravel(a), ravel(b))
 
 
-def inner(a, b):
-    """``np.inner``: a sum over the last axes (a tensordot)."""
-    if not traced(a, b):
-        return np.inner(a, b)
-    if len(shape_of(a)) == 0 or len(shape_of(b)) == 0:
-        return multiply(a, b)
-    return tensordot(a, b, axes=([-1], [-1]))
+def _core(name: str, x: Any, k: int, which: int) -> tuple[int, ...]:
+    """The shape of a gufunc operand with at least ``k`` core axes (NumPy's error)."""
+    shape = shape_of(x)
+    if len(shape) < k:
+        raise ValueError(
+            f"{name}: Input operand {which} does not have enough dimensions (has "
+            f"{len(shape)}, gufunc core requires {k})"
+        )
+    return shape
 
 
-def dot(a, b, out=None):
-    """``np.dot``: products of 0-d, 1-d, 2-d operands, and n-d (a tensordot over a's last
-    axis and b's second-to-last)."""
-    if not traced(a, b):
-        return np.dot(a, b)
-    na, nb = len(shape_of(a)), len(shape_of(b))
-    if na == 0 or nb == 0:
-        y = multiply(a, b)
-    elif na <= 2 and nb <= 2:
-        y = _la.matmul(a, b)
-    else:
-        y = tensordot(a, b, axes=([-1], [builtins.max(nb - 2, 0)]))
-    return _finish("np.dot", y, out)
+def _mismatch(name: str, which: int, got: int, want: int) -> ValueError:
+    return ValueError(
+        f"{name}: Input operand {which} has a mismatch in its core dimension "
+        f"(size {got} is different from {want})"
+    )
 
 
-def vecdot(x1, x2, /, *, axis=-1, **kwargs):
-    """``np.vecdot`` / ``np.linalg.vecdot``: sum(x1 * x2) along ``axis``."""
-    if not traced(x1, x2):
-        return np.sum(np.multiply(x1, x2), axis=axis)
-    return _sum(multiply(x1, x2), axis=axis)
+def vecdot(x1, x2, /, *, axis=-1):
+    """``np.vecdot`` (a gufunc, (n),(n)->()) / ``np.linalg.vecdot``: sum(x1 * x2) along
+    ``axis`` of both."""
+    s1, s2 = _core("vecdot", x1, 1, 0), _core("vecdot", x2, 1, 1)
+    a1, a2 = _axes(len(s1), axis)[0], _axes(len(s2), axis)[0]
+    if s1[a1] != s2[a2]:
+        raise _mismatch("vecdot", 1, s2[a2], s1[a1])
+    return _sum(multiply(moveaxis(x1, a1, -1), moveaxis(x2, a2, -1)), axis=-1)
 
 
-def matvec(x1, x2, /, **kwargs):
-    """``np.matvec`` (NumPy >= 2.2): matrix times vector over the last axes."""
-    y = _la.matmul(x1, reshape(x2, shape_of(x2) + (1,)))
+vecdot.keywords = ("axis",)  # the ufunc keyword vecdot takes (ad.numpy.dispatch_ufunc)
+
+
+def matvec(x1, x2, /):
+    """``np.matvec`` (NumPy >= 2.2, a gufunc (m,n),(n)->(m)): matrix times vector."""
+    s1, s2 = _core("matvec", x1, 2, 0), _core("matvec", x2, 1, 1)
+    if s1[-1] != s2[-1]:
+        raise _mismatch("matvec", 1, s2[-1], s1[-1])
+    y = _la.matmul(x1, reshape(x2, s2 + (1,)))
     return reshape(y, shape_of(y)[:-1])
 
 
-def vecmat(x1, x2, /, **kwargs):
-    """``np.vecmat`` (NumPy >= 2.2): vector times matrix over the last axes."""
-    y = _la.matmul(reshape(x1, shape_of(x1)[:-1] + (1, shape_of(x1)[-1])), x2)
+def vecmat(x1, x2, /):
+    """``np.vecmat`` (NumPy >= 2.2, a gufunc (n),(n,m)->(m)): vector times matrix."""
+    s1, s2 = _core("vecmat", x1, 1, 0), _core("vecmat", x2, 2, 1)
+    if s1[-1] != s2[-2]:
+        raise _mismatch("vecmat", 1, s2[-2], s1[-1])
+    y = _la.matmul(reshape(x1, s1[:-1] + (1, s1[-1])), x2)
     return reshape(y, shape_of(y)[:-2] + (shape_of(y)[-1],))
 
 
@@ -1683,10 +1625,12 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
         return np.cross(a, b, axisa, axisb, axisc, axis)
     if axis is not None:
         axisa = axisb = axisc = axis
-    a, b = moveaxis(a, axisa, -1), moveaxis(b, axisb, -1)
+    a = moveaxis(a, _axes(len(shape_of(a)), axisa)[0], -1)
+    b = moveaxis(b, _axes(len(shape_of(b)), axisb)[0], -1)
     na, nb = shape_of(a)[-1], shape_of(b)[-1]
     if na not in (2, 3) or nb not in (2, 3):
-        raise ShapeError(f"np.cross: vectors of length {na} and {nb} (2 or 3 needed)")
+        raise ValueError("incompatible dimensions for cross product\n(dimension must be 2 or 3)")
+    np.broadcast_shapes(shape_of(a)[:-1], shape_of(b)[:-1])  # NumPy's error
 
     def comp(x: Any, i: int, n: int) -> Any:
         return getitem(x, (Ellipsis, i)) if i < n else 0.0
@@ -1697,7 +1641,18 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     if na == 2 and nb == 2:
         return z
     c = stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, z], axis=-1)
-    return moveaxis(c, -1, axisc)
+    return moveaxis(c, -1, _axes(len(shape_of(c)), axisc)[0])
+
+
+def linalg_cross(x1, x2, /, *, axis=-1):
+    """``np.linalg.cross``: the cross product of 3-vectors."""
+    if shape_of(x1)[axis] != 3 or shape_of(x2)[axis] != 3:
+        raise ValueError(
+            "Both input arrays must be (arrays of) 3-dimensional vectors, but "
+            f"they are {shape_of(x1)[axis]} and {shape_of(x2)[axis]} "
+            "dimensional instead."
+        )
+    return cross(x1, x2, axis=axis)
 
 
 # ----------------------------------------------------------------------------------
@@ -1709,10 +1664,13 @@ def matrix_power(a, n):
     """``np.linalg.matrix_power``: repeated squaring with matmul (inv first for n < 0)."""
     if not traced(a):
         return np.linalg.matrix_power(a, n)
-    n = int(n)
+    try:
+        n = operator.index(n)
+    except TypeError as err:
+        raise TypeError("exponent must be an integer") from err
     shape = shape_of(a)
     if len(shape) < 2 or shape[-1] != shape[-2]:
-        raise ShapeError(f"matrix_power needs square matrices, got shape {shape}")
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
     if n == 0:
         return constant_like(a, np.broadcast_to(np.eye(shape[-1]), shape).copy())
     if n < 0:
@@ -1731,8 +1689,17 @@ def multi_dot(arrays: Sequence[Any], *, out: Any = None) -> Any:
     """``np.linalg.multi_dot``: the matrix chain in the cheapest order (dynamic
     programming over the shapes), one matmul per product."""
     arrays = list(arrays)
-    if not traced(*arrays):
-        return np.linalg.multi_dot(arrays)
+    if not traced(*arrays, out):
+        return np.linalg.multi_dot(arrays, out=out)
+    if len(arrays) < 2:
+        raise ValueError("Expecting at least two arrays.")
+    if len(arrays) == 2:
+        return _finish("multi_dot", _la.dot(arrays[0], arrays[1]), out)
+    nds = [len(shape_of(x)) for x in arrays]
+    if nds[0] not in (1, 2) or nds[-1] not in (1, 2) or any(d != 2 for d in nds[1:-1]):
+        raise np.linalg.LinAlgError(
+            "multi_dot: the first and last arrays must be 1-d or 2-d, the others 2-d"
+        )
     first_vec, last_vec = len(shape_of(arrays[0])) == 1, len(shape_of(arrays[-1])) == 1
     if first_vec:
         arrays[0] = reshape(arrays[0], (1, -1))
@@ -1762,7 +1729,7 @@ def multi_dot(arrays: Sequence[Any], *, out: Any = None) -> Any:
         y = reshape(y, ())
     elif first_vec or last_vec:
         y = reshape(y, (-1,))
-    return _finish("np.linalg.multi_dot", y, out)
+    return _finish("multi_dot", y, out)
 
 
 def cond(x, p=None):
@@ -1777,128 +1744,50 @@ def cond(x, p=None):
     return norm(x, p, axis=(-2, -1)) * norm(_la.inv(x), p, axis=(-2, -1))
 
 
-def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
-    """``np.linalg.matrix_rank``: an integer, a constant."""
-    kw = {} if rtol is None else {"rtol": rtol}
-    return np.linalg.matrix_rank(np.asarray(concrete(A)), tol, hermitian, **kw)
-
-
-def _p_norm(x: Any, ord: Any, axis: Any, keepdims: bool) -> Any:
-    """Vector p-norms of any order over ``axis`` (None: all entries)."""
-    ax = _axis_arg(axis)
-    if ord is None or ord == 2:
-        return sqrt(_sum(multiply(x, x), axis=ax, keepdims=keepdims))
-    if ord == np.inf:
-        return _max(_abs(x), axis=ax, keepdims=keepdims)
-    if ord == -np.inf:
-        return _min(_abs(x), axis=ax, keepdims=keepdims)
-    if ord == 0:  # the number of nonzero entries: a constant
-        return np.sum(np.asarray(concrete(x)) != 0, axis=ax, keepdims=keepdims).astype(float)
-    if ord == 1:
-        return _sum(_abs(x), axis=ax, keepdims=keepdims)
-    p = float(ord)
-    return power(_sum(power(_abs(x), p), axis=ax, keepdims=keepdims), 1.0 / p)
-
-
-def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
-    """``np.linalg.vector_norm``: (sum |x|^p)^(1/p) over ``axis`` (None: all entries),
-    p = ord (2, 1, inf, -inf, 0, or any float)."""
-    if not traced(x):
-        return np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
-    return _p_norm(x, ord, axis, keepdims)
-
-
-def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002
-    """``np.linalg.matrix_norm`` over the last two axes (stacks allowed): 'fro', 'nuc',
-    2, -2 (singular values), 1, -1, inf, -inf (column / row sums of |x|)."""
-    if not traced(x):
-        return np.linalg.matrix_norm(x, keepdims=keepdims, ord=ord)
-    if ord in ("fro", None):
-        y = sqrt(_sum(multiply(x, x), axis=(-2, -1)))
-    elif ord == "nuc":
-        y = _sum(_la.svdvals(x), axis=-1)
-    elif ord in (2, -2):
-        y = (_max if ord == 2 else _min)(_la.svdvals(x), axis=-1)
-    elif ord in (1, -1):
-        y = (_max if ord == 1 else _min)(_sum(_abs(x), axis=-2), axis=-1)
-    elif ord in (np.inf, -np.inf):
-        y = (_max if ord == np.inf else _min)(_sum(_abs(x), axis=-1), axis=-1)
-    else:
-        raise UnsupportedArgumentError(f"np.linalg.matrix_norm(ord={ord!r}): invalid order")
-    return reshape(y, shape_of(y) + (1, 1)) if keepdims else y
-
-
-def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
-    """``np.linalg.norm``: vector norms of any order p (``(sum |x|^p)^(1/p)``, and 0,
-    inf, -inf) and the matrix norms of :func:`matrix_norm` (over ``axis``, a pair)."""
-    if not traced(x):
-        return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
-    nd = len(shape_of(x))
-    if isinstance(axis, (int, np.integer)):
-        axis = (int(axis),)
-    if axis is None and ord is None:
-        return _p_norm(ravel(x) if not keepdims else x, 2, None, keepdims)
-    if axis is None:
-        axis = tuple(range(nd))
-    axis = tuple(int(a) % nd for a in axis)
-    if len(axis) == 1:
-        return _p_norm(x, ord, axis, keepdims)
-    if len(axis) != 2:
-        raise UnsupportedArgumentError(f"np.linalg.norm(axis={axis}): one or two axes")
-    if ord not in (None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf):
-        raise UnsupportedArgumentError(
-            f"np.linalg.norm(ord={ord!r}) of a matrix: ord is one of None, 'fro', 'nuc', "
-            "1, -1, 2, -2, inf, -inf"
-        )
-    moved = moveaxis(x, axis, (-2, -1))
-    y = matrix_norm(moved, ord="fro" if ord is None else ord)
-    if keepdims:
-        y = reshape(y, tuple(1 if i in axis else d for i, d in enumerate(shape_of(x))))
-    return y
+#: ``np.linalg.matrix_rank``: an integer, NumPy's on the values.
+matrix_rank = concrete_fn(np.linalg.matrix_rank)
 
 
 def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
-    """``np.cov``: (X - mean)(X - mean)^T / (N - ddof)."""
-    _dtype_ok("np.cov", dtype)
+    """``np.cov``: (X - mean)(X - mean)^T / (N - ddof), the variables in rows (columns
+    with ``rowvar=False``); the weights are not traced."""
     if not traced(m, y):
-        return np.cov(m, y, rowvar, bias, ddof, fweights, aweights)
-    if fweights is not None or aweights is not None:
-        raise UnsupportedArgumentError("np.cov(..., fweights=/aweights=) is not traced")
-    x = reshape(m, (1, -1)) if len(shape_of(m)) == 1 else m
-    if not rowvar and len(shape_of(m)) > 1:
-        x = transpose(x)
+        return np.cov(m, y, rowvar, bias, ddof, fweights, aweights, dtype=dtype)
+    _float64("cov", dtype)
+    for name, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is not None:
+            raise _unsupported("cov", name, "weighted covariances are not traced")
+    if ddof is not None and ddof != int(ddof):
+        raise ValueError("ddof must be integer")
+
+    def rows(v: Any) -> Any:
+        if len(shape_of(v)) > 2:
+            raise ValueError("m has more than 2 dimensions")
+        v = reshape(v, (1, -1)) if len(shape_of(v)) < 2 else v
+        return transpose(v) if not rowvar and shape_of(v)[0] != 1 else v
+
+    x = rows(m)
     if y is not None:
-        yy = reshape(y, (1, -1)) if len(shape_of(y)) == 1 else y
-        if not rowvar and len(shape_of(y)) > 1:
-            yy = transpose(yy)
-        x = concatenate([x, yy], axis=0)
+        x = concatenate([x, rows(y)], axis=0)
     n = shape_of(x)[1]
     ddof = (0 if bias else 1) if ddof is None else ddof
-    xc = subtract(x, _sum(x, axis=1, keepdims=True) * (1.0 / n))
-    c = _la.matmul(xc, transpose(xc)) * (1.0 / (n - ddof))
+    fact = builtins.max(n - ddof, 0)
+    if fact == 0:
+        _empty_slice_warning(0, "Degrees of freedom <= 0 for slice")
+    xc = subtract(x, mean(x, axis=1, keepdims=True))
+    c = divide(_la.matmul(xc, transpose(xc)), float(fact))
     return reshape(c, ()) if shape_of(c) == (1, 1) else c
 
 
 def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     """``np.corrcoef``: cov / (std_i std_j)."""
     if not traced(x, y):
-        return np.corrcoef(x, y, rowvar)
+        return np.corrcoef(x, y, rowvar, dtype=dtype)
     c = cov(x, y, rowvar, dtype=dtype)
     if len(shape_of(c)) == 0:
         return c / c
     d = sqrt(diagonal(c))
     return c / _la.outer(d, d)
-
-
-def eig_error(*args: Any, **kwargs: Any) -> Any:
-    """``np.linalg.eig`` / ``eigvals``: not supported (complex results); a clear error."""
-    raise UnsupportedOperationError(
-        "numpy.linalg.eig/eigvals (complex eigenvalues; ad differentiates real float64 "
-        "only: for a symmetric matrix use np.linalg.eigh / eigvalsh)"
-    )
-
-
-eig_error.unsupported = True  # listed as not supported in docs/numpy.md
 
 
 # ----------------------------------------------------------------------------------
@@ -1937,17 +1826,18 @@ def add_at(x: Any, idx: Any, value: Any) -> Any:
     return add(x, scatter_add(v, idx=cells, out_shape=shape))
 
 
-def _at_method(ufunc: Any, args: Sequence[Any]) -> None:
-    target, idx = args[0], args[1]
-    value = args[2] if len(args) > 2 else None
+def ufunc_at(ufunc: Any, target: Any, idx: Any, value: Any = None, /) -> None:
+    """``np.add.at(y, idx, v)`` / ``np.subtract.at`` on a traced ``y``: rebinds it."""
     name = ufunc.__name__
     if name not in ("add", "subtract") or value is None:
         raise UnsupportedOperationError(f"numpy.{name}.at (only add.at and subtract.at)")
     if not isinstance(target, Tracer):
-        raise UnsupportedArgumentError(
-            f"np.{name}.at(buf, idx, value) with buf a NumPy array: NumPy would write a traced "
-            "value into it, which cannot be intercepted. Make buf a traced array, "
-            f"buf = np.zeros_like(x), then np.{name}.at(buf, idx, value) (or buf[idx] += value)"
+        raise _unsupported(
+            f"{name}.at",
+            "a",
+            f"np.{name}.at(buf, idx, value) with buf a NumPy array would write a traced value "
+            "into it, which cannot be intercepted. Make buf a traced array, "
+            f"buf = np.zeros_like(x), then np.{name}.at(buf, idx, value) (or buf[idx] += value)",
         )
     if name == "subtract":
         value = negative(value)
@@ -1957,22 +1847,28 @@ def _at_method(ufunc: Any, args: Sequence[Any]) -> None:
 def copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -> None:
     """``np.copyto`` into a traced array (rebinds it); into a NumPy array it raises."""
     if not isinstance(dst, Tracer):
-        raise UnsupportedArgumentError(
+        raise _unsupported(
+            "copyto",
+            "dst",
             "np.copyto(dst, value) (also called by np.full(shape, value)) writes a traced "
             "value into a NumPy array, which cannot hold it: use np.broadcast_to(value, "
-            "shape), or np.full_like(x, c) / np.zeros_like(x) for a traced buffer"
+            "shape), or np.full_like(x, c) / np.zeros_like(x) for a traced buffer",
         )
+    _casting(casting)
     m = _mask(where)
     new = broadcast_to(src, shape_of(dst)) if traced(src) else np.broadcast_to(src, shape_of(dst))
-    dst._rebind(_as_traced(new if m is True else select(m, new, dst), dst))
+    new = new if m is None else select(m, new, dst)
+    dst._rebind(new if traced(new) else constant_like(dst, new))
 
 
 def put(a: Any, ind: Any, v: Any, mode: str = "raise") -> None:
     """``np.put`` / ``a.put``: a flat update of a traced array (rebinds it)."""
     if not isinstance(a, Tracer):
-        raise UnsupportedArgumentError(
-            "np.put(a, ind, v) into a NumPy array cannot hold a traced value: make a a traced "
-            "array (np.zeros_like(x))"
+        raise _unsupported(
+            "put",
+            "a",
+            "np.put(a, ind, v) into a NumPy array a, which cannot hold a traced value: make "
+            "a a traced array (np.zeros_like(x))",
         )
     shape = shape_of(a)
     ind = np.asarray(concrete(ind))
@@ -1990,9 +1886,11 @@ def put(a: Any, ind: Any, v: Any, mode: str = "raise") -> None:
 def fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
     """``np.fill_diagonal`` of a traced array (rebinds it)."""
     if not isinstance(a, Tracer):
-        raise UnsupportedArgumentError(
-            "np.fill_diagonal(a, value) into a NumPy array cannot hold a traced value: make a "
-            "a traced array (np.zeros_like(x))"
+        raise _unsupported(
+            "fill_diagonal",
+            "a",
+            "np.fill_diagonal(a, value) into a NumPy array a, which cannot hold a traced "
+            "value: make a a traced array (np.zeros_like(x))",
         )
 
     def op(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -2002,81 +1900,6 @@ def fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
 
     vv = val if traced(val) else np.asarray(val, dtype=np.float64)
     a._rebind(gather(a, vv, idx=index_map(op, shape_of(a), shape_of(vv)), label="setitem"))
-
-
-# ----------------------------------------------------------------------------------
-# Ufunc dispatch: __call__, reduce, accumulate, outer, at; out= and where=
-# ----------------------------------------------------------------------------------
-
-_IGNORED_UFUNC_KW = {"casting": "same_kind", "order": "K", "subok": True}
-
-
-def dispatch_ufunc(
-    table: dict[Any, Any], ufunc: Any, method: str, inputs: Sequence[Any], kwargs: dict[str, Any]
-) -> Any:
-    """``Tracer.__array_ufunc__``: run the traced implementation of ``ufunc.method``."""
-    kwargs = dict(kwargs)
-    name = ufunc.__name__
-    out = kwargs.pop("out", None)
-    where = kwargs.pop("where", True)
-    _dtype_ok(f"np.{name}", kwargs.pop("dtype", None))
-    for k, default in _IGNORED_UFUNC_KW.items():
-        if k in kwargs and kwargs.pop(k) not in (default, None):
-            raise UnsupportedArgumentError(f"np.{name}(..., {k}=) is not traced")
-    if "signature" in kwargs:
-        raise UnsupportedArgumentError(f"np.{name}(..., signature=) is not traced")
-    if method == "at":
-        return _at_method(ufunc, inputs)
-    fn = table.get(ufunc)
-    if method == "__call__":
-        if fn is None:
-            raise UnsupportedOperationError("numpy." + name)
-        result = fn(*inputs, **kwargs)
-    elif method == "reduce" and ufunc in REDUCE:
-        axis = kwargs.pop("axis", 0)
-        result = REDUCE[ufunc](inputs[0], axis=axis, **kwargs)
-    elif method == "accumulate" and ufunc in ACCUMULATE:
-        result = ACCUMULATE[ufunc](inputs[0], axis=kwargs.pop("axis", 0))
-    elif method == "outer" and fn is not None and ufunc.nin == 2:
-        a, b = inputs
-        sa, sb = np.shape(concrete(a)), np.shape(concrete(b))
-        a2 = reshape(a, sa + (1,) * len(sb)) if traced(a) else np.reshape(a, sa + (1,) * len(sb))
-        result = fn(a2, b)
-    else:
-        raise UnsupportedOperationError(f"numpy.{name}.{method}")
-    if isinstance(out, tuple) and all(o is None for o in out):
-        out = None
-    if out is not None:
-        o = out[0] if isinstance(out, tuple) else out
-        if isinstance(o, Tracer):
-            m = _mask(where)
-            return o._rebind(_as_traced(result if m is True else select(m, result, o), o))
-        if any(o is x for x in inputs):
-            raise UnsupportedArgumentError(
-                f"an in-place operator on a NumPy array with a traced operand (np.{name} with "
-                "out= the array itself, as in buf += x or buf *= x): the NumPy array cannot "
-                "hold a traced value. Write buf = buf + x, or create buf from a traced array "
-                "(buf = np.zeros_like(x), x.copy())"
-            )
-        return _finish(f"np.{name}", result, out)
-    if _mask(where) is not True:
-        raise UnsupportedArgumentError(
-            f"np.{name}(..., where=mask) without out=: NumPy leaves the masked-out entries "
-            f"uninitialised. Write np.where(mask, np.{name}(...), default), or pass out= a "
-            "traced array (np.zeros_like(x)) to keep its entries there"
-        )
-    return result
-
-
-def dispatch_function(
-    table: dict[Any, Any], func: Any, args: Sequence[Any], kwargs: dict[str, Any]
-) -> Any:
-    """``Tracer.__array_function__``: run the traced implementation of ``func``."""
-    fn = table.get(func)
-    if fn is None:
-        mod = func.__module__ or "numpy"
-        raise UnsupportedOperationError(f"{mod}.{func.__name__}")
-    return fn(*args, **kwargs)
 
 
 # ----------------------------------------------------------------------------------
@@ -2109,18 +1932,61 @@ def expit(x: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------
-# Tracer methods (ndarray's), attached to ad.trace.Tracer by ad/numpy.py
+# Tracer methods (ndarray's), attached to ad.trace.Tracer by ad/numpy.py; each is the
+# function of the same name with the array first (ad/trace.py defines reshape, ravel,
+# flatten, transpose, sum, mean, prod, max, min, dot, squeeze, astype and copy)
 # ----------------------------------------------------------------------------------
 
 
-def _concrete_method(name: str) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return getattr(np.asarray(concrete(self)), name)(
-            *[concrete(a) for a in args], **{k: concrete(v) for k, v in kwargs.items()}
-        )
+def may_share_memory(a, b, /, max_work=0):
+    """``np.may_share_memory``: traced arrays share memory only if they are the same
+    array (a view, ``x.view()``, is the array itself; writing through other views is not
+    emulated)."""
+    return a is b
 
-    method.__name__ = name
-    method.__doc__ = f"``ndarray.{name}`` on the values (no derivative: a constant result)."
+
+def shares_memory(a, b, /, max_work=-1):
+    """``np.shares_memory``: as :func:`may_share_memory`."""
+    return a is b
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    """``np.astype`` (NumPy >= 2.1): ``x.astype(dtype, copy=copy)``."""
+    return x.astype(dtype, copy=copy)
+
+
+def linalg_outer(x1, x2, /):
+    """``np.linalg.outer`` of two vectors."""
+    if len(shape_of(x1)) != 1 or len(shape_of(x2)) != 1:
+        raise ValueError(
+            f"Input arrays must be one-dimensional, but they are "
+            f"x1.ndim={len(shape_of(x1))} and x2.ndim={len(shape_of(x2))}."
+        )
+    return _la.outer(x1, x2)
+
+
+def linalg_matmul(x1, x2, /):
+    """``np.linalg.matmul``."""
+    return _la.matmul(x1, x2)
+
+
+def linalg_trace(x, /, *, offset=0, dtype=None):
+    """``np.linalg.trace``: the sum of the diagonals of the last two axes."""
+    return _np.trace(x, offset, -2, -1, dtype)
+
+
+def linalg_diagonal(x, /, *, offset=0):
+    """``np.linalg.diagonal``: the diagonals of the last two axes."""
+    return diagonal(x, offset, -2, -1)
+
+
+def _method(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``x.name(*args)`` = ``fn(x, *args)``."""
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(self, *args, **kwargs)
+
+    method.__doc__ = f"``ndarray.{getattr(fn, '__name__', 'method')}``: see the function."
     return method
 
 
@@ -2147,26 +2013,13 @@ def _sort_method(
     self: Any, axis: int = -1, kind: Any = None, order: Any = None, *, stable: Any = None
 ) -> None:
     """``x.sort()`` sorts in place: the tracer is rebound to the sorted array."""
-    self._rebind(sort(self, axis, kind, order))
+    self._rebind(sort(self, axis, kind, order, stable=stable))
 
 
 def _fill(self: Any, value: Any) -> None:
     """``x.fill(c)``: the tracer is rebound to a constant (or a broadcast traced value)."""
     new = broadcast_to(value, self.shape) if traced(value) else np.full(self.shape, float(value))
-    self._rebind(_as_traced(new, self))
-
-
-def _astype(
-    self: Any,
-    dtype: Any,
-    order: str = "K",
-    casting: str = "unsafe",
-    subok: bool = True,
-    copy: bool = True,
-) -> Any:
-    if np.dtype(dtype) != np.float64:
-        raise TracerError(f"astype({dtype}) of a traced value; ad traces float64 only")
-    return self.copy() if copy else self
+    self._rebind(new if traced(new) else constant_like(self, new))
 
 
 def _resize_method(self: Any, *new_shape: Any, refcheck: bool = True) -> None:
@@ -2192,79 +2045,14 @@ def _view(self: Any, dtype: Any = None, type: Any = None) -> Any:  # noqa: A002
     return self
 
 
-def _method(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return lambda self, *args, **kwargs: fn(self, *args, **kwargs)
-
-
-METHODS: dict[str, Any] = {
-    "sum": _method(sum),
-    "mean": _method(mean),
-    "prod": _method(prod),
-    "max": _method(max),
-    "min": _method(min),
-    "var": _method(var),
-    "std": _method(std),
-    "clip": _method(clip),
-    "cumsum": _method(cumsum),
-    "cumprod": _method(cumprod),
-    "round": _method(round_),
-    "trace": lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: _sum(
-        diagonal(self, offset, axis1, axis2), axis=-1
-    ),
-    "diagonal": lambda self, offset=0, axis1=0, axis2=1: diagonal(self, offset, axis1, axis2),
-    "repeat": lambda self, repeats, axis=None: _moves("repeat", np.repeat)(self, repeats, axis),
-    "take": _method(take),
-    "swapaxes": lambda self, a1, a2: _moves("swapaxes", np.swapaxes)(self, a1, a2),
-    "flatten": lambda self, order="C": ravel(self) if len(self.shape) != 1 else self.copy(),
-    "conj": lambda self: self.copy(),
-    "conjugate": lambda self: self.copy(),
-    "astype": _astype,
-    "tolist": _tolist,
-    "item": _item,
-    "sort": _sort_method,
-    "fill": _fill,
-    "put": lambda self, ind, v, mode="raise": put(self, ind, v, mode),
-    "compress": lambda self, condition, axis=None, out=None: compress(condition, self, axis, out),
-    "choose": lambda self, choices, out=None, mode="raise": choose(
-        np.asarray(concrete(self)).astype(np.int64), choices, out, mode
-    ),
-    "resize": _resize_method,
-    "view": _view,
-    "to_device": lambda self, device, /, *, stream=None: self,
-    "device": property(lambda self: "cpu"),
-    "nonzero": _concrete_method("nonzero"),
-    "argmax": _concrete_method("argmax"),
-    "argmin": _concrete_method("argmin"),
-    "argsort": _concrete_method("argsort"),
-    "argpartition": _concrete_method("argpartition"),
-    "searchsorted": _concrete_method("searchsorted"),
-    "any": _concrete_method("any"),
-    "all": _concrete_method("all"),
-    "__pos__": lambda self: self.copy(),
-    "__contains__": lambda self, v: bool(np.any(np.asarray(concrete(self)) == concrete(v))),
-    "real": property(lambda self: self.copy()),
-    "imag": property(lambda self: constant_like(self, np.zeros(self.shape))),
-    "mT": property(lambda self: _moves("matrix_transpose", lambda a: np.swapaxes(a, -1, -2))(self)),
-    "nbytes": property(lambda self: 8 * self.size),
-    "itemsize": property(lambda self: 8),
-}
+def _choose_method(self: Any, choices: Any, out: Any = None, mode: str = "raise") -> Any:
+    """``idx.choose(choices)``: ``self`` holds the (constant) indices."""
+    return choose(np.asarray(concrete(self)).astype(np.int64), choices, out, mode)
 
 
 # ----------------------------------------------------------------------------------
-# Tables merged into ad/numpy.py's
+# Tables merged into ad/numpy.py's (each NumPy function in one table only)
 # ----------------------------------------------------------------------------------
-
-
-def _concrete_ufunc(u: Any) -> Callable[..., Any]:
-    """``u`` on the values of its arguments (nested lists and tuples too): a constant."""
-
-    def deep(x: Any) -> Any:
-        return type(x)(deep(v) for v in x) if isinstance(x, (list, tuple)) else concrete(x)
-
-    fn = lambda *xs, **kw: u(*[deep(x) for x in xs], **{k: deep(v) for k, v in kw.items()})
-    fn.__name__ = u.__name__
-    return fn
-
 
 UFUNCS: dict[Any, Any] = {
     np.log2: log2,
@@ -2291,48 +2079,17 @@ UFUNCS: dict[Any, Any] = {
     np.fmin: fmin,
     np.float_power: power,
     np.copysign: copysign,
-    np.positive: copy,
-    np.conjugate: real,
+    np.conjugate: copy,
     np.floor_divide: floor_divide,
     np.heaviside: heaviside,
+    np.ldexp: ldexp,
+    np.frexp: frexp,
     np.vecdot: vecdot,
-}
-if hasattr(np, "matvec"):  # NumPy >= 2.2
-    UFUNCS[np.matvec] = matvec
-    UFUNCS[np.vecmat] = vecmat
-for _u in (np.trunc, np.logical_and, np.logical_or, np.logical_xor, np.logical_not):
-    UFUNCS[_u] = _concrete_ufunc(_u)
-
-REDUCE: dict[Any, Any] = {
-    np.add: lambda x, axis=0, keepdims=False, initial=None, where=True, **k: sum(
-        x, axis, keepdims=keepdims, initial=initial, where=where
-    ),
-    np.multiply: lambda x, axis=0, keepdims=False, initial=None, where=True, **k: prod(
-        x, axis, keepdims=keepdims, initial=initial, where=where
-    ),
-    np.maximum: lambda x, axis=0, keepdims=False, initial=None, where=True, **k: max(
-        x, axis, keepdims=keepdims, initial=initial, where=where
-    ),
-    np.minimum: lambda x, axis=0, keepdims=False, initial=None, where=True, **k: min(
-        x, axis, keepdims=keepdims, initial=initial, where=where
-    ),
-    np.logaddexp: lambda x, axis=0, keepdims=False, **k: logsumexp(x, axis, keepdims),
-}
-ACCUMULATE: dict[Any, Any] = {
-    np.add: lambda x, axis=0: cumsum(x, axis),
-    np.multiply: lambda x, axis=0: cumprod(x, axis),
-    np.maximum: lambda x, axis=0: _running_extreme(x, axis, np.maximum),
-    np.minimum: lambda x, axis=0: _running_extreme(x, axis, np.minimum),
+    np.matvec: matvec,
+    np.vecmat: vecmat,
 }
 
 FUNCTIONS: dict[Any, Any] = {
-    np.sum: sum,
-    np.mean: mean,
-    np.prod: prod,
-    np.max: max,
-    np.amax: max,
-    np.min: min,
-    np.amin: min,
     np.ptp: ptp,
     np.var: var,
     np.std: std,
@@ -2349,23 +2106,28 @@ FUNCTIONS: dict[Any, Any] = {
     np.percentile: percentile,
     np.sort: sort,
     np.unique: unique,
+    np.unique_values: unique_values,
     np.cumsum: cumsum,
     np.cumprod: cumprod,
+    np.cumulative_sum: cumulative_sum,
+    np.cumulative_prod: cumulative_prod,
+    np.nancumsum: nancumsum,
+    np.nancumprod: nancumprod,
     np.diff: diff,
     np.ediff1d: ediff1d,
     np.gradient: gradient,
+    np.trapezoid: trapezoid,
     np.round: round_,
-    np.around: round_,
+    np.around: around,
     np.fix: fix,
     np.sinc: sinc,
     np.nan_to_num: nan_to_num,
     np.real: real,
     np.imag: imag,
-    np.conj: real,
     np.angle: angle,
-    np.real_if_close: lambda a, tol=100: copy(a),
-    np.iscomplexobj: lambda x: False,
-    np.isrealobj: lambda x: True,
+    np.real_if_close: real_if_close,
+    np.iscomplexobj: concrete_fn(np.iscomplexobj),
+    np.isrealobj: concrete_fn(np.isrealobj),
     np.roll: roll,
     np.rot90: rot90,
     np.fliplr: fliplr,
@@ -2378,14 +2140,16 @@ FUNCTIONS: dict[Any, Any] = {
     np.append: append,
     np.take: take,
     np.take_along_axis: take_along_axis,
-    np.permute_dims: permute_dims,
+    np.compress: compress,
+    np.extract: extract,
+    np.choose: choose,
     np.matrix_transpose: matrix_transpose,
-    np.reshape: reshape_,
     np.split: split,
     np.array_split: array_split,
     np.hsplit: hsplit,
     np.vsplit: vsplit,
     np.dsplit: dsplit,
+    np.unstack: unstack,
     np.atleast_1d: atleast_1d,
     np.atleast_2d: atleast_2d,
     np.atleast_3d: atleast_3d,
@@ -2394,89 +2158,52 @@ FUNCTIONS: dict[Any, Any] = {
     np.block: block,
     np.broadcast_arrays: broadcast_arrays,
     np.meshgrid: meshgrid,
-    np.pad: pad,
-    np.clip: clip,
-    np.copy: copy,
-    np.zeros_like: zeros_like,
-    np.ones_like: ones_like,
-    np.full_like: full_like,
-    np.empty_like: empty_like,
     np.select: select_,
     np.bincount: bincount,
     np.linspace: linspace,
+    np.logspace: logspace,
     np.interp: interp,
     np.polyval: polyval,
+    np.polyfit: polyfit,
+    np.polyder: polyder,
+    np.polymul: polymul,
+    np.polyadd: polyadd,
+    np.polysub: polysub,
+    np.vander: vander,
     np.convolve: convolve,
     np.correlate: correlate,
+    np.trim_zeros: trim_zeros,
+    np.unwrap: unwrap,
+    np.apply_along_axis: apply_along_axis,
+    np.piecewise: piecewise,
+    np.histogram: histogram,
+    np.histogram_bin_edges: histogram_bin_edges,
     np.einsum: einsum,
     np.tensordot: tensordot,
     np.kron: kron,
     np.vdot: vdot,
-    np.inner: inner,
-    np.dot: dot,
     np.cross: cross,
     np.cov: cov,
     np.corrcoef: corrcoef,
     np.copyto: copyto,
     np.put: put,
     np.fill_diagonal: fill_diagonal,
-    np.linalg.qr: _la.qr,
-    np.linalg.pinv: _la.pinv,
-    np.linalg.lstsq: _la.lstsq,
+    np.may_share_memory: may_share_memory,
+    np.shares_memory: shares_memory,
+    np.astype: astype,
     np.linalg.matrix_power: matrix_power,
     np.linalg.multi_dot: multi_dot,
     np.linalg.cond: cond,
     np.linalg.matrix_rank: matrix_rank,
-    np.linalg.norm: norm,
-    np.linalg.vector_norm: vector_norm,
-    np.linalg.matrix_norm: matrix_norm,
-    np.linalg.cross: cross,
-    np.linalg.outer: _la.outer,
-    np.linalg.matrix_transpose: matrix_transpose,
-    np.linalg.tensordot: tensordot,
+    np.linalg.cross: linalg_cross,
+    np.linalg.outer: linalg_outer,
+    np.linalg.matrix_transpose: linalg_matrix_transpose,
+    np.linalg.tensordot: linalg_tensordot,
     np.linalg.vecdot: vecdot,
-    np.linalg.matmul: _la.matmul,
-    np.linalg.eig: eig_error,
-    np.linalg.eigvals: eig_error,
+    np.linalg.matmul: linalg_matmul,
+    np.linalg.trace: linalg_trace,
+    np.linalg.diagonal: linalg_diagonal,
 }
-for _name in ("trapezoid", "cumulative_sum", "cumulative_prod", "unstack", "concat"):
-    if hasattr(np, _name) and _name in globals():
-        FUNCTIONS[getattr(np, _name)] = globals()[_name]
-if hasattr(np, "trapezoid"):
-    FUNCTIONS[np.trapezoid] = trapezoid
-FUNCTIONS.update(
-    {
-        np.nancumsum: nancumsum,
-        np.nancumprod: nancumprod,
-        np.extract: extract,
-        np.compress: compress,
-        np.choose: choose,
-        np.trim_zeros: trim_zeros,
-        np.unwrap: unwrap,
-        np.vander: vander,
-        np.polyfit: polyfit,
-        np.polyder: polyder,
-        np.polymul: polymul,
-        np.polyadd: polyadd,
-        np.polysub: polysub,
-        np.logspace: logspace,
-        np.apply_along_axis: apply_along_axis,
-        np.piecewise: piecewise,
-        np.histogram: histogram,
-        np.may_share_memory: lambda a, b, max_work=None: a is b,
-        np.shares_memory: lambda a, b, max_work=None: a is b,
-    }
-)
-if hasattr(np, "astype"):  # NumPy >= 2.1
-    FUNCTIONS[np.astype] = lambda x, dtype, /, *, copy=True, device=None: _astype(
-        x, dtype, copy=copy
-    )
-if hasattr(np, "unique_values"):
-    FUNCTIONS[np.unique_values] = unique_values
-UFUNCS[np.ldexp] = ldexp
-UFUNCS[np.frexp] = frexp
-for _u in (np.spacing, np.nextafter, np.gcd, np.lcm):
-    UFUNCS[_u] = _concrete_ufunc(_u)
 for _f in (
     np.argwhere,
     np.flatnonzero,
@@ -2495,34 +2222,51 @@ for _f in (
     np.nanargmax,
     np.nanargmin,
     np.lexsort,
-    np.unravel_index,
-    np.ravel_multi_index,
-    np.ix_,
-    np.histogram_bin_edges,
 ):
-    FUNCTIONS[_f] = _concrete_ufunc(_f)
-if hasattr(np.linalg, "trace"):
-    FUNCTIONS[np.linalg.trace] = lambda x, /, *, offset=0, dtype=None: _sum(
-        diagonal(x, offset, -2, -1), axis=-1
-    )
-    FUNCTIONS[np.linalg.diagonal] = lambda x, /, *, offset=0: diagonal(x, offset, -2, -1)
+    FUNCTIONS[_f] = concrete_fn(_f)
 
-#: np.linalg names this module adds to ad.numpy.linalg
-LINALG: dict[str, Any] = {
-    "qr": _la.qr,
-    "pinv": _la.pinv,
-    "lstsq": _la.lstsq,
-    "matrix_power": matrix_power,
-    "multi_dot": multi_dot,
-    "cond": cond,
-    "matrix_rank": matrix_rank,
-    "norm": norm,
-    "vector_norm": vector_norm,
-    "matrix_norm": matrix_norm,
-    "cross": cross,
-    "outer": _la.outer,
-    "matrix_transpose": matrix_transpose,
-    "tensordot": tensordot,
-    "vecdot": vecdot,
-    "matmul": _la.matmul,
+
+def _impl(f: Any) -> Any:
+    return FUNCTIONS[f] if f in FUNCTIONS else _np.FUNCTIONS[f]
+
+
+METHODS: dict[str, Any] = {
+    "var": _method(var),
+    "std": _method(std),
+    "clip": _method(_np.clip),
+    "cumsum": _method(cumsum),
+    "cumprod": _method(cumprod),
+    "round": _method(round_),
+    "trace": _method(_np.trace),
+    "diagonal": _method(_np.diagonal),
+    "repeat": _method(_np.repeat),
+    "swapaxes": _method(_np.swapaxes),
+    "take": _method(take),
+    "compress": lambda self, condition, axis=None, out=None: compress(condition, self, axis, out),
+    "choose": _choose_method,
+    "put": _method(put),
+    "nonzero": _method(_impl(np.nonzero)),
+    "argmax": _method(_impl(np.argmax)),
+    "argmin": _method(_impl(np.argmin)),
+    "argsort": _method(_impl(np.argsort)),
+    "argpartition": _method(_impl(np.argpartition)),
+    "searchsorted": _method(_impl(np.searchsorted)),
+    "any": _method(_impl(np.any)),
+    "all": _method(_impl(np.all)),
+    "conj": _method(copy),
+    "conjugate": _method(copy),
+    "tolist": _tolist,
+    "item": _item,
+    "sort": _sort_method,
+    "fill": _fill,
+    "resize": _resize_method,
+    "view": _view,
+    "to_device": lambda self, device, /, *, stream=None: self,
+    "device": property(lambda self: "cpu"),
+    "__contains__": lambda self, v: bool(np.any(np.asarray(concrete(self)) == concrete(v))),
+    "real": property(copy),
+    "imag": property(imag),
+    "mT": property(matrix_transpose),
+    "nbytes": property(lambda self: 8 * self.size),
+    "itemsize": property(lambda self: 8),
 }

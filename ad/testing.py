@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ad import api
+from ad.tree import flatten, tree_map
 
 EPS = 1e-5
 FD_TOL = 1e-5
@@ -32,15 +33,14 @@ DOT_TOL = 1e-10
 
 
 def _flat(tree: Any) -> np.ndarray:
-    if isinstance(tree, (tuple, list)):
-        return np.concatenate([_flat(t) for t in tree]) if tree else np.zeros(0)
-    return np.ravel(np.asarray(tree, dtype=np.float64))
+    """Every leaf of a pytree (a tuple, a named tuple such as slogdet's, ...), raveled."""
+    leaves = [np.ravel(np.asarray(x, dtype=np.float64)) for x in flatten(tree)[0]]
+    return np.concatenate(leaves) if leaves else np.zeros(0)
 
 
 def _like(tree: Any, rng: np.random.Generator) -> Any:
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_like(t, rng) for t in tree)
-    return rng.standard_normal(np.shape(tree))
+    """A random array for each leaf of ``tree``, in its structure."""
+    return tree_map(lambda x: rng.standard_normal(np.shape(x)), tree)
 
 
 def _close(a: np.ndarray, b: np.ndarray, atol: float, rtol: float, what: str) -> None:

@@ -485,7 +485,7 @@ class Tracer:
         return _np().negative(self)
 
     def __pos__(self):
-        return self
+        return _np().positive(self)
 
     def __abs__(self):
         return _np().abs(self)
@@ -574,7 +574,9 @@ class Tracer:
     def ravel(self, order: str = "C"):
         return _np().ravel(self, order)
 
-    flatten = ravel
+    def flatten(self, order: str = "C"):
+        """A flattened copy (updating it in place leaves ``self`` alone)."""
+        return _np().copy(_np().ravel(self, order))
 
     def sum(self, *args, **kwargs):
         return _np().sum(self, *args, **kwargs)
@@ -598,13 +600,23 @@ class Tracer:
         return _np().squeeze(self, axis=axis)
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """float64: the array (a copy unless ``copy=False``); an integer or boolean dtype:
+        NumPy's conversion of the values (piecewise constant, no derivative); another
+        floating or complex dtype raises UnsupportedArgumentError (ad is float64 only)."""
+        kind = np.dtype(dtype).kind
+        if kind in "biu":
+            return concrete(self).astype(dtype, order, casting, subok, copy)
         if np.dtype(dtype) != np.float64:
-            raise TracerError(f"astype({dtype}) of a traced value; ad traces float64 only")
-        return self
+            from ad.errors import UnsupportedArgumentError
+
+            raise UnsupportedArgumentError(
+                "ndarray.astype", f"dtype={dtype!r}", "ad computes in float64 only"
+            )
+        return _np().copy(self) if copy else self
 
     def copy(self, order: str = "C"):
         """A new traced array with the same value (updating it leaves ``self`` alone)."""
-        return Tracer(self._trace, self._var, self._value)
+        return _np().copy(self, order)
 
     # More ndarray methods (clip, std, var, cumsum, sort, argmax, tolist, ...) are
     # attached from the table ``METHODS`` of ad/numpy_ext.py.

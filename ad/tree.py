@@ -195,13 +195,19 @@ def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
 
 
 def normalize_argnums(argnums: Any, nargs: int) -> tuple[tuple[int, ...], bool]:
-    """``argnums`` as a tuple of non-negative positions, and whether it was one int."""
-    single = isinstance(argnums, int) or type(argnums).__name__.startswith("int")
+    """``argnums`` as a tuple of non-negative positions, and whether it was one int.
+
+    As JAX: a position out of range, or one named twice (``(0, 0)``, ``(1, -1)``),
+    raises ValueError (a repeated argument would get a silently zero gradient)."""
+    single = isinstance(argnums, (int, np.integer))
     nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
     for a in nums:
         if not -nargs <= a < nargs:
             raise ValueError(f"argnums {a} out of range for {nargs} positional arguments")
-    return tuple(a % nargs for a in nums), single
+    nums = tuple(a % nargs for a in nums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"argnums {argnums!r} names an argument twice (JAX raises too)")
+    return nums, single
 
 
 def _checked(x: Any) -> bool:

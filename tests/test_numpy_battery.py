@@ -842,6 +842,81 @@ PYTREES = [
     S("tuple of outputs", lambda m, x, y: (x @ y, x * y), two(vec(3), vec(3))),
 ]
 
+
+# -- NumPy's semantics where the two implementations met (positional arguments, order=,
+#    copies that can be updated, the norms and reductions with every keyword) ----------------
+
+
+def _flatten_update(m, x):  # flatten gives a copy: updating it leaves x alone
+    y = x.flatten()
+    y[0] = 5.0
+    return x * y
+
+
+def _np_copy_update(m, x):
+    y = np.copy(x)
+    y[1] = 0.0
+    y += x
+    return x * y
+
+
+def _full_like_update(m, x):
+    z = np.full_like(x, x[0] ** 2)  # a traced fill value keeps its derivative
+    z[1] = x[2]
+    return z * x
+
+
+AGREED = [
+    S("reshape a vector in order F", lambda m, x: m.reshape(x, (3, 2), order="F") ** 2, vec(6)),
+    S("ravel order F of a matrix", lambda m, a: m.ravel(a, "F") * m.arange(6.0), mat(2, 3)),
+    S("sum with a positional dtype", lambda m, a: m.sum(a**2, 0, float), mat(2, 3)),
+    S("prod keepdims by position", lambda m, a: m.prod(a, 1, None, None, True), mat(2, 3)),
+    S("inner of two matrices", lambda m, a, b: m.inner(a, m.sin(b)), two(mat(2, 3), mat(4, 3))),
+    S(
+        "dot of n-d arrays",
+        lambda m, a, b: m.dot(a, b),
+        two(mat(2, 3), lambda r: (r.standard_normal((2, 3, 2)),)),
+    ),
+    S("vector 3-norm", lambda m, x: m.linalg.norm(x, 3), vec()),
+    S(
+        "vector_norm ord 0.5 over an axis",
+        lambda m, a: m.linalg.vector_norm(a, axis=1, ord=0.5),
+        mat(2, 3),
+    ),
+    S(
+        "nuclear norm of a stack",
+        lambda m, a: m.linalg.matrix_norm(m.reshape(a, (2, 2, 3)), ord="nuc"),
+        lambda r: (r.standard_normal(12),),
+    ),
+    S("var with where and ddof", lambda m, a: m.var(a, axis=1, ddof=1, where=a > -1.5), mat(3, 4)),
+    S("std keepdims", lambda m, a: m.std(a, 0, keepdims=True), mat(3, 4)),
+    S(
+        "average with weights along an axis",
+        lambda m, a, w: m.average(a, 1, m.exp(w)),
+        two(mat(2, 3), vec(3)),
+    ),
+    S(
+        "cumulative_sum with the initial zero",
+        lambda m, x: m.cumulative_sum(x, include_initial=True) ** 2,
+        vec(),
+    ),
+    S("vecdot along axis 0", lambda m, a, b: m.vecdot(a, b, axis=0), two(mat(3, 2), mat(3, 2))),
+    S(
+        "quantile lower and midpoint",
+        lambda m, x: m.quantile(x, 0.3, method="lower") + m.quantile(x, 0.6, method="midpoint"),
+        distinct(7),
+    ),
+    S("flatten then update", _flatten_update, vec(4), lambda m, x: x * x.at[0].set(5.0)),
+    S("np.copy then update", _np_copy_update, vec(4), lambda m, x: x * (x.at[1].set(0.0) + x)),
+    S(
+        "full_like with a traced fill",
+        _full_like_update,
+        vec(4),
+        lambda m, x: jnp.full_like(x, x[0] ** 2).at[1].set(x[2]) * x,
+    ),
+]
+
+
 SNIPPETS: list[Snippet] = (
     REQUIRED
     + INPLACE
@@ -854,6 +929,7 @@ SNIPPETS: list[Snippet] = (
     + LINALG
     + METHODS
     + PYTREES
+    + AGREED
 )
 
 

@@ -150,7 +150,7 @@ def test_qr_at_rank_deficiency_names_the_diagonal_entry():
     a = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])  # rank 1
     with pytest.raises(DegenerateDerivativeError, match=r"R\[1, 1\].*full column rank"):
         ad.jacfwd(lambda a: np.linalg.qr(a)[0])(a)
-    with pytest.raises(DegenerateDerivativeError, match="mode='complete'"):
+    with pytest.raises(UnsupportedArgumentError, match="mode='complete'.*not unique"):
         ad.grad(lambda a: np.sum(np.linalg.qr(a, mode="complete")[0]))(np.ones((3, 2)))
 
 
@@ -260,7 +260,7 @@ def test_dtype_and_unsupported_modes_are_named():
         _trace(lambda x: np.sum(x, dtype=np.float32))
     with pytest.raises(UnsupportedArgumentError, match="mode='linear_ramp'"):
         _trace(lambda x: np.pad(x, 1, mode="linear_ramp"))
-    with pytest.raises(UnsupportedArgumentError, match="initial="):
+    with pytest.raises(ValueError, match="specify 'initial'"):  # NumPy's own error
         _trace(lambda x: np.max(x, where=x > 0))
 
 

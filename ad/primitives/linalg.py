@@ -44,6 +44,7 @@ from ad.errors import (
     DegenerateDerivativeError,
     ShapeError,
     SingularMatrixError,
+    UnsupportedArgumentError,
     UnsupportedOperationError,
 )
 from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
@@ -1074,49 +1075,6 @@ def inner(a: Any, b: Any) -> Any:
     return reshape(matmul(a2, mT(b2)), sa[:-1] + sb[:-1])
 
 
-def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
-    """``np.linalg.norm``: vector norms (2, 1, inf) and matrix norms ('fro', 'nuc', 2,
-    -2, 1, -1, inf, -inf).
-
-    The 2-norm is ``sqrt(sum(x * x))``; its derivative x / ||x|| does not exist at 0.
-    The nuclear norm is ``sum(svdvals(x))`` (gradient U V^T, also at repeated singular
-    values); the spectral norm ``max(svdvals(x))`` (gradient u_1 v_1^T; at a repeated
-    largest singular value the tied terms share it equally, a subgradient).
-    """
-    from ad.primitives.elementwise import abs as _abs
-    from ad.primitives.elementwise import sqrt
-    from ad.primitives.reductions import max as _max
-    from ad.primitives.reductions import min as _min
-
-    if not traced(x):
-        return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
-    matrix = (axis is None and np.ndim(x) == 2) or (isinstance(axis, tuple) and len(axis) == 2)
-    if ord is None or ord == "fro" or (ord == 2 and not matrix):
-        return sqrt(_sum(multiply(x, x), axis=axis, keepdims=keepdims))
-    if ord == 1 and not matrix:
-        return _sum(_abs(x), axis=axis, keepdims=keepdims)
-    if ord == np.inf and not matrix:
-        return _max(_abs(x), axis=axis, keepdims=keepdims)
-    if not matrix or np.ndim(x) != 2:
-        raise UnsupportedOperationError(f"numpy.linalg.norm(ord={ord!r}) on shape {np.shape(x)}")
-    rows, cols = (0, 1) if axis is None else tuple(int(a) % 2 for a in axis)
-    if ord == "nuc":
-        out = _sum(svdvals(x))
-    elif ord == 2:
-        out = _max(svdvals(x))
-    elif ord == -2:
-        out = _min(svdvals(x))
-    elif ord in (1, -1):  # the largest (smallest) absolute column sum
-        sums = _sum(_abs(x), axis=rows)
-        out = _max(sums) if ord == 1 else _min(sums)
-    elif ord in (np.inf, -np.inf):  # the largest (smallest) absolute row sum
-        sums = _sum(_abs(x), axis=cols)
-        out = _max(sums) if ord == np.inf else _min(sums)
-    else:
-        raise UnsupportedOperationError(f"numpy.linalg.norm(ord={ord!r}) on shape {np.shape(x)}")
-    return reshape(out, (1, 1)) if keepdims else out
-
-
 # ==================================================================================
 # qr: A = Q R, A (m, n) with m >= n, Q (m, n) with orthonormal columns, R (n, n) upper
 # triangular (LAPACK's signs: R's diagonal may be negative; the rules hold for any fixed
@@ -1213,21 +1171,28 @@ def qr(a: Any, mode: str = "reduced") -> Any:
 
     Differentiable where A has full rank (column rank for m >= n; for a wide A, its
     first m columns); ``DegenerateDerivativeError`` otherwise. ``mode="complete"`` of a
-    tall matrix adds columns of Q that are not unique: it raises (use "reduced").
+    tall matrix adds columns of Q that are not unique (no derivative), and ``mode="raw"``
+    gives LAPACK's Householder reflectors: both raise UnsupportedArgumentError.
     """
     if not traced(a):
         return np.linalg.qr(a, mode=mode)
     if mode not in ("reduced", "complete", "r"):
-        raise UnsupportedOperationError(f"numpy.linalg.qr(mode={mode!r})")
+        if mode != "raw":
+            np.linalg.qr(np.eye(1), mode=mode)  # NumPy's error for an unknown mode
+        raise UnsupportedArgumentError(
+            "numpy.linalg.qr", "mode='raw'", "LAPACK's Householder reflectors are not traced"
+        )
     from ad.primitives.shape import concatenate
 
     def one(m: Any) -> Any:
         rows, cols = np.shape(m)
         if mode == "complete" and rows > cols:
-            raise DegenerateDerivativeError(
-                f"qr(mode='complete') of a {rows}x{cols} matrix: the last {rows - cols} "
-                "columns of Q complete an orthonormal basis and are not unique, so they "
-                "have no derivative; use mode='reduced'"
+            raise UnsupportedArgumentError(
+                "numpy.linalg.qr",
+                "mode='complete'",
+                f"of a {rows}x{cols} matrix the last {rows - cols} columns of Q complete an "
+                "orthonormal basis and are not unique, so they have no derivative; use "
+                "mode='reduced'",
             )
         if rows >= cols:
             q, r = _apply(qr_p, m)
