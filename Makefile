@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test bench bench-quick bench-sparse bench-micro check-perf lint format clean
+.PHONY: setup test bench bench-quick bench-sparse bench-micro check-perf generate lint format clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-micro: $(STAMP)
 
 check-perf: $(STAMP)
 	$(PY) -m bench check
+
+# rewrite ad/kernels/sweeps.py from the instruction table (after adding a kernel entry)
+generate: $(STAMP)
+	$(PY) -m ad.kernels.generate
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ad.errors import UnsupportedArgumentError, UnsupportedOperationError
+from ad.primitives import elementwise as _elementwise
 from ad.primitives import linalg as _la
 from ad.primitives import reductions as _red
 from ad.primitives import shape as _shape
@@ -970,6 +971,10 @@ __all__ += [
     "sort", "split", "std", "take", "tensordot", "var", "vdot",
 ]  # fmt: skip
 
+# every elementwise primitive's ufunc dispatches to it (a new primitive needs no line here)
+for _u, _fn in _elementwise.NUMPY.items():
+    if _u not in UFUNCS and _u not in _ext.UFUNCS:
+        UFUNCS[_u] = _fn
 for _table, _more in ((UFUNCS, _ext.UFUNCS), (FUNCTIONS, _ext.FUNCTIONS)):
     _twice = [getattr(f, "__name__", f) for f in _more if f in _table]
     assert not _twice, f"implemented in both ad/numpy.py and ad/numpy_ext.py: {_twice}"

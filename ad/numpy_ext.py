@@ -79,6 +79,7 @@ from ad.primitives.elementwise import (
     exp,
     log,
     log1p,
+    logaddexp,
     maximum,
     minimum,
     multiply,
@@ -162,21 +163,6 @@ def deg2rad(x: Any) -> Any:
 def rad2deg(x: Any) -> Any:
     """``np.rad2deg`` / ``np.degrees`` = x 180 / pi."""
     return x * (180.0 / math.pi) if traced(x) else np.rad2deg(x)
-
-
-def logaddexp(a: Any, b: Any) -> Any:
-    """``np.logaddexp`` = log(e^a + e^b), stably: hi + log1p(exp(lo - hi)).
-
-    hi and lo are picked by a constant mask (``select``), so for that mask the formula
-    is an identity valid everywhere: the derivative e^a / (e^a + e^b) is exact at every
-    order, also at a == b, where a max-and-abs composite would lose the second
-    derivative.
-    """
-    if not traced(a, b):
-        return np.logaddexp(a, b)
-    first = np.asarray(concrete(a)) >= np.asarray(concrete(b))
-    hi, lo = select(first, a, b), select(first, b, a)
-    return hi + log1p(exp(lo - hi))
 
 
 def logaddexp2(a: Any, b: Any) -> Any:
@@ -2064,7 +2050,6 @@ UFUNCS: dict[Any, Any] = {
     np.radians: deg2rad,
     np.rad2deg: rad2deg,
     np.degrees: rad2deg,
-    np.logaddexp: logaddexp,
     np.logaddexp2: logaddexp2,
     np.hypot: hypot,
     np.arctan2: arctan2,

@@ -121,6 +121,19 @@ def test_sort_replays_on_new_values_with_the_new_permutation():
     np.testing.assert_allclose(jac, ad.jacfwd(f)(x1))
 
 
+def test_logaddexp_is_exact_at_a_tie_and_at_a_large_gap():
+    f = lambda a, b: np.sum(np.logaddexp(a, b))  # noqa: E731
+    a = np.array([1000.0, -1000.0, 0.0, 3.0])
+    b = np.array([0.0, 0.0, 0.0, -800.0])  # e^1000 overflows; a tie; e^-803 underflows
+    want = np.array([1.0, 0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(ad.grad(f)(a, b), want)
+    np.testing.assert_array_equal(ad.jit(ad.grad(f))(a, b), want)
+    np.testing.assert_array_equal(ad.jacfwd(f)(a, b), want)
+    np.testing.assert_array_equal(ad.grad(f, argnums=1)(a, b), 1.0 - want)
+    hess = ad.hessian(lambda a: f(a, b))(a)
+    np.testing.assert_array_equal(hess, np.diag([0.0, 0.0, 0.25, 0.0]))  # p (1 - p)
+
+
 def test_cumsum_transpose_is_a_reversed_cumsum():
     graph = ad.trace(lambda x: np.sum(np.cumsum(x) ** 2), np.ones(4))
     grad_graph = ad.reverse.gradient_graph(graph, [np.ones(4)])

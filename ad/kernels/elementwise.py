@@ -70,6 +70,7 @@ BINARY: dict[str, tuple[str, str, str]] = {
     "minimum": ("_min(x, y)", "_pick(y, x)", "_pick(x, y)"),
     # atan2(x, y) (NumPy's arctan2(x1, x2)): d = (y dx - x dy) / (x^2 + y^2)
     "arctan2": ("math.atan2(x, y)", "_div(y, x * x + y * y)", "-_div(x, x * x + y * y)"),
+    "logaddexp": ("_logaddexp(x, y)", "math.exp(x - ans)", "math.exp(y - ans)"),
 }
 
 # ==================================================================================
@@ -168,8 +169,21 @@ def _pick(x, y):
     return 0.5 if x == y else 0.0
 
 
+@kjit
+def _logaddexp(x, y):
+    """log(e^x + e^y) = max + log1p(e^-|x - y|), as np.logaddexp (inf at inf, NaN in)."""
+    if x == y:
+        return x + math.log(2.0)
+    if x != x or y != y:
+        return math.nan
+    hi, d = (x, y - x) if x > y else (y, x - y)
+    return hi + math.log1p(math.exp(d))
+
+
 #: The helpers the generated kernels call (imported by the generated module).
-HELPERS = ("_acos _asin _dipow _div _ipow _log _log1p _max _min _pick _pow _sign _sqrt").split()
+HELPERS = (
+    "_acos _asin _dipow _div _ipow _log _log1p _logaddexp _max _min _pick _pow _sign _sqrt"
+).split()
 
 # ==================================================================================
 # Kernel sources, from the expressions (every line below is a template)

@@ -24,6 +24,7 @@ from ad.kernels.elementwise import (
     _ipow,
     _log,
     _log1p,
+    _logaddexp,
     _max,
     _min,
     _pick,
@@ -2699,6 +2700,211 @@ def _arctan2_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx
 
 
 @kjit
+def _logaddexp_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    if sx == 1 and sy == 1:
+        x_v, y_v = values[x_ : x_ + size], values[y_ : y_ + size]
+        for k in range(size):
+            x, y = x_v[k], y_v[k]
+            o_v[k] = _logaddexp(x, y)
+    elif sx == 0 and sy == 1:
+        x, y_v = values[x_], values[y_ : y_ + size]
+        for k in range(size):
+            y = y_v[k]
+            o_v[k] = _logaddexp(x, y)
+    elif sx == 1 and sy == 0:
+        x_v, y = values[x_ : x_ + size], values[y_]
+        for k in range(size):
+            x = x_v[k]
+            o_v[k] = _logaddexp(x, y)
+    else:
+        for k in range(size):
+            x, y = values[x_ + k * sx], values[y_ + k * sy]
+            o_v[k] = _logaddexp(x, y)
+    return 0
+
+
+@kjit
+def _logaddexp_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
+    if not act & 1:
+        return _logaddexp_primal(act, pool, values, work, out, x_, y_, size, sx, sy)
+    p = duals.shape[1]
+    o_v = values[out : out + size]
+    o_d = duals[out : out + size]
+    ax, ay = act & 2, act & 4
+    if p == 1:
+        o_1 = o_d.reshape(size)
+        if sx == 1 and sy == 1:
+            x_v = values[x_ : x_ + size]
+            y_v = values[y_ : y_ + size]
+            if ax and ay:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(x - ans)) * x_1[k] + (math.exp(y - ans)) * y_1[k]
+            elif ax:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(x - ans)) * x_1[k]
+            elif ay:
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(y - ans)) * y_1[k]
+            return 0
+        elif sx == 0 and sy == 1:
+            x = values[x_]
+            y_v = values[y_ : y_ + size]
+            if ax and ay:
+                x_1 = duals[x_, 0]
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    y = y_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(x - ans)) * x_1 + (math.exp(y - ans)) * y_1[k]
+            elif ax:
+                x_1 = duals[x_, 0]
+                for k in range(size):
+                    y = y_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(x - ans)) * x_1
+            elif ay:
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    y = y_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(y - ans)) * y_1[k]
+            return 0
+        elif sx == 1 and sy == 0:
+            x_v = values[x_ : x_ + size]
+            y = values[y_]
+            if ax and ay:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                y_1 = duals[y_, 0]
+                for k in range(size):
+                    x = x_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(x - ans)) * x_1[k] + (math.exp(y - ans)) * y_1
+            elif ax:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(x - ans)) * x_1[k]
+            elif ay:
+                y_1 = duals[y_, 0]
+                for k in range(size):
+                    x = x_v[k]
+                    ans = _logaddexp(x, y)
+                    o_v[k] = ans
+                    o_1[k] = (math.exp(y - ans)) * y_1
+            return 0
+    for k in range(size):
+        i, j = x_ + k * sx, y_ + k * sy
+        x, y = values[i], values[j]
+        ans = _logaddexp(x, y)
+        o_v[k] = ans
+        if ax and ay:
+            d, e = math.exp(x - ans), math.exp(y - ans)
+            for r in range(p):
+                o_d[k, r] = d * duals[i, r] + e * duals[j, r]
+        elif ax:
+            d = math.exp(x - ans)
+            for r in range(p):
+                o_d[k, r] = d * duals[i, r]
+        else:
+            e = math.exp(y - ans)
+            for r in range(p):
+                o_d[k, r] = e * duals[j, r]
+    return 0
+
+
+@kjit
+def _logaddexp_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy):
+    q = duals.shape[1]
+    o_v = values[out : out + size]
+    o_d = duals[out : out + size]
+    ax, ay = act & 2, act & 4
+    if q == 1:
+        o_1 = o_d.reshape(size)
+        if sx == 1 and sy == 1:
+            x_v = values[x_ : x_ + size]
+            y_v = values[y_ : y_ + size]
+            if ax:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = o_v[k]
+                    x_1[k] += (math.exp(x - ans)) * o_1[k]
+            if ay:
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]; y = y_v[k]
+                    ans = o_v[k]
+                    y_1[k] += (math.exp(y - ans)) * o_1[k]
+            return 0
+        elif sx == 0 and sy == 1:
+            x = values[x_]
+            y_v = values[y_ : y_ + size]
+            if ax:
+                acc = 0.0
+                for k in range(size):
+                    y = y_v[k]
+                    ans = o_v[k]
+                    acc += (math.exp(x - ans)) * o_1[k]
+                duals[x_, 0] += acc
+            if ay:
+                y_1 = duals[y_ : y_ + size].reshape(size)
+                for k in range(size):
+                    y = y_v[k]
+                    ans = o_v[k]
+                    y_1[k] += (math.exp(y - ans)) * o_1[k]
+            return 0
+        elif sx == 1 and sy == 0:
+            x_v = values[x_ : x_ + size]
+            y = values[y_]
+            if ax:
+                x_1 = duals[x_ : x_ + size].reshape(size)
+                for k in range(size):
+                    x = x_v[k]
+                    ans = o_v[k]
+                    x_1[k] += (math.exp(x - ans)) * o_1[k]
+            if ay:
+                acc = 0.0
+                for k in range(size):
+                    x = x_v[k]
+                    ans = o_v[k]
+                    acc += (math.exp(y - ans)) * o_1[k]
+                duals[y_, 0] += acc
+            return 0
+    for k in range(size):
+        i, j = x_ + k * sx, y_ + k * sy
+        x, y, ans = values[i], values[j], o_v[k]
+        if ax:
+            d = math.exp(x - ans)
+            for r in range(q):
+                duals[i, r] += d * o_d[k, r]
+        if ay:
+            e = math.exp(y - ans)
+            for r in range(q):
+                duals[j, r] += e * o_d[k, r]
+    return 0
+
+
+@kjit
 def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
     for lo in range(0, size, block):
         k = min(block, size - lo)
@@ -2710,7 +2916,7 @@ def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
             y = pool[d + 8] + (lo if pool[d + 7] == 0 else 0)
             sx = 0 if pool[d + 5] == 2 else 1
             sy = 0 if pool[d + 7] == 2 else 1
-            if op == 52:  # partial sums of the blocks
+            if op == 54:  # partial sums of the blocks
                 part = _sum(values[x : x + k])
                 values[out] = part if lo == 0 else values[out] + part
             else:
@@ -2735,7 +2941,7 @@ def _fused_reverse(act, pool, values, duals, work, unit, m, count, size, block, 
             y = pool[d + 8] + (lo if pool[d + 7] == 0 else 0)
             sx = 0 if pool[d + 5] == 2 else 1
             sy = 0 if pool[d + 7] == 2 else 1
-            if op != 52:
+            if op != 54:
                 _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn)
         duals[s0:s1] = 0.0  # the internal adjoints of this block
         for t in range(count - 1, -1, -1):
@@ -2803,7 +3009,9 @@ def _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn):
         return _minimum_primal(a, pool, values, work, out, x, y, k, sx, sy)
     elif op == 48:  # arctan2
         return _arctan2_primal(a, pool, values, work, out, x, y, k, sx, sy)
-    elif op == 52:  # sum
+    elif op == 50:  # logaddexp
+        return _logaddexp_primal(a, pool, values, work, out, x, y, k, sx, sy)
+    elif op == 54:  # sum
         return sum_primal(a, pool, values, work, out, x, k)
     return 0
 
@@ -2860,7 +3068,9 @@ def _fusable_reverse(op, a, pool, values, duals, work, unit, out, x, y, k, sx, s
         return _minimum_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 48:  # arctan2
         return _arctan2_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
-    elif op == 52:  # sum
+    elif op == 50:  # logaddexp
+        return _logaddexp_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 54:  # sum
         return sum_reverse(a, pool, values, duals, work, unit, out, x, k)
     return 0
 
@@ -3030,76 +3240,82 @@ def primal_sweep(ops, ptr, code, pool, act, values, work, fused):
         elif op == 49:  # arctan2.s
             x, y = values[code[j + 1]], values[code[j + 2]]
             values[code[j]] = math.atan2(x, y)
-        elif op == 50:  # move
+        elif op == 50:  # logaddexp
+            # out, x, y, size, sx, sy
+            st = _logaddexp_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 51:  # logaddexp.s
+            x, y = values[code[j + 1]], values[code[j + 2]]
+            values[code[j]] = _logaddexp(x, y)
+        elif op == 52:  # move
             # out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = move_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
-        elif op == 51:  # accumulate
+        elif op == 53:  # accumulate
             # out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = accumulate_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
-        elif op == 52:  # sum
+        elif op == 54:  # sum
             # out, x, size
             st = sum_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 53:  # gather
+        elif op == 55:  # gather
             # out, size, m
             st = gather_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 54:  # scatter
+        elif op == 56:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 55:  # select
+        elif op == 57:  # select
             # out, a, b, size, m
             st = select_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 56:  # reduce_max
+        elif op == 58:  # reduce_max
             # out, out_size, x, x_size, m
             st = reduce_max_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 57:  # reduce_min
+        elif op == 59:  # reduce_min
             # out, out_size, x, x_size, m
             st = reduce_min_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 58:  # cumsum
+        elif op == 60:  # cumsum
             # out, x, outer, n, inner, reverse
             st = cumsum_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 59:  # sort
+        elif op == 61:  # sort
             # y, perm, x, outer, n, inner
             st = sort_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 60:  # matmul
+        elif op == 62:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 61:  # inv
+        elif op == 63:  # inv
             # out, x, n
             st = inv_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 62:  # solve
+        elif op == 64:  # solve
             # out, a, b, n, k, res
             st = solve_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 63:  # det
+        elif op == 65:  # det
             # out, x, n, res
             st = det_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 64:  # adjugate
+        elif op == 66:  # adjugate
             # out, x, n, res
             st = adjugate_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 65:  # slogdet
+        elif op == 67:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 66:  # cholesky
+        elif op == 68:  # cholesky
             # out, x, n, res
             st = cholesky_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 67:  # eigh
+        elif op == 69:  # eigh
             # w, v, x, n, upper
             st = eigh_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 68:  # eigvalsh
+        elif op == 70:  # eigvalsh
             # w, v, x, n, upper
             st = eigh_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 69:  # svd
+        elif op == 71:  # svd
             # u, s, vt, x, m, n, full
             st = svd_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 70:  # svdvals
+        elif op == 72:  # svdvals
             # u, s, vt, x, m, n, full
             st = svd_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 71:  # qr
+        elif op == 73:  # qr
             # q, r, x, m, n
             st = qr_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 72:  # pinv
+        elif op == 74:  # pinv
             # out, x, m, n, rcond
             st = pinv_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 73:  # fused
+        elif op == 75:  # fused
             # m, count, size, block, s0, s1
             st = _fused_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:
@@ -3493,76 +3709,97 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
                     e = -_div(x, x * x + y * y)
                     for r in range(duals.shape[1]):
                         duals[o_, r] = e * duals[y_, r]
-        elif op == 50:  # move
+        elif op == 50:  # logaddexp
+            # out, x, y, size, sx, sy
+            st = _logaddexp_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 51:  # logaddexp.s
+            o_, x_, y_ = code[j], code[j + 1], code[j + 2]
+            x, y = values[x_], values[y_]
+            ans = _logaddexp(x, y)
+            values[o_] = ans
+            if a & 1:
+                if a & 6 == 6:
+                    d, e = math.exp(x - ans), math.exp(y - ans)
+                    for r in range(duals.shape[1]):
+                        duals[o_, r] = d * duals[x_, r] + e * duals[y_, r]
+                elif a & 2:
+                    d = math.exp(x - ans)
+                    for r in range(duals.shape[1]):
+                        duals[o_, r] = d * duals[x_, r]
+                else:
+                    e = math.exp(y - ans)
+                    for r in range(duals.shape[1]):
+                        duals[o_, r] = e * duals[y_, r]
+        elif op == 52:  # move
             # out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = move_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
-        elif op == 51:  # accumulate
+        elif op == 53:  # accumulate
             # out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = accumulate_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
-        elif op == 52:  # sum
+        elif op == 54:  # sum
             # out, x, size
             st = sum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 53:  # gather
+        elif op == 55:  # gather
             # out, size, m
             st = gather_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 54:  # scatter
+        elif op == 56:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 55:  # select
+        elif op == 57:  # select
             # out, a, b, size, m
             st = select_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 56:  # reduce_max
+        elif op == 58:  # reduce_max
             # out, out_size, x, x_size, m
             st = reduce_max_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 57:  # reduce_min
+        elif op == 59:  # reduce_min
             # out, out_size, x, x_size, m
             st = reduce_min_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 58:  # cumsum
+        elif op == 60:  # cumsum
             # out, x, outer, n, inner, reverse
             st = cumsum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 59:  # sort
+        elif op == 61:  # sort
             # y, perm, x, outer, n, inner
             st = sort_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 60:  # matmul
+        elif op == 62:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 61:  # inv
+        elif op == 63:  # inv
             # out, x, n
             st = inv_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 62:  # solve
+        elif op == 64:  # solve
             # out, a, b, n, k, res
             st = solve_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 63:  # det
+        elif op == 65:  # det
             # out, x, n, res
             st = det_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 64:  # adjugate
+        elif op == 66:  # adjugate
             # out, x, n, res
             st = adjugate_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 65:  # slogdet
+        elif op == 67:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 66:  # cholesky
+        elif op == 68:  # cholesky
             # out, x, n, res
             st = cholesky_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 67:  # eigh
+        elif op == 69:  # eigh
             # w, v, x, n, upper
             st = eigh_forward_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 68:  # eigvalsh
+        elif op == 70:  # eigvalsh
             # w, v, x, n, upper
             st = eigvalsh_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 69:  # svd
+        elif op == 71:  # svd
             # u, s, vt, x, m, n, full
             st = svd_forward_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 70:  # svdvals
+        elif op == 72:  # svdvals
             # u, s, vt, x, m, n, full
             st = svdvals_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 71:  # qr
+        elif op == 73:  # qr
             # q, r, x, m, n
             st = qr_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 72:  # pinv
+        elif op == 74:  # pinv
             # out, x, m, n, rcond
             st = pinv_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 73:  # fused
+        elif op == 75:  # fused
             # m, count, size, block, s0, s1
             st = _fused_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:
@@ -3850,76 +4087,90 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
                 e = -_div(x, x * x + y * y)
                 for r in range(duals.shape[1]):
                     duals[y_, r] += e * duals[o_, r]
-        elif op == 50:  # move
+        elif op == 50:  # logaddexp
+            # out, x, y, size, sx, sy
+            st = _logaddexp_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
+        elif op == 51:  # logaddexp.s
+            o_, x_, y_ = code[j], code[j + 1], code[j + 2]
+            x, y, ans = values[x_], values[y_], values[o_]
+            if a & 2:
+                d = math.exp(x - ans)
+                for r in range(duals.shape[1]):
+                    duals[x_, r] += d * duals[o_, r]
+            if a & 4:
+                e = math.exp(y - ans)
+                for r in range(duals.shape[1]):
+                    duals[y_, r] += e * duals[o_, r]
+        elif op == 52:  # move
             # out, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = move_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13])
-        elif op == 51:  # accumulate
+        elif op == 53:  # accumulate
             # out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
             st = accumulate_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6], code[j + 7], code[j + 8], code[j + 9], code[j + 10], code[j + 11], code[j + 12], code[j + 13], code[j + 14], code[j + 15])
-        elif op == 52:  # sum
+        elif op == 54:  # sum
             # out, x, size
             st = sum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 53:  # gather
+        elif op == 55:  # gather
             # out, size, m
             st = gather_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 54:  # scatter
+        elif op == 56:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 55:  # select
+        elif op == 57:  # select
             # out, a, b, size, m
             st = select_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 56:  # reduce_max
+        elif op == 58:  # reduce_max
             # out, out_size, x, x_size, m
             st = _extreme_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 57:  # reduce_min
+        elif op == 59:  # reduce_min
             # out, out_size, x, x_size, m
             st = _extreme_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 58:  # cumsum
+        elif op == 60:  # cumsum
             # out, x, outer, n, inner, reverse
             st = cumsum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 59:  # sort
+        elif op == 61:  # sort
             # y, perm, x, outer, n, inner
             st = sort_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 60:  # matmul
+        elif op == 62:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 61:  # inv
+        elif op == 63:  # inv
             # out, x, n
             st = inv_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 62:  # solve
+        elif op == 64:  # solve
             # out, a, b, n, k, res
             st = solve_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 63:  # det
+        elif op == 65:  # det
             # out, x, n, res
             st = det_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 64:  # adjugate
+        elif op == 66:  # adjugate
             # out, x, n, res
             st = adjugate_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 65:  # slogdet
+        elif op == 67:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 66:  # cholesky
+        elif op == 68:  # cholesky
             # out, x, n, res
             st = cholesky_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 67:  # eigh
+        elif op == 69:  # eigh
             # w, v, x, n, upper
             st = eigh_reverse_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 68:  # eigvalsh
+        elif op == 70:  # eigvalsh
             # w, v, x, n, upper
             st = eigvalsh_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 69:  # svd
+        elif op == 71:  # svd
             # u, s, vt, x, m, n, full
             st = svd_reverse_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 70:  # svdvals
+        elif op == 72:  # svdvals
             # u, s, vt, x, m, n, full
             st = svdvals_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 71:  # qr
+        elif op == 73:  # qr
             # q, r, x, m, n
             st = qr_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 72:  # pinv
+        elif op == 74:  # pinv
             # out, x, m, n, rcond
             st = pinv_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 73:  # fused
+        elif op == 75:  # fused
             # m, count, size, block, s0, s1
             st = _fused_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:

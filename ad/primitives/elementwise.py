@@ -67,6 +67,17 @@ def _broadcast(x: Any, y: Any) -> tuple[Any, Any]:
     return broadcast_to(x, shape), broadcast_to(y, shape)
 
 
+#: NumPy ufunc -> the public function of the elementwise primitive that computes it
+#: (filled as the primitives are defined; ``ad.numpy`` dispatches those ufuncs to them).
+NUMPY: dict[Any, Any] = {}
+
+
+def _register(prim: Primitive, fn: Any) -> Any:
+    if isinstance(prim.impl, np.ufunc):
+        NUMPY.setdefault(prim.impl, fn)
+    return fn
+
+
 def _unary(prim: Primitive):
     def fn(x: Any) -> Any:
         if not traced(x):
@@ -75,7 +86,7 @@ def _unary(prim: Primitive):
 
     fn.__name__ = prim.name
     fn.__doc__ = f"Elementwise ``np.{prim.name}``; traced as the primitive '{prim.name}'."
-    return fn
+    return _register(prim, fn)
 
 
 def _binary(prim: Primitive):
@@ -86,7 +97,7 @@ def _binary(prim: Primitive):
 
     fn.__name__ = prim.name
     fn.__doc__ = f"Elementwise ``{prim.name}`` with NumPy broadcasting (made explicit)."
-    return fn
+    return _register(prim, fn)
 
 
 # -- neg ---------------------------------------------------------------------------
@@ -357,3 +368,16 @@ defderiv(
     lambda ans, y, x: negative(divide(y, _atan2_denominator(y, x))),
 )
 arctan2 = _binary(arctan2_p)
+
+
+# -- logaddexp: log(e^x + e^y) ;  d/dx = e^(x - ans), d/dy = e^(y - ans) ----------------
+# Its own primitive (the softplus of a logistic loss): the partials are computed from
+# the result, stably, and are exact to every order, also at x == y, where a
+# max-and-log1p composite would lose the second derivative.
+logaddexp_p = elementwise("logaddexp", np.logaddexp, 2)
+defderiv(
+    logaddexp_p,
+    lambda ans, x, y: exp(subtract(x, ans)),
+    lambda ans, x, y: exp(subtract(y, ans)),
+)
+logaddexp = _binary(logaddexp_p)

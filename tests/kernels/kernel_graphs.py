@@ -19,6 +19,8 @@ import numpy as np
 
 import ad
 from ad.ir import GraphBuilder, Var
+from ad.primitives import registry
+from ad.primitives.elementwise import _same_shape
 
 N = 14  # inputs of length > 12: chunk boundaries are always exercised (ForwardDiff)
 
@@ -331,3 +333,17 @@ def _pinv(b, v, w, rng):
 
 
 BUILDERS.update({"cumsum": _cumsum, "sort": _sort, "arctan2": _arctan2, "qr": _qr, "pinv": _pinv})
+
+
+def _elementwise_default(name: str, n_in: int) -> Builder:
+    """An elementwise primitive defined on all of [-1, 1]: its operands bounded."""
+    if n_in == 1:
+        return _unary_on(name, bounded)
+    return lambda b, v, w, rng: b.apply(name, bounded(b, v), bounded(b, w))
+
+
+# every elementwise primitive without a builder of its own gets the default one (a new
+# elementwise primitive needs no line here, unless its domain is not all of [-1, 1])
+for _name, _prim in registry.items():
+    if _name not in BUILDERS and _prim.shape_rule is _same_shape:
+        BUILDERS[_name] = _elementwise_default(_name, _prim.n_in or 2)

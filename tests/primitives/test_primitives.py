@@ -113,6 +113,11 @@ CASES = {
         ("diagonal", lambda x: np.diagonal(x) * np.trace(x), [normal(3, 3)]),
         ("bool mask", lambda x: x[x > 0] ** 3, [away(6)]),
     ],
+    "logaddexp": [
+        ("softplus", lambda z: np.sum(np.logaddexp(0.0, z)), [normal(6)]),
+        ("pair", lambda a, b: np.logaddexp(a, b), [normal(4), normal(4)]),
+        ("tie", lambda a: np.logaddexp(a, a), [normal(3)]),
+    ],
     "stop_gradient": [
         ("logsumexp shift", lambda x: ad.numpy.logsumexp(x, axis=1), [normal(3, 4)]),
         ("logsumexp all", lambda x: ad.numpy.logsumexp(x), [normal(5)]),
