@@ -88,3 +88,9 @@ class UnsupportedArgumentError(UnsupportedOperationError, TypeError):
 class PrecisionWarning(UserWarning):
     """An input of another floating-point type (float32, float16, longdouble) is converted
     to float64: ``ad`` computes in float64 only."""
+
+
+class RetraceWarning(UserWarning):
+    """``ad.jit`` keeps tracing one function at one input signature: a guard (a value
+    the traced code made concrete, an ``if`` on an array, a whole array read as a
+    Python value) fails at every new argument, so every call pays a trace."""

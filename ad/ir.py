@@ -90,9 +90,14 @@ class Guard(NamedTuple):
     where: str = ""
 
     def holds(self, read: Callable[[Var], Any]) -> bool:
-        """True if ``fn`` of the operands' values (``read(var)``) gives ``expected``."""
+        """True if ``fn`` of the operands' values (``read(var)``) gives ``expected``
+        (False if it raises: a re-trace then meets the error where the code raises it)."""
         vals = [read(v) if isinstance(v, Var) else v for v in self.operands]
-        return same_value(self.fn(*vals), self.expected)
+        try:
+            got = self.fn(*vals)
+        except Exception:
+            return False
+        return same_value(got, self.expected)
 
 
 def same_value(a: Any, b: Any) -> bool:

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ad import tree
-from ad.errors import ADError, InputTypeError, NonScalarOutputError
+from ad.errors import ADError, InputTypeError, NonScalarOutputError, RetraceWarning
 from ad.ir import Graph
 from ad.kernels import run
 from ad.primitives.shape import stop_gradient
@@ -130,6 +131,8 @@ class Jitted:
         self._cache: dict[Any, tuple[_Variant, ...]] = {}
         self._lock = threading.Lock()
         self.traces = 0  # how many times fun was traced (a test and a user can read it)
+        self._misses: dict[Any, int] = {}  # per signature: traces after failed guards
+        self._warned = False
         functools.update_wrapper(self, fun)
 
     # -- the signature -------------------------------------------------------------
@@ -170,6 +173,8 @@ class Jitted:
             if result is not None:
                 self._touch(key, variant)
                 return result
+        if key in self._cache:
+            self._missed(key)
         spec = getattr(self.fun, "__ad_grad__", None)
         if spec is not None and spec[2] in (None, "compiled"):
             return self._trace_grad(spec, key, args, kwargs, dyn, leaves)
@@ -266,6 +271,27 @@ class Jitted:
             old = self._cache.get(key, ())
             self._cache[key] = (variant, *old)[: self.max_variants]
         return _first(variant, dyn)
+
+    def _missed(self, key: Any) -> None:
+        """Count a re-trace at a known signature; warn once when they keep coming (more
+        than ``max_variants``: the variants cannot cover the calls)."""
+        misses = self._misses[key] = self._misses.get(key, 0) + 1
+        if misses <= self.max_variants or self._warned:
+            return
+        self._warned = True
+        labels = sorted({g.where for v in self._cache[key] for g in v.graph.guards})
+        whole = [w for w in labels if w.startswith("value_of(")]
+        shown = ", ".join((whole or labels)[:4]) or "(none recorded)"
+        name = getattr(self.fun, "__name__", "the function")
+        warnings.warn(
+            f"ad.jit({name}) was traced {misses + 1} times at one input signature: a "
+            f"guard fails at new argument values, so each call traces again. Guards: "
+            f"{shown}. A value_of guard is a whole value the code made concrete "
+            "(ad.trace's concrete(), or a NumPy function that needs the values); compute it "
+            "with ad.numpy operations, or pass it as a static argument",
+            RetraceWarning,
+            stacklevel=3,
+        )
 
     def _touch(self, key: Any, variant: _Variant) -> None:
         """Move ``variant`` to the front (the most recently used)."""

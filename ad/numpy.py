@@ -69,9 +69,9 @@ from ad.primitives.elementwise import (
 )
 from ad.primitives.linalg import matmul
 from ad.primitives.reductions import logsumexp
-from ad.primitives.shape import gather, getitem, scatter_add, traced
+from ad.primitives.shape import gather, getitem, scatter_add, stop_gradient, traced
 from ad.trace import Tracer as _Tracer
-from ad.trace import concrete, lift, shape_of, user_stacklevel
+from ad.trace import concrete, guard, lift, peek, shape_of, user_stacklevel
 
 __all__ = [
     "abs", "add", "arccos", "arcsin", "arctan", "broadcast_to", "concatenate", "copy", "cos",
@@ -207,22 +207,63 @@ def _signature_of(fn: Any, wrapper: Any) -> Any:
     return wrapper
 
 
-def _deep_concrete(x: Any) -> Any:
-    """The values under tracers, in nested lists, tuples and dicts too."""
+def _tracers_in(x: Any, found: list[Any]) -> Any:
+    """``x`` with every tracer (in nested lists, tuples and dicts too) replaced by its
+    index in ``found``, where it is appended."""
+    if isinstance(x, _Tracer):
+        found.append(x)
+        return _Slot(len(found) - 1)
     if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
-        return type(x)(_deep_concrete(v) for v in x)
+        return type(x)(_tracers_in(v, found) for v in x)
     if isinstance(x, dict):
-        return {k: _deep_concrete(v) for k, v in x.items()}
-    return concrete(x)
+        return {k: _tracers_in(v, found) for k, v in x.items()}
+    return x
+
+
+class _Slot(int):
+    """Where :func:`_tracers_in` took a tracer out."""
+
+
+def _filled(x: Any, values: tuple[Any, ...]) -> Any:
+    """The inverse of :func:`_tracers_in`, with ``values`` in the slots."""
+    if type(x) is _Slot:
+        return values[x]
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        return type(x)(_filled(v, values) for v in x)
+    if isinstance(x, dict):
+        return {k: _filled(v, values) for k, v in x.items()}
+    return x
+
+
+def _deep_concrete(x: Any) -> Any:
+    """The values under tracers, in nested lists, tuples and dicts too (each a guard on
+    its whole value)."""
+    found: list[Any] = []
+    shape = _tracers_in(x, found)
+    return _filled(shape, tuple(concrete(t) for t in found)) if found else x
 
 
 def concrete_fn(fn: Any) -> Any:
     """A function whose result has no derivative (argmax, isfinite, round's integer
     twins, ...): NumPy's own ``fn`` on the values, with NumPy's own arguments (so its
-    values and errors are NumPy's); ``.concrete`` marks it for the tests and the docs."""
+    values and errors are NumPy's); ``.concrete`` marks it for the tests and the docs.
+
+    The result is a guard (:func:`ad.trace.guard`): a jitted replay stays valid
+    wherever ``fn`` gives the same result (the same ``argmax``, say), not only at the
+    same values."""
 
     def run(*args: Any, **kw: Any) -> Any:
-        return fn(*_deep_concrete(args), **_deep_concrete(kw))
+        found: list[Any] = []
+        shape = _tracers_in((args, kw), found)
+        if not found:
+            return fn(*args, **kw)
+
+        def of_values(*values: Any) -> Any:
+            a, k = _filled(shape, values)
+            return fn(*a, **k)
+
+        of_values.__name__ = fn.__name__
+        return guard(of_values, *found)
 
     run.__doc__ = f"``numpy.{fn.__name__}`` on the values (piecewise constant: no derivative)."
     run = _signature_of(fn, run)
@@ -329,7 +370,7 @@ def _extreme(
         a = select(mask, a, initial)  # an excluded entry counts as the initial value
     if initial is _NoValue:
         return _finish(name, reduce(a, axis=axis, keepdims=keep), out)
-    if np.size(concrete(a)) == 0:  # nothing to reduce: the initial value everywhere
+    if 0 in shape_of(a):  # nothing to reduce: the initial value everywhere
         shape = np.shape(np.sum(np.empty(shape_of(a)), axis=axis, keepdims=keep))
         return _finish(name, _shape.broadcast_to(as_array(initial), shape), out)
     return _finish(name, pick(reduce(a, axis=axis, keepdims=keep), initial), out)
@@ -410,7 +451,7 @@ def _ordered(name: str, op: Any, a: Any) -> Any:
     """
     if not traced(a):
         return op(np.asarray(a, dtype=np.float64))
-    value = np.asarray(concrete(a))
+    value = np.asarray(peek(a))  # its memory layout (which the operations decide)
     idx = np.empty_like(value, dtype=np.int64)  # same memory layout as the value
     idx[...] = np.arange(value.size, dtype=np.int64).reshape(value.shape)
     m = np.asarray(op(idx), dtype=np.int64)
@@ -571,9 +612,10 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
 
 def where(condition: Any, x: Any = None, y: Any = None, /) -> Any:
     """``np.where(condition, x, y)``; the condition is concrete (it has no derivative).
-    With the condition alone, its nonzero indices (as NumPy)."""
+    With the condition alone, its nonzero indices (as NumPy; a guard under ``ad.jit``:
+    a replay holds where the same entries are nonzero)."""
     if x is None and y is None:
-        return np.where(concrete(condition))
+        return guard(np.nonzero, condition)
     if x is None or y is None:
         raise ValueError("either both or neither of x and y should be given")
     return select(condition, x, y)
@@ -635,6 +677,8 @@ def _like(npfn: Any) -> Any:
         bound = sig.bind(*args, **kwargs)
         a = bound.arguments.pop(next(iter(sig.parameters)))
         fill = bound.arguments.get("fill_value")
+        if traced(fill):  # NumPy decides only the dtype and shape: the value is no guard
+            bound.arguments["fill_value"] = peek(fill)
         args, kwargs = _deep_concrete(bound.args), _deep_concrete(bound.kwargs)
         value = npfn(np.empty(shape_of(a)), *args, **kwargs)
         if value.dtype != np.float64:
@@ -656,8 +700,9 @@ empty_like = _like(np.empty_like)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
-    """Softmax along ``axis``, shifted by the (constant) maximum for stability."""
-    z = exp(x - np.max(concrete(x), axis=axis, keepdims=True))
+    """Softmax along ``axis``, shifted by its maximum for stability (the shift has no
+    derivative: softmax does not depend on it)."""
+    z = exp(x - stop_gradient(_red.max(x, axis=axis, keepdims=True)))
     return z / _red.sum(z, axis=axis, keepdims=True)
 
 
@@ -692,8 +737,8 @@ def _p_norm(x: Any, ord: Any, axis: Any, keepdims: bool) -> Any:  # noqa: A002
     if ord == -np.inf:
         return _red.min(abs(x), axis=axis, keepdims=keepdims)
     if ord == 0:  # the number of nonzero entries: a constant
-        nz = np.asarray(concrete(x)) != 0
-        return np.sum(nz, axis=axis, keepdims=keepdims).astype(np.float64)
+        count = lambda v: np.sum(v != 0, axis=axis, keepdims=keepdims)  # noqa: E731
+        return np.asarray(guard(count, x), dtype=np.float64)
     if ord == 1:
         return _red.sum(abs(x), axis=axis, keepdims=keepdims)
     p = float(ord)

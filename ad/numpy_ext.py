@@ -111,7 +111,7 @@ from ad.primitives.shape import (
     transpose,
 )
 from ad.primitives.sorting import sort as _sort
-from ad.trace import Tracer, concrete, shape_of
+from ad.trace import Tracer, concrete, guard, shape_of
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -142,9 +142,13 @@ def reciprocal(x: Any) -> Any:
     return divide(1.0, x) if traced(x) else np.reciprocal(np.asarray(x, dtype=np.float64))
 
 
+def _sign_or_one(x: Any) -> np.ndarray:
+    return np.where(np.asarray(x) < 0, -1.0, 1.0)
+
+
 def _sign_const(x: Any) -> np.ndarray:
-    """+1 where x >= 0, -1 where x < 0: a constant, never 0 (unlike sign)."""
-    return np.where(np.asarray(concrete(x)) < 0, -1.0, 1.0)
+    """+1 where x >= 0, -1 where x < 0: a constant, never 0 (unlike sign); a guard."""
+    return guard(_sign_or_one, x)
 
 
 def cbrt(x: Any) -> Any:
@@ -172,13 +176,20 @@ def logaddexp2(a: Any, b: Any) -> Any:
     return logaddexp(multiply(a, LN2), multiply(b, LN2)) * (1.0 / LN2)
 
 
+def _pow2_scale(a: Any, b: Any) -> np.ndarray:
+    """The power of two at or above max(|a|, |b|) (1 where that is 0 or not finite)."""
+    m = np.maximum(np.abs(a), np.abs(b))
+    s = np.ldexp(1.0, np.frexp(m)[1])
+    return np.where((m > 0) & np.isfinite(m), s, 1.0)
+
+
 def hypot(a: Any, b: Any) -> Any:
-    """``np.hypot`` = s sqrt((a/s)^2 + (b/s)^2) with s = max(|a|, |b|) a constant (no
-    overflow; the derivative is (a da + b db) / hypot, undefined at the origin)."""
+    """``np.hypot`` = s sqrt((a/s)^2 + (b/s)^2) with s a constant power of two at the
+    larger magnitude (no overflow, exact scaling; a guard on its exponent). The
+    derivative is (a da + b db) / hypot, undefined at the origin."""
     if not traced(a, b):
         return np.hypot(a, b)
-    s = np.maximum(np.abs(concrete(a)), np.abs(concrete(b)))
-    s = np.where((s > 0) & np.isfinite(s), s, 1.0)
+    s = guard(_pow2_scale, a, b)
     return s * sqrt(square(a * (1.0 / s)) + square(b * (1.0 / s)))
 
 
@@ -212,7 +223,7 @@ def remainder(x: Any, y: Any) -> Any:
     constant: derivative 1 in x and -floor(x / y) in y, away from the jumps."""
     if not traced(x, y):
         return np.remainder(x, y)
-    q = np.floor_divide(np.asarray(concrete(x)), np.asarray(concrete(y)))
+    q = guard(np.floor_divide, x, y)  # a replay holds while the quotients are the same
     return x - q * y
 
 
@@ -220,8 +231,12 @@ def fmod(x: Any, y: Any) -> Any:
     """``np.fmod`` = x - trunc(x / y) y with the quotient a constant."""
     if not traced(x, y):
         return np.fmod(x, y)
-    q = np.trunc(np.asarray(concrete(x)) / np.asarray(concrete(y)))
+    q = guard(_trunc_divide, x, y)
     return x - q * y
+
+
+def _trunc_divide(x: Any, y: Any) -> np.ndarray:
+    return np.trunc(np.asarray(x) / np.asarray(y))
 
 
 #: ``x // y``: piecewise constant, so NumPy's on the values (zero derivative).
@@ -237,14 +252,17 @@ def _rounding(npfn: Any) -> Any:
     """``np.round`` / ``np.around`` / ``np.fix``: piecewise constant, so NumPy's on the
     values (zero derivative, as JAX); ``out=`` a traced array is updated."""
     sig = inspect.signature(npfn)
-    first = next(iter(sig.parameters))
+
+    def on_array(x: Any, *args: Any, **kwargs: Any) -> Any:
+        return npfn(np.asarray(x), *args, **kwargs)
+
+    on_array.__name__ = npfn.__name__
+    of_values = concrete_fn(on_array)  # a guard: a replay holds while the result is equal
 
     def fn(*args: Any, **kwargs: Any) -> Any:
         bound = sig.bind(*args, **kwargs)
         out = bound.arguments.pop("out", None)
-        bound.arguments[first] = np.asarray(concrete(bound.arguments[first]))
-        value = npfn(*_deep_concrete(bound.args), **_deep_concrete(bound.kwargs))
-        return _finish(npfn.__name__, value, out)
+        return _finish(npfn.__name__, of_values(*bound.args, **bound.kwargs), out)
 
     fn.__doc__ = f"``numpy.{npfn.__name__}`` on the values (piecewise constant)."
     return _signature_of(npfn, fn)
@@ -255,9 +273,13 @@ around = _rounding(np.around)
 fix = _rounding(np.fix)
 
 
+def _trunc(x: Any) -> np.ndarray:
+    return np.trunc(np.asarray(x, dtype=np.float64))
+
+
 def modf(x: Any) -> tuple[Any, Any]:
     """``np.modf``: (x - trunc(x), trunc(x)); the fractional part has derivative 1."""
-    t = np.trunc(np.asarray(concrete(x), dtype=np.float64))
+    t = guard(_trunc, x)
     return (subtract(x, t) if traced(x) else np.modf(x)[0]), t
 
 
@@ -265,7 +287,7 @@ def fmax(a: Any, b: Any) -> Any:
     """``np.fmax``: maximum that ignores NaN (select on the NaN masks)."""
     if not traced(a, b):
         return np.fmax(a, b)
-    na, nb = np.isnan(concrete(a)), np.isnan(concrete(b))
+    na, nb = guard(np.isnan, a), guard(np.isnan, b)
     return select(nb, a, select(na, b, maximum(a, b)))
 
 
@@ -273,7 +295,7 @@ def fmin(a: Any, b: Any) -> Any:
     """``np.fmin``: minimum that ignores NaN."""
     if not traced(a, b):
         return np.fmin(a, b)
-    na, nb = np.isnan(concrete(a)), np.isnan(concrete(b))
+    na, nb = guard(np.isnan, a), guard(np.isnan, b)
     return select(nb, a, select(na, b, minimum(a, b)))
 
 
@@ -281,9 +303,18 @@ def copysign(x: Any, y: Any) -> Any:
     """``np.copysign`` = x times a constant +-1: derivative +-1 in x, 0 in y."""
     if not traced(x, y):
         return np.copysign(x, y)
-    cx, cy = np.asarray(concrete(x)), np.asarray(concrete(y))
-    flip = np.where(np.signbit(cx) != np.signbit(cy), -1.0, 1.0)
-    return x * flip if traced(x) else np.copysign(cx, cy)
+    if not traced(x):
+        return np.copysign(x, concrete(y))  # a constant
+    return x * guard(_flip, x, y)
+
+
+def _flip(x: Any, y: Any) -> np.ndarray:
+    """-1 where copysign changes the sign of x, else 1."""
+    return np.where(np.signbit(x) != np.signbit(y), -1.0, 1.0)
+
+
+def _is_zero(x: Any) -> np.ndarray:
+    return np.asarray(x) == 0
 
 
 def sinc(x: Any) -> Any:
@@ -291,7 +322,7 @@ def sinc(x: Any) -> Any:
     derivative at exactly 0 is not given: the point is a select)."""
     if not traced(x):
         return np.sinc(x)
-    zero = np.asarray(concrete(x)) == 0
+    zero = guard(_is_zero, x)
     xs = math.pi * select(zero, 1.0, x)
     return select(zero, 1.0, sin(xs) / xs)
 
@@ -302,10 +333,20 @@ def nan_to_num(
     """``np.nan_to_num``: NaN and infinities replaced by constants (select)."""
     if not traced(x):
         return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
-    cx = np.asarray(concrete(x))
-    fixed = np.nan_to_num(cx, nan=concrete(nan), posinf=concrete(posinf), neginf=concrete(neginf))
-    y = select(np.isfinite(cx), x, fixed)
+    kind = guard(_nonfinite_kind, x)  # 0 finite, 1 NaN, 2 +inf, 3 -inf
+    fixed = np.nan_to_num(
+        np.choose(kind, (0.0, np.nan, np.inf, -np.inf)),
+        nan=concrete(nan),
+        posinf=concrete(posinf),
+        neginf=concrete(neginf),
+    )
+    y = select(kind == 0, x, fixed)
     return y if copy else x._rebind(y)  # copy=False: in place, as NumPy
+
+
+def _nonfinite_kind(x: Any) -> np.ndarray:
+    x = np.asarray(x)
+    return np.select([np.isnan(x), x == np.inf, x == -np.inf], [1, 2, 3], 0)
 
 
 def real(val: Any) -> Any:
@@ -435,7 +476,7 @@ def average(
         w = reshape(w, tuple(sa[i] if i in axes else 1 for i in range(len(sa))))
         w = broadcast_to(w, sa)
     wsum = _sum(w, axis=axis, keepdims=keep)
-    if np.any(concrete(wsum) == 0.0):
+    if guard(_any_zero, wsum):
         raise ZeroDivisionError("Weights sum to zero, can't be normalized")
     avg = divide(_sum(multiply(a, w), axis=axis, keepdims=keep), wsum)
     if returned:
@@ -443,9 +484,17 @@ def average(
     return avg
 
 
+def _any_zero(x: Any) -> bool:
+    return bool(np.any(np.asarray(x) == 0.0))
+
+
+def _not_nan(x: Any) -> np.ndarray:
+    return ~np.isnan(np.asarray(x))
+
+
 def _nan_mask(a: Any, where: Any = _NoValue) -> np.ndarray:
     """The entries a nan-reduction counts: not NaN, and selected by ``where``."""
-    ok = ~np.isnan(np.asarray(concrete(a)))
+    ok = guard(_not_nan, a)
     m = _mask(where)
     return ok if m is None else ok & m
 
@@ -632,7 +681,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     for an empty array, with NumPy's warning."""
     if not traced(a, out):
         return np.median(a, axis, out, overwrite_input, keepdims)
-    if np.size(concrete(a)) == 0:
+    if 0 in shape_of(a):
         return _finish("median", mean(a, axis, keepdims=keepdims), out)
     return _finish("median", _quantile("median", a, 0.5, axis, "linear", keepdims, None), out)
 

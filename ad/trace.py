@@ -175,7 +175,9 @@ def guard(fn: Callable[..., Any], *args: Any, where: str = "") -> Any:
     return out
 
 
-def _identity(x: Any) -> Any:
+def value_of(x: Any) -> Any:
+    """The whole value (the guard :func:`concrete` records; its label reads
+    ``value_of(v3)``)."""
     return x
 
 
@@ -185,7 +187,7 @@ def concrete(x: Any) -> Any:
     the value should guard that instead (:func:`guard`), so that replays at other
     values stay valid; :func:`peek` is for values that decide no result."""
     if isinstance(x, Tracer):
-        return guard(_identity, x)
+        return guard(value_of, x)
     return x
 
 
@@ -369,7 +371,9 @@ def _conversion_message(x: Tracer, what: str) -> str:
         "`buf[i] = value` is recorded as an update",
         "`np.array([a, b])` of traced values: use `np.stack([a, b])`",
         "`math.sin(x)` and the other math functions: use `np.sin(x)`",
-        "`float(x)`, `x.item()`: keep x an array, or use ad.trace.concrete(x) for a constant",
+        "`float(x)`, `x.item()`: keep x an array (`ad.stop_gradient(x)` for a value without "
+        "a derivative), or `from ad.trace import concrete` and `concrete(x)` for its NumPy "
+        "value (under ad.jit a guard on the whole value: a new value traces again)",
     ]
     if "math." in line:
         hints.insert(0, hints.pop(2))

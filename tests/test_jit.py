@@ -7,6 +7,7 @@ import pytest
 
 import ad
 from ad.jit import StaleConstantError
+from ad.trace import concrete
 
 
 def tiny(x):
@@ -145,3 +146,32 @@ def test_threads_share_a_jitted_function_safely():
     for t in threads:
         t.join()
     assert not wrong
+
+
+def test_values_that_decide_nothing_new_are_precise_guards_not_retraces():
+    """argmax, one-argument np.where, softmax's shift, a 0-norm: a replay holds wherever
+    they give the same result, not only at the values traced."""
+    fns = {
+        "argmax": lambda x: x[np.argmax(x)] * np.sum(x),
+        "where": lambda x: np.sum(x[np.where(x > 0.0)] ** 2),
+        "softmax": lambda x: np.sum(ad.numpy.softmax(x) * np.arange(4.0)),
+        "0-norm": lambda x: np.linalg.norm(x, 0) * np.sum(x),
+        "full_like": lambda x: np.sum(np.full_like(x, x[0]) * x),
+    }
+    rng = np.random.default_rng(5)
+    for name, f in fns.items():
+        jf, jg = ad.jit(f), ad.jit(ad.grad(f))
+        for _ in range(4):
+            x = np.array([3.0, -1.0, 0.5, 2.0]) + 0.1 * rng.uniform(size=4)  # same argmax
+            np.testing.assert_allclose(jf(x), f(x), rtol=1e-13, err_msg=name)
+            np.testing.assert_allclose(jg(x), ad.grad(f)(x), rtol=1e-13, err_msg=name)
+        assert (jf.traces, jg.traces) == (1, 1), name
+
+
+def test_a_function_that_retraces_on_every_call_is_named_in_a_warning():
+    f = ad.jit(lambda x: x * concrete(x[0]))  # a guard on the value of x[0]
+    with pytest.warns(ad.errors.RetraceWarning, match=r"value_of\(v"):
+        for k in range(12):
+            x = np.full(2, 1.0 + k)
+            np.testing.assert_array_equal(f(x), x * x[0])  # still right every time
+    assert f.traces == 12

@@ -175,6 +175,7 @@ def replay(
     st = primal_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, ws.work, True)
     if st != 0:
         if guards:
+            prog.release(ws)
             return None
         raise status_error(prog, ws.values, st)
     if guards and not _guards_hold(prog, ws, guards):
@@ -309,6 +310,7 @@ def gradient(
     st = primal_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, ws.work, True)
     if st != 0:
         if guards:
+            prog.release(ws)
             return None
         raise status_error(prog, ws.values, st)
     if guards and not _guards_hold(prog, ws, guards):
