@@ -58,6 +58,10 @@ def as_args(graph: Graph, args: Any, what: str = "args") -> list[Any]:
     """``args`` as a list matching ``graph.inputs`` (a bare array for one input)."""
     if not isinstance(args, (tuple, list)):
         args = (args,)
+    if len(args) == 1 and len(graph.inputs) == 1:  # the common call, checked cheaply
+        a = args[0]
+        if type(a) is np.ndarray and a.dtype == np.float64 and a.shape == graph.inputs[0].shape:
+            return [a]
     if len(args) != len(graph.inputs):
         raise ShapeError(f"the graph has {len(graph.inputs)} inputs, {what} has {len(args)}")
     out = []

@@ -160,6 +160,9 @@ class Graph:
         #: True once :meth:`validate` passed (or the tracer built it: its builder checks
         #: every equation as it is added); the engines validate a graph only once.
         self.validated = False
+        #: what an engine derived from this graph once, to reuse on every later call (the
+        #: compiled engine's lowered program); the IR itself never reads it
+        self.compiled: Any = None
 
     # -- sizes -------------------------------------------------------------------
     @property
@@ -303,14 +306,43 @@ class Graph:
         return "\n".join(out)
 
 
+def _param_key(value: Any) -> Any:
+    """A hashable stand-in for a parameter value: arrays by identity (an equation's
+    index maps are shared, not rebuilt, where they are equal); TypeError if none."""
+    if isinstance(value, np.ndarray):
+        return ("array", id(value))
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, tuple(_param_key(v) for v in value))
+    if isinstance(value, float):  # -0.0 is not 0.0 here
+        return ("float", value.hex())
+    hash(value)
+    return (type(value).__name__, value)  # True is not 1
+
+
+def _cse_key(prim: Any, inputs: Sequence[Var], params: dict[str, Any]) -> tuple | None:
+    """The key under which an equation is merged with an equal one (None: never)."""
+    if not all(type(v) is Var for v in inputs):
+        return None
+    try:
+        ps = tuple(sorted((k, _param_key(v)) for k, v in params.items()))
+    except TypeError:
+        return None
+    return (prim.name, tuple(v.id for v in inputs), ps)
+
+
 class GraphBuilder:
     """Public builder of Wengert lists, used by the tracer and by problem generators.
 
     ``apply`` runs the primitive's shape rule, so a builder never produces an
-    ill-shaped graph; ``build`` validates the result.
+    ill-shaped graph; ``build`` validates the result. With ``cse=True`` (the tracer's
+    builder) an equation equal to one already recorded (same primitive, operands and
+    parameters) is not added again: ``apply`` returns the earlier output, so a traced
+    graph (and a derivative graph, where rules repeat products such as ``g y`` and
+    ``g x`` of ``x * x``) computes each value once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cse: bool = False) -> None:
+        self._seen: dict[tuple, Any] | None = {} if cse else None
         self._next = 0
         self.inputs: list[Var] = []
         self.consts: list[Var] = []
@@ -352,15 +384,23 @@ class GraphBuilder:
             if prim not in registry:
                 raise GraphError(f"unknown primitive '{prim}'")
             prim = registry[prim]
+        key = None
+        if self._seen is not None:
+            key = _cse_key(prim, inputs, params)
+            hit = self._seen.get(key) if key is not None else None
+            if hit is not None:
+                return hit
         shapes = prim.out_shapes([v.shape for v in inputs], params)
         if prim.n_out == 1:
             out = Var(self._next, shapes[0])
             self._next += 1
             self.eqns.append(Eqn(prim, inputs, (out,), params))
-            return out
-        outs = tuple(self._new(s) for s in shapes)
-        self.eqns.append(Eqn(prim, inputs, outs, params))
-        return outs
+        else:
+            out = tuple(self._new(s) for s in shapes)
+            self.eqns.append(Eqn(prim, inputs, out, params))
+        if key is not None:
+            self._seen[key] = out
+        return out
 
     def build(self, outputs: Var | tuple[Var, ...] | list[Var], validate: bool = True) -> Graph:
         """Finish the graph with the given output(s)."""

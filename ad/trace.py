@@ -31,7 +31,7 @@ class Trace:
 
     def __init__(self) -> None:
         self.level = len(_stack)
-        self.builder = GraphBuilder()
+        self.builder = GraphBuilder(cse=True)
         self.values: dict[int, Any] = {}
         self.alive = True
         self._consts: dict[int, tuple[Any, Var]] = {}

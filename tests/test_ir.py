@@ -87,3 +87,26 @@ def test_constants_are_part_of_the_list():
     assert "v1 = const" in str(g)
     out = ad.forward.jacobian(g, np.ones(2), engine="reference")
     np.testing.assert_allclose(out, np.diag([1.0, 2.0]))
+
+
+def test_a_traced_graph_computes_each_value_once():
+    x = np.array([0.3, -1.2, 2.0])
+    g = ad.trace(lambda x: np.sin(x) * np.sin(x) + np.sin(x), x)
+    assert [e.prim.name for e in g.eqns] == ["sin", "mul", "add"]
+    np.testing.assert_allclose(g(x), np.sin(x) ** 2 + np.sin(x), rtol=1e-15)
+    # x * x: the adjoint rules give g x and g x, one product in the gradient graph
+    G = ad.reverse.gradient_graph(ad.trace(lambda x: np.sum(x * x), x), [x])
+    keys = [(e.prim.name, tuple(v.id for v in e.inputs)) for e in G.eqns]
+    assert len(keys) == len(set(keys))
+    np.testing.assert_allclose(G(x), 2 * x, rtol=1e-15)
+
+
+def test_a_built_graph_keeps_every_equation_and_parameters_merge_only_when_equal():
+    b = GraphBuilder()
+    x = b.input((2,))
+    assert b.apply("sin", x) is not b.apply("sin", x)  # as written, by default
+    b = GraphBuilder(cse=True)
+    x = b.input(())
+    assert b.apply("sin", x) is b.apply("sin", x)
+    assert b.apply("integer_pow", x, n=2) is not b.apply("integer_pow", x, n=3)
+    assert b.apply("integer_pow", x, n=2) is b.apply("integer_pow", x, n=2)

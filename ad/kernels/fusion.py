@@ -14,11 +14,15 @@ read only inside the group) in a small scratch region instead of the tape:
   elementwise values are recomputed rather than stored: the tape keeps only the
   group's inputs and outputs), then the members' adjoint rules run backwards with the
   internal adjoints in scratch rows of the dual buffer;
-- forward: the members run one by one over whole arrays (their own instructions
-  follow the ``fused`` one in the program, marked with the MEMBER activity bit).
+- forward: per block, each member's dual-number rule in order, the internal values
+  and their p partials in scratch (values, and scratch rows of the dual buffer): the
+  partials of a group's intermediates never go to memory, and the dual buffer needs no
+  rows for them. The block is narrowed as p grows (:data:`FORWARD_ENTRIES` numbers a
+  scratch row block), so that the scratch stays in cache at any width.
 
-The members keep their own instructions (the forward sweep, and the unfused primal
-sweep that error reports use, run them); the fused sweeps skip them. Each member is
+The members keep their own instructions, which follow the ``fused`` one in the
+program, marked with the MEMBER activity bit: the unfused primal sweep that error
+reports use runs them; every other sweep skips them. Each member is
 described in the int pool by 9 numbers: its opcode, activity word, integer parameter
 ``n``, and (mode, slot) for its output and two operands, where mode 0 is a slot run
 indexed by the block's first entry, 1 a scratch run of the block, 2 a broadcast number.
@@ -32,12 +36,16 @@ import numpy as np
 
 from ad.ir import Eqn, Var
 from ad.kernels import table
+from ad.kernels.jit import kjit
 from ad.kernels.structural import SUM, _sum
 from ad.kernels.table import Generated, Instruction, declare, num, pool
 
 #: Entries per block: the group's scratch (8 bytes x BLOCK per internal value, and as
 #: much per direction of the adjoint) stays in the first levels of cache.
 BLOCK = 1024
+#: Partials per scratch row block in the forward sweep: a block of k entries with p
+#: directions each keeps k p <= FORWARD_ENTRIES (128 KiB per internal value).
+FORWARD_ENTRIES = 16384
 #: Numbers per member description in the pool.
 MEMBER_WIDTH = 9
 FULL, SCRATCH, BROADCAST = 0, 1, 2
@@ -67,11 +75,46 @@ def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
     return 0
 """
 
-FUSED_FORWARD = """\
+FUSED_FORWARD = f"""\
 @kjit
 def _fused_forward(act, pool, values, duals, work, unit, m, count, size, block, s0, s1):
-    return 0  # the members run one by one in the forward sweep
+    p = duals.shape[1]
+    step = max(1, min(block, {FORWARD_ENTRIES} // p))
+    for lo in range(0, size, step):
+        k = min(step, size - lo)
+        for t in range(count):
+{_MEMBER_READ.format(width=MEMBER_WIDTH)}
+            if op == {{sum_op}}:  # partial sums of the blocks, values and partials
+                part = _sum(values[x : x + k])
+                values[out] = part if lo == 0 else values[out] + part
+                if a & 1:
+                    if lo == 0:
+                        duals[out] = 0.0
+                    _add_rows(duals, out, x, k)
+            else:
+                st = _fusable_forward(
+                    op, a, pool, values, duals, work, unit, out, x, y, k, sx, sy, nn
+                )
+                if st != 0:
+                    return st
+    return 0
 """
+
+
+@kjit
+def _add_rows(duals, out, x, k):
+    """duals[out] += the sum of rows x .. x + k - 1 (of all p columns)."""
+    p = duals.shape[1]
+    if p == 1:
+        acc = 0.0
+        for r in range(k):
+            acc += duals[x + r, 0]
+        duals[out, 0] += acc
+        return
+    for r in range(k):
+        for c in range(p):
+            duals[out, c] += duals[x + r, c]
+
 
 FUSED_REVERSE = f"""\
 @kjit
@@ -102,7 +145,9 @@ FUSED = declare(
             num("s1"),
         ),
         Generated("_fused_primal", FUSED_PRIMAL.format(sum_op=SUM.opcode), uses=(_sum,)),
-        Generated("_fused_forward", FUSED_FORWARD),
+        Generated(
+            "_fused_forward", FUSED_FORWARD.format(sum_op=SUM.opcode), uses=(_sum, _add_rows)
+        ),
         Generated("_fused_reverse", FUSED_REVERSE.format(sum_op=SUM.opcode)),
         cost="elementwise",
         work="0",

@@ -77,7 +77,7 @@ SKIP = {
         f"        elif a & {table.GROUP}:",
         "            continue",
     ],
-    "forward": [f"        if a & {table.GROUP}:", "            continue"],
+    "forward": [f"        if a & {table.MEMBER}:", "            continue"],
     "reverse": [f"        if a & {table.MEMBER} or not a & 1:", "            continue"],
 }
 
@@ -127,8 +127,8 @@ FUSABLE_ARGS = {"out": "out", "x": "x", "y": "y", "size": "k", "sx": "sx", "sy":
 
 def _fusable_dispatch(sweep: str) -> list[str]:
     """``_fusable_<sweep>(op, ...)``: the fused groups' dispatch over their members."""
-    dual = ", duals" if sweep == "reverse" else ""
-    unit = ", unit" if sweep == "reverse" else ""
+    dual = ", duals" if sweep != "primal" else ""
+    unit = ", unit" if sweep != "primal" else ""
     out = [
         "",
         "@kjit",
@@ -158,7 +158,7 @@ def source() -> str:
             k = getattr(ins, sweep)
             if isinstance(k, Generated):
                 out += ["", *k.source.rstrip().splitlines(), ""]
-    out += _fusable_dispatch("primal") + _fusable_dispatch("reverse")
+    out += _fusable_dispatch("primal") + _fusable_dispatch("forward") + _fusable_dispatch("reverse")
     for sweep, (sig, doc, loop) in SWEEPS.items():
         out += ["", "@kjit", f"def {sig}:", f'    """{doc}"""']
         dual = ", duals" if sweep != "primal" else ""

@@ -109,12 +109,12 @@ class Lowering:
         self.scratch = n
         for g in self.groups:
             n = max(n, self.scratch + len(g.internal) * min(fusion.BLOCK, g.size))
-        # the adjoint buffer ends here: the fused sweeps keep internal values in scratch
-        self.n_reverse = n
-        for v in fused:  # their slots serve the forward sweep (members run one by one)
+        # the dual buffers end here: the fused sweeps keep internal values in scratch
+        self.n_reverse = self.n_active = n
+        for v in fused:  # their slots serve the unfused primal sweep (error reports)
             self.slot_of[v.id] = n
             n += v.size
-        self.n_active = n
+        self.n_internal = n - self.n_active
         for v in inactive:
             self.slot_of[v.id] = n
             n += v.size

@@ -72,6 +72,7 @@ class Program:
         self.eqn_of = np.asarray(lw.eqn_of, dtype=np.int64)
         self.n_active = lw.n_active
         self.n_reverse = lw.n_reverse
+        self.n_internal = lw.n_internal  # values internal to fused groups (never taped)
         self.n_values = max(lw.n_values, 1)
         self.work_size = max(lw.work, 1)
         self.slot_of = dict(lw.slot_of)
@@ -85,6 +86,9 @@ class Program:
         self.inputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.inputs]
         self.n_in = sum(v.size for v in graph.inputs)  # slots 0 .. n_in - 1, in order
         self.outputs = [(self.slot_of[v.id], v.size, v.shape) for v in graph.outputs]
+        # per call: the slices that load() writes and read_outputs() copies
+        self._loads = [(slice(o, o + n), len(shape) == 1) for o, n, shape in self.inputs]
+        self._reads = [(slice(o, o + n), shape, len(shape) == 1) for o, n, shape in self.outputs]
         active, useful = graph.activity()
         self.out_active = [v.id in active for v in graph.outputs]
         own = [lw.ref_kind(v.id) == "own" for v in graph.outputs]
@@ -132,12 +136,20 @@ class Program:
     # -- reading and writing the buffers ------------------------------------------------
     def load(self, ws: Workspace, args: list[np.ndarray]) -> None:
         """Copy the inputs into their slots."""
-        for (off, size, _), a in zip(self.inputs, args):
-            ws.values[off : off + size] = a.reshape(-1)
+        values = ws.values
+        for (where, flat), a in zip(self._loads, args):
+            values[where] = a if flat else a.reshape(-1)
 
     def read(self, buf: np.ndarray, which: list[tuple[int, int, tuple[int, ...]]]) -> list:
         """Copies of the given (offset, size, shape) slots of ``buf``."""
         return [buf[o : o + s].reshape(shape).copy() for o, s, shape in which]
+
+    def read_outputs(self, buf: np.ndarray) -> list[np.ndarray]:
+        """Copies of the outputs' values (``read(buf, self.outputs)``, faster)."""
+        return [
+            buf[where].copy() if flat else buf[where].reshape(shape).copy()
+            for where, shape, flat in self._reads
+        ]
 
     def var_values(self, buf: np.ndarray, v: Var) -> np.ndarray:
         """The entries of ``v`` in ``buf`` (values or dual rows), broadcasts expanded."""
@@ -150,7 +162,7 @@ class Program:
         """8 x the slots the reverse mode reads after recording: every Var with storage
         of its own, except the values internal to fused groups (recomputed, their
         scratch counted instead), plus the residuals. See ``ad.kernels.run.tape_bytes``."""
-        return 8 * (self.n_values - (self.n_active - self.n_reverse))
+        return 8 * (self.n_values - self.n_internal)
 
     def pool_slice(self, start: int, size: int) -> np.ndarray | None:
         """``pool[start:start + size]``, or None when the range is outside the pool."""
@@ -217,8 +229,8 @@ def validate(prog: Program) -> None:
 def _check_fields(prog: Program, ins: table.Instruction, rows: np.ndarray, F: np.ndarray) -> None:
     act = prog.act[rows]
     need = (act & 1) != 0
-    # adjoint rows end at n_reverse; members of fused groups run in the forward sweep only
-    rows_of = np.where((act & table.MEMBER) != 0, prog.n_active, prog.n_reverse)
+    # dual rows end at n_reverse; members of fused groups run in no dual sweep
+    rows_of = np.where((act & table.MEMBER) != 0, prog.n_values, prog.n_reverse)
     for k, f in enumerate(ins.fields):
         if f.kind == "int" or f.strided:
             continue

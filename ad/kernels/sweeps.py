@@ -32,6 +32,9 @@ from ad.kernels.elementwise import (
     _sign,
     _sqrt,
 )
+from ad.kernels.fusion import (
+    _add_rows,
+)
 from ad.kernels.linalg import (
     adjugate_forward,
     adjugate_primal,
@@ -2926,7 +2929,32 @@ def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
 
 @kjit
 def _fused_forward(act, pool, values, duals, work, unit, m, count, size, block, s0, s1):
-    return 0  # the members run one by one in the forward sweep
+    p = duals.shape[1]
+    step = max(1, min(block, 16384 // p))
+    for lo in range(0, size, step):
+        k = min(step, size - lo)
+        for t in range(count):
+            d = m + 9 * t
+            op, a, nn = pool[d], pool[d + 1], pool[d + 2]
+            out = pool[d + 4] + (lo if pool[d + 3] == 0 else 0)
+            x = pool[d + 6] + (lo if pool[d + 5] == 0 else 0)
+            y = pool[d + 8] + (lo if pool[d + 7] == 0 else 0)
+            sx = 0 if pool[d + 5] == 2 else 1
+            sy = 0 if pool[d + 7] == 2 else 1
+            if op == 54:  # partial sums of the blocks, values and partials
+                part = _sum(values[x : x + k])
+                values[out] = part if lo == 0 else values[out] + part
+                if a & 1:
+                    if lo == 0:
+                        duals[out] = 0.0
+                    _add_rows(duals, out, x, k)
+            else:
+                st = _fusable_forward(
+                    op, a, pool, values, duals, work, unit, out, x, y, k, sx, sy, nn
+                )
+                if st != 0:
+                    return st
+    return 0
 
 
 @kjit
@@ -3013,6 +3041,65 @@ def _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn):
         return _logaddexp_primal(a, pool, values, work, out, x, y, k, sx, sy)
     elif op == 54:  # sum
         return sum_primal(a, pool, values, work, out, x, k)
+    return 0
+
+
+@kjit
+def _fusable_forward(op, a, pool, values, duals, work, unit, out, x, y, k, sx, sy, nn):
+    if op == 0:  # neg
+        return _neg_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 2:  # sin
+        return _sin_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 4:  # cos
+        return _cos_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 6:  # tan
+        return _tan_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 8:  # exp
+        return _exp_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 10:  # log
+        return _log_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 12:  # log1p
+        return _log1p_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 14:  # expm1
+        return _expm1_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 16:  # sqrt
+        return _sqrt_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 18:  # tanh
+        return _tanh_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 20:  # sinh
+        return _sinh_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 22:  # cosh
+        return _cosh_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 24:  # arctan
+        return _arctan_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 26:  # arcsin
+        return _arcsin_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 28:  # arccos
+        return _arccos_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 30:  # abs
+        return _abs_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 32:  # integer_pow
+        return _integer_pow_forward(a, pool, values, duals, work, unit, out, x, k, nn)
+    elif op == 34:  # add
+        return _add_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 36:  # sub
+        return _sub_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 38:  # mul
+        return _mul_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 40:  # div
+        return _div_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 42:  # pow
+        return _pow_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 44:  # maximum
+        return _maximum_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 46:  # minimum
+        return _minimum_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 48:  # arctan2
+        return _arctan2_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 50:  # logaddexp
+        return _logaddexp_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
+    elif op == 54:  # sum
+        return sum_forward(a, pool, values, duals, work, unit, out, x, k)
     return 0
 
 
@@ -3333,7 +3420,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
     duals = borrowed(duals)
     for i in range(ops.shape[0]):
         a = act[i]
-        if a & 2305843009213693952:
+        if a & 4611686018427387904:
             continue
         op, j = ops[i], ptr[i]
         st = 0

@@ -1,0 +1,58 @@
+"""Fused elementwise groups run block by block in every sweep: several blocks, a
+remainder block, a sum across blocks, a broadcast operand, and forward widths that
+narrow the block, all against the reference interpreters."""
+
+import numpy as np
+import pytest
+
+import ad
+from ad import reference
+from ad.kernels import fusion, run, table
+
+SIZE = 2 * fusion.BLOCK + 37  # two full blocks and a remainder
+
+
+def chain(x, c):
+    """sin, mul, exp, sub of a broadcast number, tanh, a sum: one group."""
+    s = np.sin(x) * x
+    t = np.tanh(np.exp(0.1 * s) - c)
+    return np.sum(t * x), t
+
+
+@pytest.fixture(scope="module")
+def case():
+    rng = np.random.default_rng(7)
+    x, c = rng.uniform(-1, 1, SIZE), np.asarray(0.3)
+    g = ad.trace(chain, x, c)
+    return g, run.compile(g), x, c, rng
+
+
+def test_the_chain_is_one_group_whose_intermediates_have_no_dual_rows(case):
+    _, prog, *_ = case
+    names = [table.INSTRUCTIONS[op].name for op in prog.ops]
+    assert names.count("fused") == 1
+    assert prog.n_internal > 0
+    assert prog.n_active == prog.n_reverse  # no partials rows for the internal values
+    assert prog.n_internal == 6 * SIZE  # sin, mul, mul, exp, sub, the last mul
+    # rows: x, c, the outputs t and the sum, one scratch block per internal value
+    assert prog.n_active == SIZE + 1 + SIZE + 1 + 6 * fusion.BLOCK
+
+
+@pytest.mark.parametrize("p", [1, 3, 40, 700])  # 700: a forward block of 23 entries
+def test_forward_sweeps_of_a_fused_group_match_the_reference(case, p):
+    g, prog, x, c, rng = case
+    tx, tc = rng.standard_normal((p, SIZE)), rng.standard_normal((p,))
+    outs, tans = run.jvp(prog, [x, c], [tx, tc])
+    want_outs, want_tans = reference.jvp(g, [x, c], [tx, tc])
+    for got, want in zip(list(outs) + list(tans), list(want_outs) + list(want_tans)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("q", [1, 5])
+def test_reverse_sweeps_of_a_fused_group_match_the_reference(case, q):
+    g, prog, x, c, rng = case
+    bars = [rng.standard_normal((q,)), rng.standard_normal((q, SIZE))]
+    got = run.vjp(prog, [x, c], bars)[1]
+    want = reference.vjp(g, [x, c], bars)[1]
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
