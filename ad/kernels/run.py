@@ -247,29 +247,11 @@ class Tape:
     def vjp(self, cotangents: Sequence[np.ndarray | None]) -> list[np.ndarray]:
         """Per input a ``(q,) + shape`` cotangent, from ``cotangents[i]`` of shape
         ``(q,) + outputs[i].shape`` (or None): one adjoint sweep."""
-        prog, ws = self.prog, self._ws
+        ws = self._ws
         if ws is None:
             raise RuntimeError("this tape was closed")
-        q = next(int(c.shape[0]) for c in cotangents if c is not None)
         with self._lock:
-            A = ws.duals("reverse", q)
-            A.fill(0.0)
-            for (off, size, _), live, c in zip(prog.outputs, prog.out_active, cotangents):
-                if c is not None and live:  # an inactive output has no adjoint rows
-                    A[off : off + size] += c.reshape(q, size).T
-            st = reverse_sweep(
-                prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, NO_UNIT
-            )
-            if st != 0:
-                raise status_error(prog, ws.values, st)
-            bars = [
-                A[off : off + size].T.reshape((q,) + shape).copy()
-                for off, size, shape in prog.inputs
-            ]
-            if policy.raising() and not _finite(bars):
-                xs = prog.read(ws.values, prog.inputs)  # the recorded inputs
-                raise _report(prog, lambda g: reference.vjp(g, xs, cotangents), "cotangent")
-        return bars
+            return _pullback(self.prog, ws, cotangents)
 
     def close(self) -> None:
         """Give the workspace back to the program (the tape cannot be used after)."""
@@ -287,6 +269,40 @@ class Tape:
             self._ws = None
 
 
+def _pullback(
+    prog: Program, ws: Workspace, cotangents: Sequence[np.ndarray | None]
+) -> list[np.ndarray]:
+    """One adjoint sweep over the values recorded in ``ws``: per input a ``(q,) +
+    shape`` cotangent."""
+    for c in cotangents:
+        if c is not None:
+            q = int(c.shape[0])
+            break
+    A = ws.duals("reverse", q)
+    A.fill(0.0)
+    for (off, size, _), live, c in zip(prog.outputs, prog.out_active, cotangents):
+        if c is not None and live:  # an inactive output has no adjoint rows
+            if q == 1:
+                A[off : off + size, 0] += c.reshape(size)
+            else:
+                A[off : off + size] += c.reshape(q, size).T
+    st = reverse_sweep(
+        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, NO_UNIT
+    )
+    if st != 0:
+        raise status_error(prog, ws.values, st)
+    bars = [
+        A[off : off + size, 0].reshape((1,) + shape).copy()
+        if q == 1
+        else A[off : off + size].T.reshape((q,) + shape).copy()
+        for off, size, shape in prog.inputs
+    ]
+    if policy.raising() and not _finite(bars):
+        xs = prog.read(ws.values, prog.inputs)  # the recorded inputs
+        raise _report(prog, lambda g: reference.vjp(g, xs, cotangents), "cotangent")
+    return bars
+
+
 def record(prog: Program, xs: Sequence[np.ndarray]) -> Tape:
     """The recording sweep at ``xs``: a :class:`Tape` to pull cotangents back over."""
     ws = prog.acquire()
@@ -297,9 +313,14 @@ def record(prog: Program, xs: Sequence[np.ndarray]) -> Tape:
 def vjp(
     prog: Program, xs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray | None]
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Record at ``xs``, then one adjoint sweep: the outputs and the input cotangents."""
-    with record(prog, xs) as tape:
-        return tape.outputs, tape.vjp(cotangents)
+    """Record at ``xs``, then one adjoint sweep: the outputs and the input cotangents
+    (:func:`record` and :meth:`Tape.vjp` in one call, without a Tape)."""
+    ws = prog.acquire()
+    _run_primal(prog, ws, xs)
+    outs = _outputs(prog, ws, xs)
+    bars = _pullback(prog, ws, cotangents)
+    prog.release(ws)  # not on an error: an interrupted call drops its workspace
+    return outs, bars
 
 
 def gradient(
