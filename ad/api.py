@@ -258,7 +258,9 @@ def hessian(
 
         ad.hessian(lambda x: np.sum(x**3) / 3)(x)          # diag(2 x)
     """
-    return jacfwd(jacrev(f, argnums, engine="reference"), argnums, engine=engine)
+    h = jacfwd(jacrev(f, argnums, engine="reference"), argnums, engine=engine)
+    h.__ad_hessian__ = (f, argnums, engine)  # what ad.jit specialises
+    return h
 
 
 def hvp(f: Callable[..., Any], *, engine: str | None = None) -> Callable[[Any, Any], Any]:

@@ -39,11 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from ad import tree
+from ad import engine, tree
 from ad.errors import ADError, InputTypeError, NonScalarOutputError, RetraceWarning
 from ad.ir import Graph
 from ad.kernels import run
 from ad.primitives.shape import stop_gradient
+from ad.reverse import gradient_graph
 from ad.trace import check_input, trace_with_values
 
 #: Variants (traces along different paths) kept per signature.
@@ -90,6 +91,28 @@ class _GradVariant(_Variant):
         value, bars = got
         grads = self.pick(bars)
         return (np.float64(value), grads) if self.with_value else grads
+
+
+class _HessianVariant(_Variant):
+    """``jit(hessian(f))`` at one array argument: the gradient graph of ``f`` run by
+    the compiled forward engine (all directions in as few sweeps as the dual budget
+    allows), not the graph of the traced forward-over-reverse rules (which holds
+    n x n intermediates). ``f``'s own program checks its guards first."""
+
+    __slots__ = ("grad_prog", "chunk")
+
+    def __init__(self, graph: Graph, grad_graph: Graph, consts):
+        super().__init__(graph, tree.flatten(None)[1], consts)
+        self.grad_prog = run.compile(grad_graph)
+        n = grad_graph.inputs[0].size
+        self.chunk = max(1, min(n, engine.pick_chunk(n, self.grad_prog.n_active)))
+
+    def replay(self, leaves: Sequence[np.ndarray]) -> Any:
+        if self.graph.guards and run.replay(self.prog, leaves, self.graph.guards) is None:
+            return None
+        x = leaves[0]
+        J = run.jacobian_forward(self.grad_prog, leaves, self.chunk)[1]
+        return J.reshape(x.shape + x.shape)
 
 
 def _is_dynamic(leaf: Any) -> bool:
@@ -178,6 +201,9 @@ class Jitted:
         spec = getattr(self.fun, "__ad_grad__", None)
         if spec is not None and spec[2] in (None, "compiled"):
             return self._trace_grad(spec, key, args, kwargs, dyn, leaves)
+        spec = getattr(self.fun, "__ad_hessian__", None)
+        if spec is not None and spec[2] in (None, "compiled") and _one_array(key, spec[1]):
+            return self._trace_hessian(spec[0], key, dyn)
         return self._trace(key, args, kwargs, dyn, leaves)
 
     # -- tracing a new variant ----------------------------------------------------------
@@ -272,6 +298,21 @@ class Jitted:
             self._cache[key] = (variant, *old)[: self.max_variants]
         return _first(variant, dyn)
 
+    def _trace_hessian(self, f: Callable[..., Any], key: Any, dyn: list) -> Any:
+        """A :class:`_HessianVariant` for ``hessian(f)(x)`` at one float64 array."""
+        graph, trace, _ = trace_with_values(f, dyn)
+        self.traces += 1
+        if graph.out_tree is not None or graph.outputs[0].shape != ():
+            raise NonScalarOutputError(
+                f"hessian requires a scalar output, got shape(s) {[v.shape for v in graph.outputs]}"
+            )
+        consts = trace.captured() if self.check_constants else []
+        variant = _HessianVariant(graph, gradient_graph(graph, dyn), consts)
+        with self._lock:
+            old = self._cache.get(key, ())
+            self._cache[key] = (variant, *old)[: self.max_variants]
+        return _first(variant, dyn)
+
     def _missed(self, key: Any) -> None:
         """Count a re-trace at a known signature; warn once when they keep coming (more
         than ``max_variants``: the variants cannot cover the calls)."""
@@ -311,7 +352,13 @@ class Jitted:
             self._cache.clear()
 
 
-def _first(variant: _GradVariant, dyn: list) -> Any:
+def _one_array(key: Any, argnums: Any) -> bool:
+    """The call is ``h(x)``: one float64 array, no keywords or static arguments, and
+    ``argnums`` names it (the case :class:`_HessianVariant` serves)."""
+    return key[0] == "arrays" and len(key[1]) == 1 and argnums in (0, -1)
+
+
+def _first(variant: _Variant, dyn: list) -> Any:
     """The first call's result: guards hold at the point traced (by construction)."""
     got = variant.replay(dyn)
     if got is None:  # pragma: no cover - a guard that fails where it was recorded

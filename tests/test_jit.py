@@ -92,6 +92,24 @@ def test_higher_order_transformations_under_jit():
     assert vg[0] == pytest.approx(f(x)) and np.allclose(vg[1], ad.grad(f)(x))
 
 
+def test_jitted_hessian_runs_the_gradient_graph_and_keeps_its_guards():
+    def f(x):  # the branch depends on x: a guard of f's graph, checked before the sweeps
+        if np.sum(x) > 0:
+            return np.sum(x**3) / 3 + np.prod(x)
+        return np.linalg.norm(x) ** 3 / 3.0
+
+    jh = ad.jit(ad.hessian(f))
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        x = rng.standard_normal((2, 3))
+        H = jh(x)
+        assert H.shape == (2, 3, 2, 3)
+        np.testing.assert_allclose(H, ad.hessian(f, engine="reference")(x), rtol=1e-12)
+    assert jh.traces == 2  # one variant per branch, then replays only
+    variant = jh._cache[("arrays", ((2, 3),))][0]
+    assert type(variant).__name__ == "_HessianVariant"
+
+
 def test_constants_are_baked_in_and_the_check_says_so():
     A = np.eye(3)
     f = lambda x: A @ x
