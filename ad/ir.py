@@ -309,25 +309,33 @@ class Graph:
 def _param_key(value: Any) -> Any:
     """A hashable stand-in for a parameter value: arrays by identity (an equation's
     index maps are shared, not rebuilt, where they are equal); TypeError if none."""
+    t = type(value)
+    if t is int or t is str or t is bool or value is None:
+        return (t, value)  # True is not 1
     if isinstance(value, np.ndarray):
-        return ("array", id(value))
-    if isinstance(value, (tuple, list)):
-        return (type(value).__name__, tuple(_param_key(v) for v in value))
+        return (np.ndarray, id(value))
+    if t is tuple or t is list:
+        return (t, tuple([_param_key(v) for v in value]))
     if isinstance(value, float):  # -0.0 is not 0.0 here
-        return ("float", value.hex())
+        return (float, value.hex())
     hash(value)
-    return (type(value).__name__, value)  # True is not 1
+    return (t, value)
 
 
 def _cse_key(prim: Any, inputs: Sequence[Var], params: dict[str, Any]) -> tuple | None:
     """The key under which an equation is merged with an equal one (None: never)."""
-    if not all(type(v) is Var for v in inputs):
-        return None
-    try:
-        ps = tuple(sorted((k, _param_key(v)) for k, v in params.items()))
-    except TypeError:
-        return None
-    return (prim.name, tuple(v.id for v in inputs), ps)
+    ids = []
+    for v in inputs:
+        if type(v) is not Var:
+            return None
+        ids.append(v.id)
+    ps = ()
+    if params:
+        try:
+            ps = tuple(sorted([(k, _param_key(v)) for k, v in params.items()]))
+        except TypeError:
+            return None
+    return (prim.name, tuple(ids), ps)
 
 
 class GraphBuilder:
@@ -384,12 +392,21 @@ class GraphBuilder:
             if prim not in registry:
                 raise GraphError(f"unknown primitive '{prim}'")
             prim = registry[prim]
-        key = None
-        if self._seen is not None:
-            key = _cse_key(prim, inputs, params)
-            hit = self._seen.get(key) if key is not None else None
-            if hit is not None:
-                return hit
+        key, hit = self.seen(prim, inputs, params)
+        return hit if hit is not None else self.record(prim, inputs, params, key)
+
+    def seen(self, prim: Primitive, inputs: Sequence[Var], params: dict[str, Any]) -> Any:
+        """``(key, output)``: the output of an equal equation already recorded (None if
+        there is none, or the builder does not merge), and the key to record it under."""
+        if self._seen is None:
+            return None, None
+        key = _cse_key(prim, inputs, params)
+        return key, (self._seen.get(key) if key is not None else None)
+
+    def record(
+        self, prim: Primitive, inputs: Sequence[Var], params: dict[str, Any], key: Any
+    ) -> Any:
+        """Append the equation (its shape rule checks the operands); remember its key."""
         shapes = prim.out_shapes([v.shape for v in inputs], params)
         if prim.n_out == 1:
             out = Var(self._next, shapes[0])

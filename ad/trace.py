@@ -74,8 +74,13 @@ class Trace:
 
     def process(self, prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
         in_vars = [self.to_var(a) for a in args]
+        key, out_vars = self.builder.seen(prim, in_vars, params)
+        if out_vars is not None:  # an equal equation was recorded: its value, no work
+            if prim.n_out == 1:
+                return Tracer(self, out_vars, self.values[out_vars.id])
+            return tuple(Tracer(self, v, self.values[v.id]) for v in out_vars)
         out = bind(prim, [self.values[v.id] for v in in_vars], params)
-        out_vars = self.builder.apply(prim, *in_vars, **params)
+        out_vars = self.builder.record(prim, in_vars, params, key)
         if prim.n_out == 1:
             self.values[out_vars.id] = out
             return Tracer(self, out_vars, out)

@@ -42,10 +42,11 @@ MAX_STRUCTURES = 64
 
 
 def _param_key(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
+    t = type(value)
+    if t is np.ndarray:
         return (value.shape, value.dtype.str, value.tobytes())
-    if isinstance(value, (tuple, list)):
-        return tuple(_param_key(v) for v in value)
+    if t is tuple or t is list:
+        return tuple([_param_key(v) for v in value])
     return value
 
 
@@ -53,13 +54,15 @@ def structure(graph: Graph) -> tuple:
     """Everything the lowering reads of ``graph`` but the constants' values: shapes,
     equations (primitive, operands, parameters with their index maps), outputs."""
     eqns = tuple(
-        (
-            e.prim.name,
-            tuple([v.id for v in e.inputs]),
-            tuple([v.shape for v in e.outputs]),
-            tuple([(k, _param_key(p)) for k, p in e.params.items()]),
-        )
-        for e in graph.eqns
+        [
+            (
+                e.prim.name,
+                tuple([v.id for v in e.inputs]),
+                tuple([v.shape for v in e.outputs]),
+                tuple([(k, _param_key(p)) for k, p in e.params.items()]) if e.params else (),
+            )
+            for e in graph.eqns
+        ]
     )
     return (
         tuple([(v.id, v.shape) for v in graph.inputs]),

@@ -23,7 +23,7 @@ import numpy as np
 
 from ad.errors import ShapeError
 from ad.primitives.core import Primitive, defjvp, defsparsity, defvjp
-from ad.trace import Tracer, ndim_of, shape_of
+from ad.trace import Tracer, concrete, ndim_of, shape_of
 
 
 def traced(*xs: Any) -> bool:
@@ -288,8 +288,8 @@ def ravel(x: Any) -> Any:
 
 
 def _concrete_index(idx: Any) -> Any:
-    from ad.trace import concrete
-
+    if type(idx) is int:
+        return idx
     if isinstance(idx, tuple):
         return tuple(concrete(i) for i in idx)
     return concrete(idx)
