@@ -3,7 +3,9 @@
 Points 1-3 (NumPy semantics and signatures) are also covered table-wide by
 ``test_numpy_conformance.py``; point 9 (symmetric matrices) is in
 ``primitives/test_linalg.py``; point 10 (the benchmark's baseline and ``--out``) in
-``bench/``. Points 4 and 5 (interrupts, threads) belong to the engine rewrite.
+``bench/``; points 4 and 5 (interrupts, threads) in ``kernels/test_kernels_program.py``
+(an interrupted sweep, threads calling one Graph) and ``test_jit.py`` (threads sharing a
+jitted function).
 """
 
 from __future__ import annotations
