@@ -78,7 +78,7 @@ KINDS = table.KINDS
 #: Textbook ratios (Griewank & Walther, ch. 4): forward 1 + 1.5 p, VJP 1.5 + 2.5 q.
 TEXTBOOK = {"f0": 1.0, "f1": 1.5, "r0": 1.5, "r1": 2.5}
 
-#: Seconds per unit of work of the primal when no calibration exists (DESIGN.md: ~20 ns
+#: Seconds per unit of primal work without calibration (docs/architecture.md, Cost model: ~20 ns
 #: per scalar op through the dispatch chain; loops over arrays ~1 ns per entry or flop).
 TEXTBOOK_SECONDS = {
     "scalar": 20e-9,
@@ -88,7 +88,7 @@ TEXTBOOK_SECONDS = {
     "linalg": 2e-9,
 }
 
-#: Overheads in seconds when no calibration exists (DESIGN.md: a kernel call 1-2 us; the
+#: Overheads in seconds, uncalibrated (docs/architecture.md, Cost model: a kernel call 1-2 us; the
 #: Python around a sweep a few us).
 TEXTBOOK_OVERHEADS = {
     "call_primal": 3e-6,

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ad import reference
-from ad.errors import ShapeError
+from ad import policy, reference
+from ad.errors import GuardError, ShapeError
 from ad.ir import Graph, Var
 from ad.kernels import run
 from ad.trace import Tracer, check_input
@@ -88,9 +88,39 @@ def choose(engine: str | None, *values: Any) -> str:
 
 
 def replay(graph: Graph, args: Sequence[Any]) -> Any:
-    """``graph(*args)``: the outputs at new inputs, by the compiled engine."""
+    """``graph(*args)``: the outputs at new inputs, by the compiled engine; a graph with
+    guards checks them on the values computed, and raises GuardError rather than answer
+    along a path the inputs would not take."""
     xs = as_args(graph, tuple(args))
-    return out_tree(graph, run.primal(run.compile(graph), xs))
+    prog = run.compile(graph)
+    if not graph.guards:
+        return out_tree(graph, run.primal(prog, xs))
+    outs = run.replay(prog, xs, graph.guards)
+    if outs is None:  # a guard failed, or the sweep stopped: say which
+        _guard_error(graph, xs)
+        outs = run.primal(prog, xs)  # the guards hold: raises the sweep's error
+    return out_tree(graph, outs)
+
+
+def _guard_error(graph: Graph, xs: Sequence[Any]) -> None:
+    """Raise GuardError naming the guards of ``graph`` that fail at ``xs`` (none: return)."""
+    where = sorted({g.where for g in graph.guards if not _holds(graph, g, xs)})
+    if where:
+        raise GuardError(
+            "the Graph's recorded control flow does not hold at these inputs (guards: "
+            f"{', '.join(where[:4])}): trace again at them, or use ad.jit(f), which "
+            "re-traces when a guard fails"
+        )
+
+
+def _holds(graph: Graph, guard: Any, xs: Sequence[Any]) -> bool:
+    """Whether ``guard`` holds at ``xs`` (the reference interpreter's values)."""
+    try:
+        with policy.nonfinite("propagate"), np.errstate(all="ignore"):
+            values = reference.evaluate(graph, xs)
+    except Exception:  # noqa: BLE001  (a failing sweep: the guard cannot be read)
+        return False
+    return guard.holds(lambda v: values[v.id])
 
 
 Graph.evaluator = replay
@@ -161,7 +191,12 @@ def gradient(
 ) -> tuple[Any, list[Any]]:
     """``(f(x), gradients)`` of a graph with one scalar output (checked by the caller)."""
     if engine == "compiled":
-        return run.gradient(run.compile(graph), args)
+        prog = run.compile(graph)
+        got = run.gradient(prog, args, graph.guards)
+        if got is None:  # a guard failed, or the sweep stopped: say which
+            _guard_error(graph, args)
+            got = run.gradient(prog, args)  # the guards hold: raises the sweep's error
+        return got
     outs, bars = vjp_one(graph, args, [np.float64(1.0)], engine, values)
     return outs[0], bars
 

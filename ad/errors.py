@@ -57,6 +57,11 @@ class SingularMatrixError(ADError, ValueError):
     """A matrix operation (inv, solve, det gradient) met an exactly singular matrix."""
 
 
+class GuardError(ADError, ValueError):
+    """A Graph was replayed at inputs where the control flow it recorded does not hold
+    (a branch, mask, tie or index differs): its answer there would be another path's."""
+
+
 class NonFiniteError(ADError, FloatingPointError):
     """A sweep produced a NaN or an infinity; the message names the first such node."""
 

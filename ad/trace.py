@@ -291,7 +291,9 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Graph:
     :func:`ad.tree.flatten` order), computed in float64 (a float32 or float16 input is
     converted, with one ``PrecisionWarning``); ``kwargs`` are passed through as
     constants. The Graph is value-specific: replaying it on other inputs
-    (``graph(*new_args)``) is valid when Python control flow would take the same branches.
+    (``graph(*new_args)``) is valid when Python control flow would take the same branches:
+    ``graph(*new_args)`` and ``ad.reverse.gradient`` check the recorded guards and raise
+    :class:`ad.errors.GuardError` where they fail (``ad.jit`` re-traces instead).
 
     Constants are snapshotted at trace time, as in JAX: every array ``f`` uses that is
     not an argument (a closure, a global, ``A`` in ``lambda x: A @ x``) is copied into

@@ -12,11 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.families import DEFAULT_FAMILIES, FAMILIES
 from bench.machine import REPO, pin_cpu
 
-FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic", "sparse")
-#: What runs without --problems: the sparse family has its own run (make bench-sparse).
-DEFAULT_FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic")
 ENGINES = ("forward", "reverse", "reference", "jax", "fd", "numpy", "api", "autograd", "sparse")
 DEFAULT_ENGINES = {
     "sweep": "forward,reverse,jax,fd,numpy,api,autograd,sparse",

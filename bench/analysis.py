@@ -304,6 +304,15 @@ def targets(df: pd.DataFrame) -> list[dict[str, object]]:
             target(12, what, value, limit, unit, jit_note if not math.isfinite(value) else "")
         )
 
+    def jit_row_at(
+        what: str, problem: str, mode: str, over: tuple[str, str], n: int, limit: float
+    ) -> None:
+        """The row of ad.jit's ``mode`` calls over ``over`` = (engine, mode) at n."""
+        if not rows(df, problem=problem, engine="ad.jit", mode=mode).empty:
+            r = ratio(per_call(df, problem, "ad.jit", mode), per_call(df, problem, *over))
+            r = r[[k for k in r.index if k[0] == n]] if len(r) else r
+            jit_row(what, _worst(r), limit)
+
     small_jit = per_call(df, "small", "ad.jit", "grad")
     small_ad = per_call(df, "small", "ad", "grad")
     if len(small_ad) or not rows(df, problem="small", engine="ad.jit").empty:
@@ -325,18 +334,22 @@ def targets(df: pd.DataFrame) -> list[dict[str, object]]:
         jit_row(
             "ad.jit(ad.grad(rosenbrock)) / prebuilt gradient (worst n)", _worst(ratio(rj, rp)), 1.2
         )
-    hv = per_call(df, "rosenbrock", "ad.jit", "hvp")
-    pr = per_call(df, "rosenbrock", eng, "primal")
-    if not rows(df, problem="rosenbrock", engine="ad.jit", mode="hvp").empty:
-        r = ratio(hv, pr)
-        r = r[[k for k in r.index if k[0] == 1000]] if len(r) else r
-        jit_row("ad.jit(ad.hvp(rosenbrock)) / compiled primal, n = 1000", _worst(r), 6.0)
-    hj = per_call(df, "seminar:cubic_norm", "ad.jit", "hessian")
-    hx = per_call(df, "seminar:cubic_norm", "jax", "hessian")
-    if not rows(df, problem="seminar:cubic_norm", engine="ad.jit", mode="hessian").empty:
-        r = ratio(hj, hx)
-        r = r[[k for k in r.index if k[0] == 100]] if len(r) else r
-        jit_row("ad.jit(ad.hessian(cubic norm)) / jax.jit(jax.hessian), n = 100", _worst(r), 3.0)
+    jit_row_at(
+        "ad.jit(ad.hvp(rosenbrock)) / compiled primal, n = 1000",
+        "rosenbrock",
+        "hvp",
+        (eng, "primal"),
+        1000,
+        6.0,
+    )
+    jit_row_at(
+        "ad.jit(ad.hessian(cubic norm)) / jax.jit(jax.hessian), n = 100",
+        "seminar:cubic_norm",
+        "hessian",
+        ("jax", "hessian"),
+        100,
+        3.0,
+    )
     gj = per_call(df, "logistic", "ad.jit", "gd")
     gx = per_call(df, "logistic", "jax", "gd")
     if len(gx):

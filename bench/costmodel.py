@@ -33,7 +33,8 @@ import pandas as pd
 
 from ad import cost
 
-FAMILIES = ("random", "linear", "mlp")
+#: The families the model is evaluated on (a subset of ``bench.families.FAMILIES``).
+EVALUATED_FAMILIES = ("random", "linear", "mlp")
 
 #: Mode-choice rules of peers, read from their sources (FACTS.md): CasADi weighs reverse
 #: as twice forward (``ad_weight`` 0.33: forward when 0.33 n <= 0.67 m); ADOL-C's
@@ -87,7 +88,7 @@ def _default_row(rows: pd.DataFrame, width: int) -> pd.Series | None:
 
 def cells(
     df: pd.DataFrame,
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[str] = EVALUATED_FAMILIES,
     engine: str = "compiled",
     graph_of: Callable[[str, int, int, int, int], Any] | None = None,
     calibration: Any = None,
@@ -198,10 +199,18 @@ def by_family(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def predicted_fwd_over_rev(
-    n: int, m: int, T: int, seed: int, family: str = "random", calibration: Any = None
+    n: int,
+    m: int,
+    T: int,
+    seed: int,
+    family: str = "random",
+    calibration: Any = None,
+    chunk: int | None = None,
 ) -> float:
-    """The model's t(forward Jacobian) / t(reverse Jacobian) for one cell (default chunks)."""
-    est = cost.estimate(_graph(family, n, m, T, seed), calibration=calibration)
+    """The model's t(forward Jacobian) / t(reverse Jacobian) for one cell of ``family``,
+    with chunk p = q = ``chunk`` (None: the engines' default rule). The one place that
+    reads ``ad.cost.estimate`` for a ratio (the winner map of :mod:`bench.plots` too)."""
+    est = cost.estimate(_graph(family, n, m, T, seed), chunk=chunk, calibration=calibration)
     return est.jacobian_forward_s / est.jacobian_reverse_s
 
 

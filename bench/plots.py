@@ -2,8 +2,8 @@
 
 :func:`plot_all` reads ``results.csv`` and writes every figure whose data is present;
 ``FIGURES`` names them with their captions (the report prints the captions). The
-winner map draws the cost model's predicted boundary when ``ad.cost.estimate``
-exists (see :func:`predicted_fwd_over_rev`: the only place that knows its API).
+winner map draws the cost model's predicted boundary
+(:func:`bench.costmodel.predicted_fwd_over_rev`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench import analysis as an  # noqa: E402
+from bench.costmodel import predicted_fwd_over_rev  # noqa: E402
 
 STYLE = {
     ("compiled", "jac_fwd"): ("tab:blue", "ours forward"),
@@ -45,6 +46,19 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _loglog(ax: plt.Axes, xlabel: str, ylabel: str, title: str, legend: int | None = 7) -> None:
+    """Log-log axes with their labels, title and grid, and a legend in font size
+    ``legend`` (None: no legend)."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    if legend is not None:
+        ax.legend(fontsize=legend)
 
 
 def _ours(df: pd.DataFrame) -> list[str]:
@@ -79,14 +93,8 @@ def _sweep_panel(ax, df, tag, axis, fixed_label, theory) -> bool:
                     anchor = y[len(y) // 2] / x[len(x) // 2] ** slope_th
                     ax.plot(x, anchor * x**slope_th, ":", color="black", lw=1)
                 drawn = True
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(axis)
-    ax.set_ylabel("median time per Jacobian [s]")
-    ax.set_title(f"random: Jacobian time vs {axis} ({fixed_label}); dotted: theory")
-    ax.grid(True, which="both", alpha=0.3)
-    if drawn:
-        ax.legend(fontsize=7)
+    title = f"random: Jacobian time vs {axis} ({fixed_label}); dotted: theory"
+    _loglog(ax, axis, "median time per Jacobian [s]", title, 7 if drawn else None)
     return drawn
 
 
@@ -142,15 +150,14 @@ def fig_random_vs_T(df: pd.DataFrame, out: Path) -> Path | None:
                 label=f"{engine} {MODE_LABEL[mode]} (slope {k:.2f})",
             )
     x = np.sort(d["T"].unique()).astype(float)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("T (arithmetic operations in the Wengert list)")
-    ax.set_ylabel("median time [s]")
-    n, m = int(d["n"].iloc[0]), int(d["m"].iloc[0])
-    ax.set_title(f"random: time vs T (n = {n}, m = {m}, chunk 1); slope 1 = linear in T")
     ax.plot(x, x * 1e-8, ":", color="black", lw=1, label="slope 1 (10 ns per op)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    n, m = int(d["n"].iloc[0]), int(d["m"].iloc[0])
+    _loglog(
+        ax,
+        "T (arithmetic operations in the Wengert list)",
+        "median time [s]",
+        f"random: time vs T (n = {n}, m = {m}, chunk 1); slope 1 = linear in T",
+    )
     return _save(fig, out / "random_vs_T.png")
 
 
@@ -186,13 +193,9 @@ def fig_tape_vs_T(df: pd.DataFrame, out: Path) -> Path | None:
             color=ENGINE_COLOR.get(engine),
             label=f"{engine} {mode} peak ({method})",
         )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("T (arithmetic operations)")
-    ax.set_ylabel("bytes")
-    ax.set_title("random: reverse-mode tape and peak memory vs T")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _loglog(
+        ax, "T (arithmetic operations)", "bytes", "random: reverse-mode tape and peak memory vs T"
+    )
     return _save(fig, out / "tape_vs_T.png")
 
 
@@ -220,38 +223,15 @@ def fig_linear_ratio(df: pd.DataFrame, out: Path) -> Path | None:
             )
     ax.axhline(1.0, color="black", lw=0.8)
     ax.axvline(1.0, color="black", lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("n / m (input / output dimension, n = 100)")
-    ax.set_ylabel("t(forward Jacobian) / t(reverse Jacobian)")
-    ax.set_title("linear f(x) = A x: above 1 reverse wins")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    bx.set_xscale("log")
-    bx.set_yscale("log")
-    bx.set_xlabel("n / m")
-    bx.set_ylabel("median time per Jacobian [s]")
-    bx.set_title("linear: the two Jacobian times")
-    bx.grid(True, which="both", alpha=0.3)
-    bx.legend(fontsize=7)
+    _loglog(
+        ax,
+        "n / m (input / output dimension, n = 100)",
+        "t(forward Jacobian) / t(reverse Jacobian)",
+        "linear f(x) = A x: above 1 reverse wins",
+        legend=8,
+    )
+    _loglog(bx, "n / m", "median time per Jacobian [s]", "linear: the two Jacobian times")
     return _save(fig, out / "linear_ratio.png")
-
-
-def predicted_fwd_over_rev(graph, chunk: int | None) -> float | None:
-    """The cost model's predicted t_fwd / t_rev of a Jacobian of ``graph``, or None when
-    ``ad.cost.estimate`` does not exist (the only place that knows its API)."""
-    import ad
-
-    estimate = getattr(ad.cost, "estimate", None)
-    if estimate is None:
-        return None
-    est = estimate(graph, chunk=chunk)
-    fwd = getattr(est, "jacobian_forward_s", None)
-    rev = getattr(est, "jacobian_reverse_s", None)
-    try:
-        return float(fwd) / float(rev)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
 
 
 def fig_winner_map(df: pd.DataFrame, out: Path) -> Path | None:
@@ -265,17 +245,11 @@ def fig_winner_map(df: pd.DataFrame, out: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     T, seed = int(d["T"].iloc[0]), int(d["seed"].iloc[0])
     preds = {1: np.full((len(ms), len(ns)), np.nan), None: np.full((len(ms), len(ns)), np.nan)}
-    import ad
-
-    if hasattr(ad.cost, "estimate"):
-        from bench.problems.random import random_graph
-
-        for i, m in enumerate(ms):
-            for j, n in enumerate(ns):
-                g = random_graph(int(n), int(m), T, seed)
-                for chunk, pred in preds.items():
-                    r = predicted_fwd_over_rev(g, chunk)
-                    pred[i, j] = np.nan if r is None else np.log2(r)
+    for i, m in enumerate(ms):
+        for j, n in enumerate(ns):
+            for chunk, pred in preds.items():
+                r = predicted_fwd_over_rev(int(n), int(m), T, seed, "random", chunk=chunk)
+                pred[i, j] = np.log2(r)
     for ax, chunk, title in ((axes[0], 1, "chunk 1 (textbook)"), (axes[1], None, "default chunk")):
         pred = preds[chunk]
         z = np.full((len(ms), len(ns)), np.nan)
@@ -435,13 +409,8 @@ def fig_mlp(df: pd.DataFrame, out: Path) -> Path | None:
             ax.plot(
                 h[axis], h["median_s"], "-o", ms=3, color=color, label=f"{label} (slope {k:.2f})"
             )
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(axis)
-        ax.set_ylabel("median time per Jacobian [s]")
-        ax.set_title(f"mlp (hidden 128): time vs {axis}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        title = f"mlp (hidden 128): time vs {axis}"
+        _loglog(ax, axis, "median time per Jacobian [s]", title)
     return _save(fig, out / "mlp.png")
 
 
@@ -467,13 +436,7 @@ def fig_user_calls(df: pd.DataFrame, out: Path) -> Path | None:
         if len(s):
             ns = [k[0] for k in s.index]
             ax.plot(ns, s.to_numpy(), ls, marker="o", ms=3, color=color, label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("n")
-    ax.set_ylabel("median time per call [s]")
-    ax.set_title("Rosenbrock: what a gradient call costs")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _loglog(ax, "n", "median time per call [s]", "Rosenbrock: what a gradient call costs")
     fams = ["rosenbrock", *an.families(df, "seminar:")]
     colors = ["tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple"]
     drawn = False

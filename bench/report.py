@@ -609,6 +609,15 @@ def _cell(df: pd.DataFrame, problem: str, engine: str, mode: str, n: int, m: int
     return float(s.get((n, m), math.nan)) if len(s) else math.nan
 
 
+def _beside_jax_and_hand(
+    df: pd.DataFrame, problem: str, mode: str, n: int, m: int, t: float
+) -> list[str]:
+    """Table cells of our time ``t`` of a ``mode`` call at (n, m): ours, jax.jit of the
+    same, ours / JAX, and the hand-written NumPy."""
+    tj = _cell(df, problem, "jax", mode, n, m)
+    return [_t(t), _t(tj), g3(t / tj), _t(_cell(df, problem, "numpy", mode, n, m))]
+
+
 def targets_section(df: pd.DataFrame) -> str:
     """The targets of issues 11 and 12 with the measured worst case and a verdict."""
     rows = an.targets(df)
@@ -761,21 +770,9 @@ def numpy_section(df: pd.DataFrame) -> str:
         ]
     body = []
     for fam in an.families(df, "seminar:"):
-        ours_g = an.per_call(df, fam, eng, "grad")
-        for (n, m), t in ours_g.items():
-            tj = _cell(df, fam, "jax", "grad", n, m)
-            f = _cell(df, fam, "numpy", "primal", n, m)
-            body.append(
-                [
-                    fam,
-                    n,
-                    g3(_cell(df, fam, eng, "primal", n, m) / f),
-                    _t(t),
-                    _t(tj),
-                    g3(t / tj),
-                    _t(_cell(df, fam, "numpy", "grad", n, m)),
-                ]
-            )
+        for (n, m), t in an.per_call(df, fam, eng, "grad").items():
+            replay = _cell(df, fam, eng, "primal", n, m) / _cell(df, fam, "numpy", "primal", n, m)
+            body.append([fam, n, g3(replay), *_beside_jax_and_hand(df, fam, "grad", n, m, t)])
     if body:
         parts += [
             "The seminar's problems: replay over NumPy f, and the prebuilt gradient against "
@@ -798,17 +795,7 @@ def numpy_section(df: pd.DataFrame) -> str:
     body = []
     for fam in ["rosenbrock", *an.families(df, "seminar:")]:
         for (n, m), t in an.per_call(df, fam, eng, "hessian").items():
-            tj = _cell(df, fam, "jax", "hessian", n, m)
-            body.append(
-                [
-                    fam,
-                    n,
-                    _t(t),
-                    _t(tj),
-                    g3(t / tj),
-                    _t(_cell(df, fam, "numpy", "hessian", n, m)),
-                ]
-            )
+            body.append([fam, n, *_beside_jax_and_hand(df, fam, "hessian", n, m, t)])
     if body:
         parts += [
             "Hessians, forward over reverse on a prebuilt gradient graph "

@@ -30,6 +30,7 @@ Jacobian; colour counts, their lower bound, nnz and the auto choice go to the
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -241,17 +242,29 @@ class SparseTool(Tool):
             self._jax_case(out, p, "jax", "jac_fwd", fun, xj, p.n, expect)
         return out
 
-    def _asdex(self, p: Problem) -> list[Case]:
+    def _peer_start(
+        self, p: Problem, engine: str, *modules: str
+    ) -> tuple[Any, Any, list[Any], list[Case]] | None:
+        """The start of a JAX-based sparse peer's rows: (jax, x as a JAX array, the peer's
+        ``modules`` imported, the rows so far: its primal), or None (no rows at all) when
+        JAX or one of the modules is missing or the peer does not run on ``p``."""
         got = self._jax_fn(p)
         if got is None or not self._peer_ok(p):
-            return []
+            return None
         try:
-            import asdex
+            libs = [importlib.import_module(name) for name in modules]
         except ImportError:
-            return []
-        _, xj = got
+            return None
+        jax, xj = got
         out: list[Case] = []
-        self._jax_case(out, p, "asdex", "primal", p.jax_f, xj)
+        self._jax_case(out, p, engine, "primal", p.jax_f, xj)
+        return jax, xj, libs, out
+
+    def _asdex(self, p: Problem) -> list[Case]:
+        start = self._peer_start(p, "asdex", "asdex")
+        if start is None:
+            return []
+        _, xj, (asdex,), out = start
         t0 = time.perf_counter()
         if p.notes["kind"] == "hessian":
             coloring = asdex.hessian_coloring(p.jax_f, xj)
@@ -266,17 +279,10 @@ class SparseTool(Tool):
         return out
 
     def _sparsejac(self, p: Problem) -> list[Case]:
-        got = self._jax_fn(p)
-        if got is None or not self._peer_ok(p):
+        start = self._peer_start(p, "sparsejac", "sparsejac", "jax.experimental.sparse")
+        if start is None:
             return []
-        try:
-            import sparsejac
-            from jax.experimental import sparse as jsparse
-        except ImportError:
-            return []
-        jax, xj = got
-        out: list[Case] = []
-        self._jax_case(out, p, "sparsejac", "primal", p.jax_f, xj)
+        jax, xj, (sparsejac, jsparse), out = start
         pattern = sparse_api.jacobian_plan(p.notes["jacobian_graph"]).pattern
         t0 = time.perf_counter()
         bcoo = jsparse.BCOO.from_scipy_sparse(sp.coo_matrix(pattern.astype(np.float64)))

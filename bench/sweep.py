@@ -1,9 +1,9 @@
 """The sweep: build every cell, prepare every tool, time with pytest-benchmark, save.
 
-Raw tidy data first (STYLE habit 8): one row per problem x engine x mode x n x m x T x
-chunk in ``<out>/results.csv``, with the timing statistics, the ratio to the primal f
-of the same tool (timed in the same run), memory, error and provenance. Plots and the
-report are functions of that table only.
+Raw tidy data first (docs/architecture.md, "The benchmark"): one row per problem x
+engine x mode x n x m x T x chunk in ``<out>/results.csv``, with the timing statistics,
+the ratio to the primal f of the same tool (timed in the same run), memory, error and
+provenance. Plots and the report are functions of that table only.
 
 Atomic and resumable. The CSV is rewritten after every family through a temporary
 file and ``os.replace``, so an interrupted sweep leaves the last complete CSV (whole

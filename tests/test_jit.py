@@ -193,3 +193,20 @@ def test_a_function_that_retraces_on_every_call_is_named_in_a_warning():
             x = np.full(2, 1.0 + k)
             np.testing.assert_array_equal(f(x), x * x[0])  # still right every time
     assert f.traces == 12
+
+
+def test_a_traced_graph_replayed_off_its_path_raises_instead_of_answering():
+    def f(x):
+        return np.sqrt(x) if x > 0 else -x
+
+    g = ad.trace(f, 4.0)
+    assert g(9.0) == 3.0  # the same branch: a plain replay
+    with pytest.raises(ad.errors.GuardError, match=r"greater\(v0, 0\)"):
+        g(-1.0)  # the other branch: no sqrt(-1), no answer from the wrong path
+    assert ad.reverse.gradient(g, 4.0) == 0.25
+    with pytest.raises(ad.errors.GuardError):
+        ad.reverse.gradient(g, -1.0)
+    mask = ad.trace(lambda x: np.sum(np.where(x > 0, x, 0.0)), np.array([1.0, -1.0]))
+    assert mask(np.array([2.0, -3.0])) == 2.0
+    with pytest.raises(ad.errors.GuardError):
+        mask(np.array([-2.0, 3.0]))

@@ -1,7 +1,7 @@
 """The primitive object and the registry.
 
 A primitive is the unit of the IR. Everything about one primitive sits in one block
-of one module of this package (see STYLE.md):
+of one module of this package (docs/architecture.md, invariant 3):
 
 - ``shape_rule(*shapes, **params)``: output shape(s) from input shapes;
 - ``impl(*arrays, **params)``: evaluation with NumPy;
@@ -17,7 +17,7 @@ direction and ``(p,)`` for p directions at once (vector mode). Rules therefore u
 negative axes and right-aligned broadcasting. They are array code written with the
 functions of this package (which accept NumPy arrays and tracers alike), so when the
 operands are tracers a rule is itself recorded: that is how derivatives of
-derivatives are built (DESIGN invariant 7). ``None`` in a rule list means the
+derivatives are built (docs/architecture.md, invariant 4). ``None`` in a rule list means the
 primitive is not differentiable in that argument (its derivative is zero).
 
 For multi-output primitives ``ans`` is a tuple, a JVP rule returns a tuple and a VJP

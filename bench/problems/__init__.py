@@ -1,15 +1,16 @@
 """Problem families of the benchmark: one module each, ``make(n, m, T, seed) -> Problem``.
 
-``FAMILIES`` names them; :func:`make` builds one cell by family name (``seminar`` and
-``sparse`` take a variant, written ``seminar:<variant>``, ``sparse:<variant>``).
+``FAMILIES`` names them and ``DEFAULT_FAMILIES`` those a sweep runs by default (both
+defined in :mod:`bench.families`, which the CLI reads before any numerical library is
+imported); :func:`make` builds one cell by family name (``seminar`` and ``sparse`` take
+a variant, written ``seminar:<variant>``, ``sparse:<variant>``).
 """
 
 from __future__ import annotations
 
+from bench.families import DEFAULT_FAMILIES, FAMILIES
 from bench.problems import linear, logistic, mlp, random, rosenbrock, seminar, small, sparse
 from bench.problems.base import Problem
-
-FAMILIES = ("linear", "random", "mlp", "rosenbrock", "seminar", "small", "logistic", "sparse")
 
 
 def make(family: str, n: int, m: int, T: int, seed: int) -> Problem:
@@ -32,4 +33,4 @@ def make(family: str, n: int, m: int, T: int, seed: int) -> Problem:
     return modules[name].make(n, m, T, seed)
 
 
-__all__ = ["FAMILIES", "Problem", "make"]
+__all__ = ["DEFAULT_FAMILIES", "FAMILIES", "Problem", "make"]

@@ -65,6 +65,42 @@ class Problem:
         return np.reshape(np.asarray(self.jacobian(*self.args), dtype=np.float64), (self.m, self.n))
 
 
+def scalar_problem(
+    family: str,
+    seed: int,
+    f: Callable[..., Any],
+    x: np.ndarray,
+    gradient: Callable[..., Any],
+    *,
+    jax_f: Callable[..., Any],
+    ag_f: Callable[..., Any],
+    hand: dict[str, Callable[..., Any]] | None = None,
+    notes: dict[str, Any] | None = None,
+) -> Problem:
+    """The cell of an R^n -> R family: ``f`` traced at ``x`` (n = x.size, m = 1, T the
+    node count), its Jacobian the closed-form ``gradient`` as one row, ``hand`` the
+    hand-written derivatives (default: the gradient alone). Raises what ``ad.trace``
+    raises."""
+    graph = ad.trace(f, x)
+    n = int(x.size)
+    return Problem(
+        family=family,
+        n=n,
+        m=1,
+        T=len(graph),
+        seed=seed,
+        graph=graph,
+        f=f,
+        args=(x,),
+        jacobian=lambda x: np.reshape(gradient(x), (1, n)),
+        jacobian_kind="closed form",
+        jax_f=jax_f,
+        notes={} if notes is None else notes,
+        hand={"gradient": gradient} if hand is None else hand,
+        ag_f=ag_f,
+    )
+
+
 def seeded(seed: int, *salt: int) -> np.random.Generator:
     """A NumPy generator for (seed, salt...): every family draws its data from one."""
     return np.random.default_rng([int(seed), *map(int, salt)])

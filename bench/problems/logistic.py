@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-import ad
-from bench.problems.base import Problem, seeded
+from bench.problems.base import Problem, scalar_problem, seeded
 
 ROWS, LAM, LR, STEPS = 500, 1e-2, 1.0, 1000
 
@@ -55,23 +54,8 @@ def make(n: int, m: int, T: int, seed: int, rows: int = ROWS) -> Problem:
         z = y * (X @ w)
         return X.T @ (-y / (1.0 + np.exp(z))) / rows + LAM * w
 
-    graph = ad.trace(f, w0)
-    return Problem(
-        family="logistic",
-        n=n,
-        m=1,
-        T=len(graph),
-        seed=seed,
-        graph=graph,
-        f=f,
-        args=(w0,),
-        jacobian=lambda w: gradient(w)[None, :],
-        jacobian_kind="closed form",
-        jax_f=jax_f,
-        hand={"gradient": gradient},
-        ag_f=ag_f,
-        notes={"rows": rows, "steps": int(T) or STEPS, "lr": LR},
-    )
+    notes = {"rows": rows, "steps": int(T) or STEPS, "lr": LR}
+    return scalar_problem("logistic", seed, f, w0, gradient, jax_f=jax_f, ag_f=ag_f, notes=notes)
 
 
 def descend(grad: Callable[[Any], Any], w0: Any, steps: int = STEPS, lr: float = LR) -> Any:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import ad
-from bench.problems.base import Problem, seeded
+from bench.problems.base import Problem, scalar_problem, seeded
 
 
 def make(n: int, m: int, T: int, seed: int) -> Problem:
@@ -39,25 +38,8 @@ def make(n: int, m: int, T: int, seed: int) -> Problem:
 
         return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
-    def jacobian(x: np.ndarray) -> np.ndarray:
-        return gradient(x)[None, :]
-
-    graph = ad.trace(f, x)
-    return Problem(
-        family="rosenbrock",
-        n=n,
-        m=1,
-        T=len(graph),
-        seed=seed,
-        graph=graph,
-        f=f,
-        args=(x,),
-        jacobian=jacobian,
-        jacobian_kind="closed form",
-        jax_f=jax_f,
-        hand={"gradient": gradient, "hessian": hessian},
-        ag_f=ag_f,
-    )
+    hand = {"gradient": gradient, "hessian": hessian}
+    return scalar_problem("rosenbrock", seed, f, x, gradient, jax_f=jax_f, ag_f=ag_f, hand=hand)
 
 
 def gradient(x: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 import ad
-from bench.problems.base import Problem, seeded
+from bench.problems.base import Problem, scalar_problem, seeded
 
 VARIANTS = ("quadratic", "cubic_norm", "trace_inv", "logdet")
 
@@ -120,22 +120,8 @@ def make(n: int, m: int, T: int, seed: int, variant: str = "quadratic") -> Probl
     if variant in ("quadratic", "cubic_norm"):
         hand["hessian"] = hessian
     try:
-        graph = ad.trace(f, x)
+        return scalar_problem(
+            f"seminar:{variant}", seed, f, x, grad, jax_f=jax_f, ag_f=ag_f, hand=hand
+        )
     except ad.errors.ADError as err:
         raise UnavailableError(f"seminar:{variant} does not trace: {err}") from None
-    size = int(x.size)
-    return Problem(
-        family=f"seminar:{variant}",
-        n=size,
-        m=1,
-        T=len(graph),
-        seed=seed,
-        graph=graph,
-        f=f,
-        args=(x,),
-        jacobian=lambda x: np.reshape(grad(x), (1, size)),
-        jacobian_kind="closed form",
-        jax_f=jax_f,
-        hand=hand,
-        ag_f=ag_f,
-    )

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import ad
-from bench.problems.base import Problem, seeded
+from bench.problems.base import Problem, scalar_problem, seeded
 
 
 def f(x: np.ndarray) -> np.ndarray:
@@ -45,19 +44,4 @@ def make(n: int, m: int, T: int, seed: int) -> Problem:
 
         return anp.sin(x[0]) * anp.tanh(x[1]) * x[2]
 
-    graph = ad.trace(f, x)
-    return Problem(
-        family="small",
-        n=n,
-        m=1,
-        T=len(graph),
-        seed=seed,
-        graph=graph,
-        f=f,
-        args=(x,),
-        jacobian=lambda x: gradient(x)[None, :],
-        jacobian_kind="closed form",
-        jax_f=jax_f,
-        hand={"gradient": gradient},
-        ag_f=ag_f,
-    )
+    return scalar_problem("small", seed, f, x, gradient, jax_f=jax_f, ag_f=ag_f)

@@ -22,8 +22,9 @@ the Hessian problem):
 Every variant carries its closed-form Jacobian (Hessian) as a scipy CSR array
 (``notes["sparse_jacobian"](x)``), a NumPy residual (``notes["residual"]``: the
 gradient for the Hessian problem, for scipy's grouped finite differences), a JAX
-version and ``notes["tools"] = ("sparse",)`` (only the ``sparse`` tool of
-:mod:`bench.sparse_tools` runs it: dense Jacobians of 10^5 x 10^5 do not fit).
+version (each residual is written once, over the array module ``xp``) and
+``notes["tools"] = ("sparse",)`` (only the ``sparse`` tool of :mod:`bench.sparse_tools`
+runs it: dense Jacobians of 10^5 x 10^5 do not fit).
 ``problem.jacobian`` is None so that nothing densifies them by accident.
 
 Example::
@@ -49,9 +50,9 @@ HALF = 5  # banded11: half-bandwidth
 
 
 # -- banded3: Broyden tridiagonal ------------------------------------------------------
-def banded3(x: np.ndarray) -> np.ndarray:
-    left = np.concatenate([np.zeros(1), x[:-1]])
-    right = np.concatenate([x[1:], np.zeros(1)])
+def banded3(x: Any, xp: Any = np) -> Any:
+    left = xp.concatenate([xp.zeros(1), x[:-1]])
+    right = xp.concatenate([x[1:], xp.zeros(1)])
     return (3.0 - 2.0 * x) * x - left - 2.0 * right + 1.0
 
 
@@ -62,18 +63,10 @@ def banded3_jac(x: np.ndarray) -> sp.csr_array:
     ).tocsr()
 
 
-def banded3_jax(x):
-    import jax.numpy as jnp
-
-    left = jnp.concatenate([jnp.zeros(1), x[:-1]])
-    right = jnp.concatenate([x[1:], jnp.zeros(1)])
-    return (3.0 - 2.0 * x) * x - left - 2.0 * right + 1.0
-
-
 # -- banded11: Broyden banded, half-bandwidth 5 -----------------------------------------
-def banded11(x: np.ndarray) -> np.ndarray:
+def banded11(x: Any, xp: Any = np) -> Any:
     n = x.size
-    t = np.concatenate([np.zeros(HALF), x * (1.0 + x), np.zeros(HALF)])
+    t = xp.concatenate([xp.zeros(HALF), x * (1.0 + x), xp.zeros(HALF)])
     s = t[0:n]
     for k in range(1, 2 * HALF + 1):
         if k != HALF:
@@ -89,23 +82,11 @@ def banded11_jac(x: np.ndarray) -> sp.csr_array:
     return sp.diags_array(diags, offsets=list(range(-HALF, HALF + 1)), shape=(n, n)).tocsr()
 
 
-def banded11_jax(x):
-    import jax.numpy as jnp
-
-    n = x.size
-    t = jnp.concatenate([jnp.zeros(HALF), x * (1.0 + x), jnp.zeros(HALF)])
-    s = t[0:n]
-    for k in range(1, 2 * HALF + 1):
-        if k != HALF:
-            s = s + t[k : k + n]
-    return x * (2.0 + 5.0 * x * x) + 1.0 - s
-
-
 # -- arrowhead -----------------------------------------------------------------------------
-def arrowhead(x: np.ndarray) -> np.ndarray:
-    head = np.sum(x * x) - 1.0
-    rest = x[0] * x[1:] + np.sin(x[1:]) - 1.0
-    return np.concatenate([np.reshape(head, (1,)), rest])
+def arrowhead(x: Any, xp: Any = np) -> Any:
+    head = xp.sum(x * x) - 1.0
+    rest = x[0] * x[1:] + xp.sin(x[1:]) - 1.0
+    return xp.concatenate([xp.reshape(head, (1,)), rest])
 
 
 def arrowhead_jac(x: np.ndarray) -> sp.csr_array:
@@ -116,14 +97,6 @@ def arrowhead_jac(x: np.ndarray) -> sp.csr_array:
     return sp.csr_array((vals, (rows, cols)), shape=(n, n))
 
 
-def arrowhead_jax(x):
-    import jax.numpy as jnp
-
-    head = jnp.sum(x * x) - 1.0
-    rest = x[0] * x[1:] + jnp.sin(x[1:]) - 1.0
-    return jnp.concatenate([jnp.reshape(head, (1,)), rest])
-
-
 # -- laplace2d: Bratu on a k x k grid ----------------------------------------------------
 def _side(n: int) -> int:
     k = math.isqrt(n)
@@ -132,13 +105,13 @@ def _side(n: int) -> int:
     return k
 
 
-def laplace2d(x: np.ndarray) -> np.ndarray:
+def laplace2d(x: Any, xp: Any = np) -> Any:
     k = _side(x.size)
     h2 = 1.0 / (k + 1) ** 2
-    p = np.pad(np.reshape(x, (k, k)), 1)
+    p = xp.pad(xp.reshape(x, (k, k)), 1)
     u = p[1:-1, 1:-1]
     lap = 4.0 * u - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
-    return np.reshape(lap - h2 * np.exp(u), (-1,))
+    return xp.reshape(lap - h2 * xp.exp(u), (-1,))
 
 
 def laplace2d_jac(x: np.ndarray) -> sp.csr_array:
@@ -152,20 +125,9 @@ def laplace2d_jac(x: np.ndarray) -> sp.csr_array:
     return (lap - sp.diags_array(h2 * np.exp(x))).tocsr()
 
 
-def laplace2d_jax(x):
-    import jax.numpy as jnp
-
-    k = _side(x.size)
-    h2 = 1.0 / (k + 1) ** 2
-    p = jnp.pad(jnp.reshape(x, (k, k)), 1)
-    u = p[1:-1, 1:-1]
-    lap = 4.0 * u - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
-    return jnp.reshape(lap - h2 * jnp.exp(u), (-1,))
-
-
 # -- rosenbrock_hessian: chained Rosenbrock ----------------------------------------------
-def rosenbrock(x: np.ndarray) -> np.ndarray:
-    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+def rosenbrock(x: Any, xp: Any = np) -> Any:
+    return xp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
 def rosenbrock_grad(x: np.ndarray) -> np.ndarray:
@@ -185,19 +147,24 @@ def rosenbrock_hess(x: np.ndarray) -> sp.csr_array:
     return sp.diags_array([off, diag, off], offsets=[-1, 0, 1]).tocsr()
 
 
-def rosenbrock_jax(x):
-    import jax.numpy as jnp
+def _with_jax(residual: Callable[..., Any]) -> Callable[..., Any]:
+    """``residual`` computed with ``jax.numpy`` (imported at the first call)."""
 
-    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    def jax_f(x):
+        import jax.numpy as jnp
+
+        return residual(x, jnp)
+
+    return jax_f
 
 
 #: variant -> (residual, closed-form Jacobian, JAX residual, input range)
 TABLE: dict[str, tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], float]] = {
-    "banded3": (banded3, banded3_jac, banded3_jax, 1.0),
-    "banded11": (banded11, banded11_jac, banded11_jax, 1.0),
-    "arrowhead": (arrowhead, arrowhead_jac, arrowhead_jax, 1.0),
-    "laplace2d": (laplace2d, laplace2d_jac, laplace2d_jax, 1.0),
-    "rosenbrock_hessian": (rosenbrock, rosenbrock_hess, rosenbrock_jax, 1.5),
+    "banded3": (banded3, banded3_jac, _with_jax(banded3), 1.0),
+    "banded11": (banded11, banded11_jac, _with_jax(banded11), 1.0),
+    "arrowhead": (arrowhead, arrowhead_jac, _with_jax(arrowhead), 1.0),
+    "laplace2d": (laplace2d, laplace2d_jac, _with_jax(laplace2d), 1.0),
+    "rosenbrock_hessian": (rosenbrock, rosenbrock_hess, _with_jax(rosenbrock), 1.5),
 }
 
 

@@ -1,5 +1,5 @@
 """Every primitive of the registry has a kernel instruction, a test case, and agrees
-with the reference interpreters in all three sweeps (DESIGN invariants 2, 8).
+with the reference interpreters in all three sweeps (docs/architecture.md, invariants 2, 3).
 
 ``KERNEL_PENDING`` names the primitives whose kernel instruction is not written yet
 (their rules and reference evaluation exist; the compiled engine rejects them, and
