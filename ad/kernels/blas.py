@@ -21,6 +21,22 @@ from numba.np.linalg import _BLAS
 from ad.kernels.jit import kjit
 
 _xxgemm = _BLAS().numba_xxgemm(types.float64)
+#: ``y = alpha op(A) x + beta y`` (column-major A, unit strides), Numba's own binding.
+_xxgemv = types.ExternalFunction(
+    "numba_xxgemv",
+    types.intc(
+        types.char,  # kind
+        types.char,  # trans
+        types.intp,  # m
+        types.intp,  # n
+        types.CPointer(types.float64),  # alpha
+        types.CPointer(types.float64),  # a
+        types.intp,  # lda
+        types.CPointer(types.float64),  # x
+        types.CPointer(types.float64),  # beta
+        types.CPointer(types.float64),  # y
+    ),
+)
 
 #: alpha / beta values, passed to BLAS by pointer.
 _SCALARS = np.array([0.0, 1.0, -1.0])
@@ -43,6 +59,42 @@ def gemm(ta, tb, m, n, k, alpha, A, ao, lda, B, bo, ldb, beta, C, co, ldc):
         if beta == 0.0:
             for i in range(m):
                 C[co + i * ldc : co + i * ldc + n] = 0.0
+        return
+    # a matrix-vector product through gemv (gemm packs the matrix: a second pass over
+    # it, where the product itself is one pass); the vectors must be contiguous
+    # (with beta = 0, y is zeroed first: BLAS may scale y by 0, and 0 * NaN is NaN)
+    if n == 1 and (tb or ldb == 1) and ldc == 1:  # C[:, 0] = op(A) b
+        if beta == 0.0:
+            C[co : co + m] = 0.0
+        # row-major A (m, k) is column-major A^T: op(A) b = (A^T)^T b, trans "t"
+        _xxgemv(
+            ord("d"),
+            ord("n") if ta else ord("t"),
+            m if ta else k,
+            k if ta else m,
+            _scalar(alpha).ctypes,
+            A[ao:].ctypes,
+            lda,
+            B[bo:].ctypes,
+            _scalar(beta).ctypes,
+            C[co:].ctypes,
+        )
+        return
+    if m == 1 and (not ta or lda == 1):  # C[0, :] = op(B)^T a
+        if beta == 0.0:
+            C[co : co + n] = 0.0
+        _xxgemv(
+            ord("d"),
+            ord("t") if tb else ord("n"),
+            k if tb else n,
+            n if tb else k,
+            _scalar(alpha).ctypes,
+            B[bo:].ctypes,
+            ldb,
+            A[ao:].ctypes,
+            _scalar(beta).ctypes,
+            C[co:].ctypes,
+        )
         return
     _xxgemm(
         ord("d"),

@@ -388,8 +388,8 @@ def jacobian_forward(
     outs: list[np.ndarray] = []
     for start, w in _widths(n, chunk):
         P = ws.duals("forward", w)
-        P[:n] = 0.0  # the input rows (slots 0 .. n - 1)
-        P[start + np.arange(w), np.arange(w)] = 1.0
+        P[:n] = 0.0  # the input rows (slots 0 .. n - 1), then P[start + r, r] = 1:
+        P.reshape(-1)[start * w : (start + w) * w : w + 1] = 1.0  # a strided diagonal
         unit = np.array([0, n, start], dtype=np.int64)
         st = forward_sweep(
             prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work, unit
@@ -422,34 +422,36 @@ def jacobian_reverse(
     unit seeds when the outputs are one unread run of slots, see ``Program.out_run``)."""
     n = sum(size for _, size, _ in prog.inputs)
     m = sum(size for _, size, _ in prog.outputs)
-    J = np.zeros((m, n))
-    with record(prog, xs) as tape:
-        ws = tape._ws
-        for start, w in _widths(m, chunk):
-            A = ws.duals("reverse", w)
-            A.fill(0.0)
-            row = 0
-            for (off, size, _), live in zip(prog.outputs, prog.out_active):
-                lo, hi = max(start, row), min(start + w, row + size)
-                if live and lo < hi:
-                    A[off + lo - row + np.arange(hi - lo), lo - start + np.arange(hi - lo)] = 1.0
-                row += size
-            unit = NO_UNIT
-            if prog.out_run is not None:
-                unit = np.array([prog.out_run[0], prog.out_run[1], start], dtype=np.int64)
-            st = reverse_sweep(
-                prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, unit
-            )
-            if st != 0:
-                raise status_error(prog, ws.values, st)
-            col = 0
-            for off, size, _ in prog.inputs:
-                J[start : start + w, col : col + size] = A[off : off + size].T
-                col += size
-            if policy.raising() and not _finite([J[start : start + w]]):
-                seeds = _unit_tangents(prog.outputs, start, w)
-                raise _report(prog, lambda g: reference.vjp(g, xs, seeds), "cotangent")
-        outs = tape.outputs
+    J = np.empty((m, n)) if prog.inputs else np.zeros((m, n))  # every row is written
+    ws = prog.acquire()
+    _run_primal(prog, ws, xs)
+    outs = _outputs(prog, ws, xs)
+    for start, w in _widths(m, chunk):
+        A = ws.duals("reverse", w)
+        A.fill(0.0)
+        row = 0
+        for (off, size, _), live in zip(prog.outputs, prog.out_active):
+            lo, hi = max(start, row), min(start + w, row + size)
+            if live and lo < hi:  # A[off + lo - row + i, lo - start + i] = 1
+                base = (off + lo - row) * w + lo - start
+                A.reshape(-1)[base : base + (hi - lo) * (w + 1) : w + 1] = 1.0
+            row += size
+        unit = NO_UNIT
+        if prog.out_run is not None:
+            unit = np.array([prog.out_run[0], prog.out_run[1], start], dtype=np.int64)
+        st = reverse_sweep(
+            prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, unit
+        )
+        if st != 0:
+            raise status_error(prog, ws.values, st)
+        col = 0
+        for off, size, _ in prog.inputs:
+            J[start : start + w, col : col + size] = A[off : off + size].T
+            col += size
+        if policy.raising() and not _finite([J[start : start + w]]):
+            seeds = _unit_tangents(prog.outputs, start, w)
+            raise _report(prog, lambda g: reference.vjp(g, xs, seeds), "cotangent")
+    prog.release(ws)  # not on an error: an interrupted call drops its workspace
     return outs, J
 
 
