@@ -17,10 +17,14 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# the cost model's constants are fitted first, on this machine, and used by the whole run
+CAL := $(CURDIR)/reports/cost_calibration.json
+
 bench: $(STAMP)
-	$(PY) -m bench sweep
-	$(PY) -m bench plot
-	$(PY) -m bench report
+	$(PY) -m bench calibrate --out reports
+	AD_COST_CALIBRATION=$(CAL) $(PY) -m bench sweep
+	AD_COST_CALIBRATION=$(CAL) $(PY) -m bench plot
+	AD_COST_CALIBRATION=$(CAL) $(PY) -m bench report
 
 bench-quick: $(STAMP)
 	$(PY) -m bench sweep --quick --out reports/quick

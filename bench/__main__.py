@@ -15,6 +15,9 @@ from pathlib import Path
 from bench.families import DEFAULT_FAMILIES, FAMILIES
 from bench.machine import REPO, pin_cpu
 
+#: What ``calibrate --out DIR`` writes (``make bench`` then points the cost model at it).
+CALIBRATION_FILE = "cost_calibration.json"
+
 ENGINES = ("forward", "reverse", "reference", "jax", "fd", "numpy", "api", "autograd", "sparse")
 DEFAULT_ENGINES = {
     "sweep": "forward,reverse,jax,fd,numpy,api,autograd,sparse",
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and args.tiny:
         p.error("--quick and --tiny exclude each other")
     out = args.out if args.out is not None else REPO / "reports"
-    if args.command in ("sweep", "check") and args.out is not None:
+    if args.command in ("sweep", "check", "calibrate") and args.out is not None:
         why = writable_dir(args.out)  # before any measuring: nothing is half-written
         if why is not None:
             p.error(f"argument --out: {why}")
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "calibrate":  # the cost model's constants (ad.cost.calibration_path)
         from bench import calibrate
 
-        return calibrate.main(["--cpu", str(cpu)])
+        where = [] if args.out is None else ["--out", str(Path(args.out) / CALIBRATION_FILE)]
+        return calibrate.main(["--cpu", str(cpu), *where])
     if args.command == "sweep":
         from bench import sweep, timing
 

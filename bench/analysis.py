@@ -111,9 +111,10 @@ def crossover(ratio_x: np.ndarray, fwd_over_rev: np.ndarray) -> float:
     return float("nan")
 
 
-def linear_ratio(df: pd.DataFrame, engine: str) -> pd.DataFrame:
-    """The linear family: n/m and t(jac_fwd)/t(jac_rev) per cell for one engine."""
-    d = rows(df, problem="linear", engine=engine)
+def linear_ratio(df: pd.DataFrame, engine: str, chunk: int | None = None) -> pd.DataFrame:
+    """The linear family: n/m and t(jac_fwd)/t(jac_rev) per cell for one engine (the
+    fastest chunk of each mode, or only the rows of width ``chunk``)."""
+    d = rows(df, problem="linear", engine=engine, chunk=chunk)
     if d.empty:
         return pd.DataFrame(columns=["n_over_m", "fwd", "rev", "fwd_over_rev"])
     f = d[d["mode"] == "jac_fwd"].groupby(["n", "m"])["median_s"].min()

@@ -281,6 +281,16 @@ def _pct(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{100 * x:.0f} %"
 
 
+def _source() -> str:
+    """Where the model's constants came from, in words."""
+    cal = cost.load_calibration()
+    if cal.source == "textbook":
+        return "the textbook defaults (no calibration file: `python -m bench.calibrate` makes one)"
+    made = cal.meta.get("revision") or cal.meta.get("git_revision")
+    when = f" at revision {made}" if made else ""
+    return f"`{Path(cal.source).name}`, fitted on this machine by `python -m bench.calibrate`{when}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The report section (markdown) for :func:`evaluate`'s result."""
     table, reg = result["cells"], result["regret"]
@@ -294,7 +304,8 @@ def markdown(result: dict[str, Any]) -> str:
         "default chunks), `ad.cost.estimate` predicts the faster Jacobian mode in "
         f'{_pct(result["accuracy"])} of the cells (target >= 90 %), and `mode="auto"` is '
         f"within 10 % of the better mode in {_pct(ours['within_10pct'])} (target >= 95 %). "
-        f"Worst cell for the model: {ours['worst_cell']} (regret {ours['max_regret']:.3g}).",
+        f"Worst cell for the model: {ours['worst_cell']} (regret {ours['max_regret']:.3g}). "
+        f"Constants: {_source()}.",
         "",
         "| rule | right winner | within 10 % | median regret | max regret | worst cell |",
         "|---|---|---|---|---|---|",

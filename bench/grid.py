@@ -195,8 +195,8 @@ def full() -> dict[str, list[Cell]]:
             [2, 8, 64, 512],
             [(8, 8, 500), (64, 8, 500), (8, 64, 500)],
         ),
-        "linear": [
-            Cell("linear", LINEAR_N, m, tags=("ratio",), extra=JAC)
+        "linear": [  # default chunks, and one direction per sweep (the textbook modes)
+            Cell("linear", LINEAR_N, m, chunks=(None, 1), tags=("ratio",), extra=JAC)
             for m in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
         ],
         "mlp": _mlp(mlp, (1024, 1024)),

@@ -201,25 +201,31 @@ def fig_tape_vs_T(df: pd.DataFrame, out: Path) -> Path | None:
 
 def fig_linear_ratio(df: pd.DataFrame, out: Path) -> Path | None:
     """The seminar's plot redone: t(forward Jacobian)/t(reverse Jacobian) vs n/m."""
-    engines = [e for e in ("compiled", "reference", "jax") if e in set(df["engine"])]
-    curves = {e: an.linear_ratio(df, e) for e in engines}
-    curves = {e: c for e, c in curves.items() if not c.empty}
+    runs = [("compiled", None, "compiled", "o"), ("compiled", 1, "compiled, chunk 1", "s")]
+    runs += [("reference", None, "reference", "o"), ("jax", None, "jax", "o")]
+    curves = {
+        label: (e, mk, an.linear_ratio(df, e, chunk))
+        for e, chunk, label, mk in runs
+        if e in set(df["engine"])
+    }
+    curves = {k: v for k, v in curves.items() if not v[2].empty}
     if not curves:
         return None
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4))
-    for e, c in curves.items():
+    for label, (e, mk, c) in curves.items():
         x = an.crossover(c["n_over_m"], c["fwd_over_rev"])
-        lab = f"{e} (crossover n/m = {x:.2g})" if np.isfinite(x) else f"{e} (no crossover)"
-        ax.plot(c["n_over_m"], c["fwd_over_rev"], "-o", ms=3, color=ENGINE_COLOR[e], label=lab)
+        lab = f"{label} (crossover n/m = {x:.2g})" if np.isfinite(x) else f"{label} (none)"
+        color = ENGINE_COLOR[e]
+        ax.plot(c["n_over_m"], c["fwd_over_rev"], "-", marker=mk, ms=3, color=color, label=lab)
         for mode, ls in (("fwd", "-"), ("rev", "--")):
             bx.plot(
                 c["n_over_m"],
                 c[mode],
                 ls,
-                marker="o",
+                marker=mk,
                 ms=3,
-                color=ENGINE_COLOR[e],
-                label=f"{e} {'forward' if mode == 'fwd' else 'reverse'}",
+                color=color,
+                label=f"{label} {'forward' if mode == 'fwd' else 'reverse'}",
             )
     ax.axhline(1.0, color="black", lw=0.8)
     ax.axvline(1.0, color="black", lw=0.8, ls=":")
