@@ -32,10 +32,13 @@ bench-quick: $(STAMP)
 	$(PY) -m bench report --out reports/quick
 
 # the sparse family (coloured Jacobians, JAX, asdex, sparsejac, scipy) into reports/sparse/
+SPARSE_CAL := $(CURDIR)/reports/sparse/cost_calibration.json
+
 bench-sparse: $(STAMP)
-	$(PY) -m bench sweep --problems sparse --engines sparse --out reports/sparse
-	$(PY) -m bench plot --out reports/sparse
-	$(PY) -m bench report --out reports/sparse
+	$(PY) -m bench calibrate --out reports/sparse
+	AD_COST_CALIBRATION=$(SPARSE_CAL) $(PY) -m bench sweep --problems sparse --engines sparse --out reports/sparse
+	AD_COST_CALIBRATION=$(SPARSE_CAL) $(PY) -m bench plot --out reports/sparse
+	AD_COST_CALIBRATION=$(SPARSE_CAL) $(PY) -m bench report --out reports/sparse
 
 # micro-benchmarks of the sweeps, saved under reports/micro/ for `pytest --benchmark-compare`
 bench-micro: $(STAMP)
