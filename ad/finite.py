@@ -150,67 +150,68 @@ _MASK_HINT = (
 
 def value_error(graph: Any, value: Accessor) -> NonFiniteError:
     """The error for a non-finite output value: the node that first produced it."""
-    bad = lambda u: _bad(value(u), u)  # noqa: E731
+    found = _first_bad(graph, lambda u: _bad(value(u), u))
+    if found is None:
+        return NonFiniteError("non-finite output value")
+    start, var, entries, i = found
+    if var in graph.inputs:
+        return NonFiniteError(
+            f"input {graph.inputs.index(var)} (v{var.id}) contains {_kind(value(var))}; it "
+            f"reaches output v{start.id}"
+        )
+    if i is None:
+        return NonFiniteError(
+            f"constant v{var.id} contains {_kind(value(var))}; it reaches output v{start.id}"
+        )
+    e = graph.eqns[i]
+    if _pointwise(e):
+        ins = _operands_at(e, value, int(np.flatnonzero(entries)[0]))
+    else:
+        ins = ", ".join(f"v{u.id}={_show(value(u))}" for u in e.inputs)
+    return NonFiniteError(
+        f"non-finite value ({_kind(value(var))}) first produced by node {i}: "
+        f"`{eqn_text(graph, i)}` with {ins}"
+    )
+
+
+def _first_bad(graph: Any, bad: Callable[[Any], np.ndarray]) -> tuple | None:
+    """Walk back from the first output with ``bad`` entries to where they first appear:
+    ``(output, var, its bad entries, index of the equation that made them)``, the index
+    None where ``var`` is an input or a constant (None if no output is bad)."""
     start = next((v for v in graph.outputs if bad(v).any()), None)
     if start is None:
-        return NonFiniteError("non-finite output value")
+        return None
     producer = _producers(graph)
     var, entries = start, bad(start)
-    while True:
-        if var in graph.inputs:
-            i = graph.inputs.index(var)
-            return NonFiniteError(
-                f"input {i} (v{var.id}) contains {_kind(value(var))}; it reaches output v{start.id}"
-            )
-        if var.id not in producer:
-            return NonFiniteError(
-                f"constant v{var.id} contains {_kind(value(var))}; it reaches output v{start.id}"
-            )
+    while var not in graph.inputs and var.id in producer:
         i = producer[var.id]
-        e = graph.eqns[i]
-        found = _sources(e, var, entries, bad)
-        if found:
-            var, entries = found[0]
-            continue
-        if _pointwise(e):
-            k = int(np.flatnonzero(entries)[0])
-            ins = _operands_at(e, value, k)
-        else:
-            ins = ", ".join(f"v{u.id}={_show(value(u))}" for u in e.inputs)
-        return NonFiniteError(
-            f"non-finite value ({_kind(value(var))}) first produced by node {i}: "
-            f"`{eqn_text(graph, i)}` with {ins}"
-        )
+        found = _sources(graph.eqns[i], var, entries, bad)
+        if not found:
+            return start, var, entries, i
+        var, entries = found[0]
+    return start, var, entries, None
 
 
 def tangent_error(graph: Any, value: Accessor, tangent: Accessor) -> NonFiniteError:
     """The error for a non-finite output tangent (forward mode): the node where the
     derivative first became non-finite, and why."""
-    bad = lambda u: _bad(tangent(u), u)  # noqa: E731
-    start = next((v for v in graph.outputs if bad(v).any()), None)
-    if start is None:
+    found = _first_bad(graph, lambda u: _bad(tangent(u), u))
+    if found is None:
         return NonFiniteError("non-finite tangent of an output")
-    producer = _producers(graph)
-    var, entries = start, bad(start)
-    while True:
-        if var in graph.inputs:
-            i = graph.inputs.index(var)
-            return NonFiniteError(
-                f"the tangent of input {i} (v{var.id}) contains {_kind(tangent(var))}"
-            )
-        if var.id not in producer:
-            return NonFiniteError(f"non-finite tangent of v{var.id}")
-        i = producer[var.id]
-        e = graph.eqns[i]
-        found = _sources(e, var, entries, bad)
-        if found:
-            var, entries = found[0]
-            continue
-        head = (
-            f"non-finite derivative ({_kind(tangent(var))}) in the forward sweep, first at "
-            f"node {i}: `{eqn_text(graph, i)}`"
+    _, var, entries, i = found
+    if var in graph.inputs:
+        return NonFiniteError(
+            f"the tangent of input {graph.inputs.index(var)} (v{var.id}) contains "
+            f"{_kind(tangent(var))}"
         )
-        return NonFiniteError(head + _why(e, var, entries, value, tangent, "jvp", "tangent"))
+    if i is None:
+        return NonFiniteError(f"non-finite tangent of v{var.id}")
+    e = graph.eqns[i]
+    head = (
+        f"non-finite derivative ({_kind(tangent(var))}) in the forward sweep, first at "
+        f"node {i}: `{eqn_text(graph, i)}`"
+    )
+    return NonFiniteError(head + _why(e, var, entries, value, tangent, "jvp", "tangent"))
 
 
 def adjoint_error(graph: Any, value: Accessor, adjoint: Accessor) -> NonFiniteError:

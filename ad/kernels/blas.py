@@ -50,6 +50,27 @@ def _scalar(x):
 
 
 @kjit
+def _gemv(trans, rows, cols, alpha, M, mo, ld, X, xo, beta, Y, yo, ny):
+    """``Y = alpha op(M) X + beta Y`` on the column-major (rows, cols) matrix at M[mo:]
+    (``trans``: op = transpose); with beta = 0, Y is zeroed first (BLAS may scale it
+    by 0, and 0 * NaN is NaN)."""
+    if beta == 0.0:
+        Y[yo : yo + ny] = 0.0
+    _xxgemv(
+        ord("d"),
+        ord("t") if trans else ord("n"),
+        rows,
+        cols,
+        _scalar(alpha).ctypes,
+        M[mo:].ctypes,
+        ld,
+        X[xo:].ctypes,
+        _scalar(beta).ctypes,
+        Y[yo:].ctypes,
+    )
+
+
+@kjit
 def gemm(ta, tb, m, n, k, alpha, A, ao, lda, B, bo, ldb, beta, C, co, ldc):
     """Row-major ``C[m, n] = alpha op(A)[m, k] op(B)[k, n] + beta C`` (alpha, beta in
     {0, 1, -1}); ``ta``/``tb`` True to transpose; offsets and strides in elements."""
@@ -61,40 +82,15 @@ def gemm(ta, tb, m, n, k, alpha, A, ao, lda, B, bo, ldb, beta, C, co, ldc):
                 C[co + i * ldc : co + i * ldc + n] = 0.0
         return
     # a matrix-vector product through gemv (gemm packs the matrix: a second pass over
-    # it, where the product itself is one pass); the vectors must be contiguous
-    # (with beta = 0, y is zeroed first: BLAS may scale y by 0, and 0 * NaN is NaN)
+    # it, where the product itself is one pass); the vectors must be contiguous.
+    # Row-major X (r, c) is column-major X^T: op(A) b = (A^T)^T b is trans "t".
     if n == 1 and (tb or ldb == 1) and ldc == 1:  # C[:, 0] = op(A) b
-        if beta == 0.0:
-            C[co : co + m] = 0.0
-        # row-major A (m, k) is column-major A^T: op(A) b = (A^T)^T b, trans "t"
-        _xxgemv(
-            ord("d"),
-            ord("n") if ta else ord("t"),
-            m if ta else k,
-            k if ta else m,
-            _scalar(alpha).ctypes,
-            A[ao:].ctypes,
-            lda,
-            B[bo:].ctypes,
-            _scalar(beta).ctypes,
-            C[co:].ctypes,
+        _gemv(
+            not ta, k if not ta else m, m if not ta else k, alpha, A, ao, lda, B, bo, beta, C, co, m
         )
         return
     if m == 1 and (not ta or lda == 1):  # C[0, :] = op(B)^T a
-        if beta == 0.0:
-            C[co : co + n] = 0.0
-        _xxgemv(
-            ord("d"),
-            ord("t") if tb else ord("n"),
-            k if tb else n,
-            n if tb else k,
-            _scalar(alpha).ctypes,
-            B[bo:].ctypes,
-            ldb,
-            A[ao:].ctypes,
-            _scalar(beta).ctypes,
-            C[co:].ctypes,
-        )
+        _gemv(tb, n if not tb else k, k if not tb else n, alpha, B, bo, ldb, A, ao, beta, C, co, n)
         return
     _xxgemm(
         ord("d"),

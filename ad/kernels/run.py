@@ -176,6 +176,20 @@ def replay(
     non-finite number on a path the inputs would not take is no answer and no error
     (None: the caller traces the real path). A guard reads values the sweep completed,
     so a sweep that stopped early is treated as a failed guard."""
+    ws = _guarded_primal(prog, xs, guards)
+    if ws is None:
+        return None
+    outs = _outputs(prog, ws, xs)
+    prog.release(ws)
+    return outs
+
+
+def _guarded_primal(
+    prog: Program, xs: Sequence[np.ndarray], guards: Sequence[Guard]
+) -> Workspace | None:
+    """A workspace holding the primal sweep at ``xs``, or None (workspace given back)
+    when a guard fails or, with guards, the sweep stopped; without guards a sweep that
+    stopped raises its error."""
     ws = prog.acquire()
     prog.load(ws, xs)
     st = primal_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, ws.work, True)
@@ -187,9 +201,7 @@ def replay(
     if guards and not _guards_hold(prog, ws, guards):
         prog.release(ws)
         return None
-    outs = _outputs(prog, ws, xs)
-    prog.release(ws)
-    return outs
+    return ws
 
 
 #: No unit seeds (the ``unit`` argument of the forward and reverse sweeps).
@@ -332,16 +344,8 @@ def gradient(
     """``(f(x), gradient per input)`` of a graph with one scalar output: one recording
     and one adjoint sweep (the common call, kept short). With ``guards``, None when one
     does not hold on the recorded values (see :func:`replay`)."""
-    ws = prog.acquire()
-    prog.load(ws, xs)
-    st = primal_sweep(prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, ws.work, True)
-    if st != 0:
-        if guards:
-            prog.release(ws)
-            return None
-        raise status_error(prog, ws.values, st)
-    if guards and not _guards_hold(prog, ws, guards):
-        prog.release(ws)
+    ws = _guarded_primal(prog, xs, guards)
+    if ws is None:
         return None
     (off_y, _, _), live = prog.outputs[0], prog.out_active[0]
     y = float(ws.values[off_y])
