@@ -201,21 +201,21 @@ def fig_tape_vs_T(df: pd.DataFrame, out: Path) -> Path | None:
 
 def fig_linear_ratio(df: pd.DataFrame, out: Path) -> Path | None:
     """The seminar's plot redone: t(forward Jacobian)/t(reverse Jacobian) vs n/m."""
-    runs = [("compiled", None, "compiled", "o"), ("compiled", 1, "compiled, chunk 1", "s")]
-    runs += [("reference", None, "reference", "o"), ("jax", None, "jax", "o")]
+    runs = [("compiled", None, "compiled", "o", ENGINE_COLOR["compiled"])]
+    runs += [("compiled", 1, "compiled, chunk 1 (textbook)", "s", "tab:purple")]
+    runs += [(e, None, e, "o", ENGINE_COLOR[e]) for e in ("reference", "jax")]
     curves = {
-        label: (e, mk, an.linear_ratio(df, e, chunk))
-        for e, chunk, label, mk in runs
+        label: (mk, color, an.linear_ratio(df, e, chunk))
+        for e, chunk, label, mk, color in runs
         if e in set(df["engine"])
     }
     curves = {k: v for k, v in curves.items() if not v[2].empty}
     if not curves:
         return None
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4))
-    for label, (e, mk, c) in curves.items():
+    for label, (mk, color, c) in curves.items():
         x = an.crossover(c["n_over_m"], c["fwd_over_rev"])
         lab = f"{label} (crossover n/m = {x:.2g})" if np.isfinite(x) else f"{label} (none)"
-        color = ENGINE_COLOR[e]
         ax.plot(c["n_over_m"], c["fwd_over_rev"], "-", marker=mk, ms=3, color=color, label=lab)
         for mode, ls in (("fwd", "-"), ("rev", "--")):
             bx.plot(
