@@ -232,11 +232,33 @@ def stop_gradient(x: Any) -> Any:
 # ----------------------------------------------------------------------------------
 
 
-def _structural(name: str, op: Any, *xs: Any):
+#: Read-only index maps by (name, operand shapes, what else the operation reads).
+_MAPS: dict[tuple, np.ndarray] = {}
+
+
+def _structural(name: str, op: Any, *xs: Any, key: Any = None):
+    """``op`` of the operands as a gather. With a hashable ``key`` (what ``op`` does
+    besides the operands' shapes), the index map is built once per (name, shapes, key)
+    and shared, read-only: a loss traced in a loop broadcasts and reshapes the same way
+    at every call (and equal gathers then merge in the trace, see ``GraphBuilder``)."""
     if not traced(*xs):
         return op(*[np.asarray(x, dtype=np.float64) for x in xs])
-    idx = index_map(op, *[shape_of(x) for x in xs])
-    return gather(*xs, idx=idx, label=name)
+    shapes = tuple(shape_of(x) for x in xs)
+    if key is None:
+        return gather(*xs, idx=index_map(op, *shapes), label=name)
+    return gather(*xs, idx=_shared_map((name, shapes, key), op, shapes), label=name)
+
+
+def _shared_map(key: tuple, op: Any, shapes: tuple) -> np.ndarray:
+    """The read-only index map of ``op`` at ``shapes``, kept under ``key``."""
+    m = _MAPS.get(key)
+    if m is None:
+        m = index_map(op, *shapes)
+        m.flags.writeable = False
+        if len(_MAPS) > 4096:
+            _MAPS.clear()
+        _MAPS[key] = m
+    return m
 
 
 def reshape(x: Any, shape: Any) -> Any:
@@ -244,18 +266,19 @@ def reshape(x: Any, shape: Any) -> Any:
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if traced(x) and shape_of(x) == tuple(np.empty(shape_of(x)).reshape(shape).shape):
         return x
-    return _structural("reshape", lambda a: np.reshape(a, shape), x)
+    return _structural("reshape", lambda a: np.reshape(a, shape), x, key=shape)
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
     """``np.transpose``."""
     if ndim_of(x) < 2 and axes is None:
         return x
-    return _structural("transpose", lambda a: np.transpose(a, axes), x)
+    axes = None if axes is None else tuple(int(a) for a in axes)
+    return _structural("transpose", lambda a: np.transpose(a, axes), x, key=axes)
 
 
 def swapaxes(x: Any, a1: int, a2: int) -> Any:
-    return _structural("swapaxes", lambda a: np.swapaxes(a, a1, a2), x)
+    return _structural("swapaxes", lambda a: np.swapaxes(a, a1, a2), x, key=(int(a1), int(a2)))
 
 
 def moveaxis(x: Any, source: Any, destination: Any) -> Any:
@@ -272,7 +295,7 @@ def broadcast_to(x: Any, shape: Any) -> Any:
     shape = tuple(shape)
     if shape_of(x) == shape:
         return x
-    return _structural("broadcast_to", lambda a: np.broadcast_to(a, shape), x)
+    return _structural("broadcast_to", lambda a: np.broadcast_to(a, shape), x, key=shape)
 
 
 def expand_dims(x: Any, axis: Any) -> Any:
@@ -309,7 +332,6 @@ def _basic_key(idx: Any) -> Any:
     return tuple(key)
 
 
-_BASIC_MAPS: dict[tuple, np.ndarray] = {}
 
 
 def getitem(x: Any, idx: Any) -> Any:
@@ -323,14 +345,8 @@ def getitem(x: Any, idx: Any) -> Any:
     key = _basic_key(idx)
     if key is None:
         return _structural("getitem", lambda a: a[idx], x)
-    key = (shape_of(x), key)
-    m = _BASIC_MAPS.get(key)
-    if m is None:
-        m = index_map(lambda a: a[idx], shape_of(x))
-        m.flags.writeable = False
-        if len(_BASIC_MAPS) > 4096:
-            _BASIC_MAPS.clear()
-        _BASIC_MAPS[key] = m
+    shapes = (shape_of(x),)
+    m = _shared_map(("getitem", shapes, key), lambda a: a[idx], shapes)
     return gather(x, idx=m, label="getitem")
 
 
