@@ -332,8 +332,6 @@ def _basic_key(idx: Any) -> Any:
     return tuple(key)
 
 
-
-
 def getitem(x: Any, idx: Any) -> Any:
     """``x[idx]``: basic slicing, integer and boolean array indexing.
 
