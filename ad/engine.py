@@ -104,24 +104,21 @@ def replay(graph: Graph, args: Sequence[Any]) -> Any:
 
 
 def _guard_error(graph: Graph, xs: Sequence[Any]) -> None:
-    """Raise GuardError naming the guards of ``graph`` that fail at ``xs`` (none: return)."""
-    where = sorted({g.where for g in graph.guards if not _holds(graph, g, xs)})
+    """Raise GuardError naming the guards of ``graph`` that fail at ``xs`` (none: return),
+    read on the reference interpreter's values (NaN and inf propagated: a guard on the
+    other path may see them)."""
+    try:
+        with policy.nonfinite("propagate"), np.errstate(all="ignore"):
+            values = reference.evaluate(graph, xs)
+    except Exception:  # noqa: BLE001  (the recorded path fails here: the caller raises why)
+        return
+    where = sorted({g.where for g in graph.guards if not g.holds(lambda v: values[v.id])})
     if where:
         raise GuardError(
             "the Graph's recorded control flow does not hold at these inputs (guards: "
             f"{', '.join(where[:4])}): trace again at them, or use ad.jit(f), which "
             "re-traces when a guard fails"
         )
-
-
-def _holds(graph: Graph, guard: Any, xs: Sequence[Any]) -> bool:
-    """Whether ``guard`` holds at ``xs`` (the reference interpreter's values)."""
-    try:
-        with policy.nonfinite("propagate"), np.errstate(all="ignore"):
-            values = reference.evaluate(graph, xs)
-    except Exception:  # noqa: BLE001  (a failing sweep: the guard cannot be read)
-        return False
-    return guard.holds(lambda v: values[v.id])
 
 
 Graph.evaluator = replay

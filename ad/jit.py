@@ -108,7 +108,7 @@ class _HessianVariant(_Variant):
         self.chunk = max(1, min(n, engine.pick_chunk(n, self.grad_prog.n_active)))
 
     def replay(self, leaves: Sequence[np.ndarray]) -> Any:
-        if self.graph.guards and run.replay(self.prog, leaves, self.graph.guards) is None:
+        if self.graph.guards and not run.guards_hold(self.prog, leaves, self.graph.guards):
             return None
         x = leaves[0]
         J = run.jacobian_forward(self.grad_prog, leaves, self.chunk)[1]

@@ -1,7 +1,5 @@
 """ad.jit: trace once per signature, replay under guards, re-trace when a guard fails."""
 
-import threading
-
 import numpy as np
 import pytest
 
@@ -147,23 +145,11 @@ def test_variants_are_bounded():
     assert f.variants() <= 2
 
 
-def test_threads_share_a_jitted_function_safely():
+def test_threads_share_a_jitted_function_safely(in_threads):
     g = ad.jit(ad.grad(tiny))
     rng = np.random.default_rng(3)
     xs = [rng.uniform(-1, 1, 3) for _ in range(200)]
-    wrong = []
-
-    def work(part):
-        for x in part:
-            if not np.allclose(g(x), ad.grad(tiny)(x), rtol=1e-13):
-                wrong.append(x)
-
-    threads = [threading.Thread(target=work, args=(xs[k::4],)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not wrong
+    assert not in_threads(lambda x: np.allclose(g(x), ad.grad(tiny)(x), rtol=1e-13), xs)
 
 
 def test_values_that_decide_nothing_new_are_precise_guards_not_retraces():
@@ -210,3 +196,15 @@ def test_a_traced_graph_replayed_off_its_path_raises_instead_of_answering():
     assert mask(np.array([2.0, -3.0])) == 2.0
     with pytest.raises(ad.errors.GuardError):
         mask(np.array([-2.0, 3.0]))
+
+
+def test_a_replay_on_its_path_that_fails_raises_the_real_error_not_a_guard_error():
+    def f(x):
+        A = x.reshape(2, 2)
+        return np.sum(np.linalg.inv(A)) if np.sum(x) > 0 else np.sum(A)
+
+    g = ad.trace(f, np.array([2.0, 0.0, 0.0, 1.0]))
+    with pytest.raises(ad.errors.SingularMatrixError):
+        g(np.array([1.0, 1.0, 1.0, 1.0]))  # the same branch, a singular matrix
+    with pytest.raises(ad.errors.GuardError):
+        g(np.array([-1.0, 0.0, 0.0, -1.0]))  # the other branch

@@ -184,6 +184,15 @@ def replay(
     return outs
 
 
+def guards_hold(prog: Program, xs: Sequence[np.ndarray], guards: Sequence[Guard]) -> bool:
+    """Whether every guard holds on the primal sweep at ``xs`` (no outputs read)."""
+    ws = _guarded_primal(prog, xs, guards)
+    if ws is None:
+        return False
+    prog.release(ws)
+    return True
+
+
 def _guarded_primal(
     prog: Program, xs: Sequence[np.ndarray], guards: Sequence[Guard]
 ) -> Workspace | None:
@@ -297,19 +306,14 @@ def _pullback(
     A.fill(0.0)
     for (off, size, _), live, c in zip(prog.outputs, prog.out_active, cotangents):
         if c is not None and live:  # an inactive output has no adjoint rows
-            if q == 1:
-                A[off : off + size, 0] += c.reshape(size)
-            else:
-                A[off : off + size] += c.reshape(q, size).T
+            A[off : off + size] += c.reshape(q, size).T
     st = reverse_sweep(
         prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, NO_UNIT
     )
     if st != 0:
         raise status_error(prog, ws.values, st)
-    bars = [
-        A[off : off + size, 0].reshape((1,) + shape).copy()
-        if q == 1
-        else A[off : off + size].T.reshape((q,) + shape).copy()
+    bars = [  # one copy each (never a view of the workspace, which the next call reuses)
+        np.array(A[off : off + size].T, order="C").reshape((q,) + shape)
         for off, size, shape in prog.inputs
     ]
     if policy.raising() and not _finite(bars):
