@@ -36,15 +36,25 @@ if TYPE_CHECKING:
 Shape = tuple[int, ...]
 
 
-class Var(NamedTuple):
-    """A value of the Wengert list: an id (printed ``v<id>``) and a fixed shape."""
-
+class _VarFields(NamedTuple):
     id: int
     shape: Shape
+    size: int
 
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
+
+class Var(_VarFields):
+    """A value of the Wengert list: an id (printed ``v<id>``) and a fixed shape.
+
+    ``Var(id, shape)``; ``size`` (the number of scalars) is computed once here, since
+    every pass over the graph reads it."""
+
+    __slots__ = ()
+
+    def __new__(cls, id: int, shape: Shape, size: int | None = None) -> Var:
+        n = math.prod(shape)
+        if size is not None and size != n:
+            raise ShapeError(f"Var v{id}: size {size} is not the size of shape {shape}")
+        return tuple.__new__(cls, (id, shape, n))
 
     @property
     def ndim(self) -> int:
@@ -163,6 +173,11 @@ class Graph:
         #: what an engine derived from this graph once, to reuse on every later call (the
         #: compiled engine's lowered program); the IR itself never reads it
         self.compiled: Any = None
+        #: the equations' merge keys with their outputs, in order, when a merging
+        #: builder made every equation (:class:`GraphBuilder`, ``cse=True``), else None:
+        #: equal keys mean equal equations (parameter arrays by identity, so only while
+        #: this graph lives); the compiled engine's cache uses them
+        self.eqn_keys: tuple | None = None
 
     # -- sizes -------------------------------------------------------------------
     @property
@@ -310,6 +325,8 @@ def _param_key(value: Any) -> Any:
     """A hashable stand-in for a parameter value: arrays by identity (an equation's
     index maps are shared, not rebuilt, where they are equal); TypeError if none."""
     t = type(value)
+    if t is np.ndarray:
+        return (np.ndarray, id(value))
     if t is int or t is str or t is bool or value is None:
         return (t, value)  # True is not 1
     if isinstance(value, np.ndarray):
@@ -330,9 +347,9 @@ def _cse_key(prim: Any, inputs: Sequence[Var], params: dict[str, Any]) -> tuple 
             return None
         ids.append(v.id)
     ps = ()
-    if params:
+    if params:  # in the caller's order: the same call site gives the same key
         try:
-            ps = tuple(sorted([(k, _param_key(v)) for k, v in params.items()]))
+            ps = tuple([(k, _param_key(v)) for k, v in params.items()])
         except TypeError:
             return None
     return (prim.name, tuple(ids), ps)
@@ -431,4 +448,6 @@ class GraphBuilder:
             outs,
             None if single else len(outs),
         )
+        if self._seen is not None and len(self._seen) == len(self.eqns):
+            g.eqn_keys = tuple(self._seen.items())
         return g.validate() if validate else g

@@ -1133,8 +1133,10 @@ def dispatch_ufunc(ufunc: Any, method: str, inputs: Any, kwargs: dict[str, Any])
     array is updated in place (``where=`` keeps its other entries); a concrete ufunc
     (comparisons, floor, ...) is NumPy's own on the values.
     """
-    name = ufunc.__name__
     fn = UFUNCS.get(ufunc)
+    if method == "__call__" and not kwargs and fn is not None and not getattr(fn, "concrete", 0):
+        return fn(*inputs)  # the common call: np.sin(x), x * y (no out=, where=, dtype=)
+    name = ufunc.__name__
     if method == "at":
         return _ext.ufunc_at(ufunc, *inputs, **kwargs)
     if method in _METHODS_OF:

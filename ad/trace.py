@@ -73,19 +73,26 @@ class Trace:
         ]
 
     def process(self, prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
-        in_vars = [self.to_var(a) for a in args]
-        key, out_vars = self.builder.seen(prim, in_vars, params)
+        builder, values = self.builder, self.values
+        in_vars, vals, nested = [], [], False
+        for a in args:
+            var = a._var if type(a) is Tracer and a._trace is self else self.to_var(a)
+            val = values[var.id]
+            nested = nested or type(val) is Tracer  # a lower level's tracer: record there too
+            in_vars.append(var)
+            vals.append(val)
+        key, out_vars = builder.seen(prim, in_vars, params)
         if out_vars is not None:  # an equal equation was recorded: its value, no work
             if prim.n_out == 1:
-                return Tracer(self, out_vars, self.values[out_vars.id])
-            return tuple(Tracer(self, v, self.values[v.id]) for v in out_vars)
-        out = bind(prim, [self.values[v.id] for v in in_vars], params)
-        out_vars = self.builder.record(prim, in_vars, params, key)
+                return Tracer(self, out_vars, values[out_vars.id])
+            return tuple(Tracer(self, v, values[v.id]) for v in out_vars)
+        out = bind(prim, vals, params) if nested else prim.impl(*vals, **params)
+        out_vars = builder.record(prim, in_vars, params, key)
         if prim.n_out == 1:
-            self.values[out_vars.id] = out
+            values[out_vars.id] = out
             return Tracer(self, out_vars, out)
         for v, o in zip(out_vars, out):
-            self.values[v.id] = o
+            values[v.id] = o
         return tuple(Tracer(self, v, o) for v, o in zip(out_vars, out))
 
 

@@ -95,6 +95,9 @@ class TreeDef:
 
 
 LEAF = TreeDef("leaf")
+#: what :func:`flatten` walks into (anything else is a leaf)
+_CONTAINER = (tuple, list, dict)
+_CONTAINERS = frozenset(_CONTAINER)
 
 
 def _sorted_keys(d: dict) -> list[Any]:
@@ -111,6 +114,8 @@ def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
         leaves, tdef = flatten({"b": x, "a": (y, z)})     # [y, z, x]
     """
+    if tree is not None and type(tree) not in _CONTAINERS and not isinstance(tree, _CONTAINER):
+        return [tree], LEAF  # the common call: one array
     leaves: list[Any] = []
 
     def walk(t: Any) -> TreeDef:
@@ -135,9 +140,11 @@ def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
 def unflatten(tdef: TreeDef, leaves: Sequence[Any]) -> Any:
     """Rebuild a pytree of structure ``tdef`` from ``leaves`` (in flatten's order)."""
-    leaves = list(leaves)
     if len(leaves) != tdef.num_leaves:
         raise ValueError(f"structure {tdef!r} has {tdef.num_leaves} leaves, got {len(leaves)}")
+    if tdef is LEAF:
+        return leaves[0]
+    leaves = list(leaves)
     pos = 0
 
     def build(d: TreeDef) -> Any:
@@ -194,11 +201,20 @@ def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
 # ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
+def _positions(nargs: int) -> tuple[int, ...]:
+    return tuple(range(nargs))
+
+
 def normalize_argnums(argnums: Any, nargs: int) -> tuple[tuple[int, ...], bool]:
     """``argnums`` as a tuple of non-negative positions, and whether it was one int.
 
     As JAX: a position out of range, or one named twice (``(0, 0)``, ``(1, -1)``),
     raises ValueError (a repeated argument would get a silently zero gradient)."""
+    if type(argnums) is int and 0 <= argnums < nargs:  # the common calls
+        return (argnums,), True
+    if type(argnums) is tuple and argnums == _positions(nargs):
+        return _positions(nargs), False
     single = isinstance(argnums, (int, np.integer))
     nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
     for a in nums:
@@ -253,6 +269,8 @@ class FlatCall:
             self.in_defs.append(tdef)
             self.leaves.extend(leaves)
         self.out_def: TreeDef | None = None
+        #: one argument that is one array (the common call): no trees to rebuild
+        self._one_leaf = len(self.in_defs) == 1 and self.in_defs[0] is LEAF
 
     @property
     def leaf_argnums(self) -> tuple[int, ...]:
@@ -262,15 +280,22 @@ class FlatCall:
     def fun(self, *leaves: Any) -> Any:
         """``f`` of the leaves; returns its output leaves (one bare, else a tuple)."""
         full = list(self.args)
-        pos = 0
-        for i, tdef in zip(self.nums, self.in_defs):
-            full[i] = unflatten(tdef, leaves[pos : pos + tdef.num_leaves])
-            pos += tdef.num_leaves
+        if self._one_leaf:
+            full[self.nums[0]] = leaves[0]
+        else:
+            self._place(full, leaves)
         out = self.f(*full, **self.kwargs)
         outs, self.out_def = flatten(out)
         if not outs:
             raise ValueError(f"the function returned no array (output structure {self.out_def!r})")
         return outs[0] if self.out_def.is_leaf else tuple(outs)
+
+    def _place(self, full: list[Any], leaves: Sequence[Any]) -> None:
+        """Put the arguments rebuilt from ``leaves`` at their positions in ``full``."""
+        pos = 0
+        for i, tdef in zip(self.nums, self.in_defs):
+            full[i] = unflatten(tdef, leaves[pos : pos + tdef.num_leaves])
+            pos += tdef.num_leaves
 
     # -- results back into trees -------------------------------------------------------
     def _out_list(self, flat: Any) -> list[Any]:
@@ -278,10 +303,14 @@ class FlatCall:
 
     def output(self, flat: Any) -> Any:
         """A flat output (bare or tuple, as :meth:`fun` returns it) as a tree."""
+        if self.out_def is LEAF:
+            return flat
         return unflatten(self.out_def, self._out_list(flat))
 
     def per_argument(self, per_leaf: Sequence[Any]) -> Any:
         """One value per input leaf -> the arguments' trees (a tuple unless one argnum)."""
+        if self._one_leaf and self.single:
+            return per_leaf[0]
         trees, pos = [], 0
         for tdef in self.in_defs:
             trees.append(unflatten(tdef, per_leaf[pos : pos + tdef.num_leaves]))

@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from bench.grid import RANDOM_T
+
 #: Textbook bounds (Griewank & Walther 2008, ch. 4; recalled, approximate).
 OMEGA_TANGENT = (2.0, 2.5)
 OMEGA_GRADIENT = (3.0, 4.0)
@@ -164,6 +166,16 @@ def per_call(df: pd.DataFrame, problem: str, engine: str, mode: str) -> pd.Serie
         return pd.Series(dtype=float)
     d = d[d["per_call_s"].notna()]
     return d.groupby(["n", "m"])["per_call_s"].min()
+
+
+def lowering_per_eqn(df: pd.DataFrame, engine: str) -> pd.Series:
+    """Seconds per equation of lowering the random family's graphs, indexed by T (one
+    entry per cell; :func:`bench.tools.lowering_time` over the graph's equations)."""
+    if "lower_s_per_eqn" not in df:
+        return pd.Series(dtype=float)
+    d = rows(df, problem="random", engine=engine, mode="primal")
+    d = d[d["lower_s_per_eqn"].notna()]
+    return pd.Series(d["lower_s_per_eqn"].to_numpy(), index=d["T"].to_numpy(), dtype=float)
 
 
 def families(df: pd.DataFrame, prefix: str) -> list[str]:
@@ -351,6 +363,19 @@ def targets(df: pd.DataFrame) -> list[dict[str, object]]:
         100,
         3.0,
     )
+    low = lowering_per_eqn(df, eng)
+    if len(low):
+        at = low[low.index == RANDOM_T]
+        out.append(
+            target(
+                12,
+                f"lowering per equation, random graph with T = {RANDOM_T} [us] (worst cell)",
+                _worst(at) * 1e6 if len(at) else float("nan"),
+                2.0,
+                "us",
+                "" if len(at) else f"no random cell with T = {RANDOM_T} in this grid",
+            )
+        )
     gj = per_call(df, "logistic", "ad.jit", "gd")
     gx = per_call(df, "logistic", "jax", "gd")
     if len(gx):

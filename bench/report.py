@@ -925,7 +925,22 @@ def user_section(df: pd.DataFrame) -> str:
                 ["problem", "mode", "n", *[label for _e, label in USER_COLUMNS]],
                 body,
             ),
+            lowering_text(df),
         ]
+    )
+
+
+def lowering_text(df: pd.DataFrame) -> str:
+    """What lowering a new graph costs per equation, by graph size (issue 12)."""
+    low = an.lowering_per_eqn(df, an.primary_engine(df))
+    if low.empty:
+        return ""
+    by_T = low.groupby(level=0).median()
+    parts = ", ".join(f"{g3(v * 1e6)} us at T = {int(T)}" for T, v in by_T.items())
+    return (
+        "\nLowering a graph the first time (`lower_graph`, CPU time, median of 5, "
+        "per equation; median over the `random` cells of each T): " + parts + ". A call "
+        "at new inputs or a re-trace of the same structure does not lower again."
     )
 
 

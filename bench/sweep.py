@@ -83,6 +83,7 @@ COLUMNS = [
     "numpy_f_s",
     "ratio_to_numpy_f",
     "compile_s",
+    "lower_s_per_eqn",
     "error",
     "tape_bytes",
     "peak_bytes",

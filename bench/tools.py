@@ -383,6 +383,8 @@ class Ours(Tool):
                 info["peak_method"] = "tracemalloc"
                 if eng == "compiled":
                     info["error"] = rel_error(res, np.asarray(problem.f(*x)))
+                    if problem.family == "random":
+                        info["lower_s_per_eqn"] = lowering_time(g) / max(len(g.eqns), 1)
                 out.append(self._case(problem, "primal", 1, fn, info))
             elif mode == "jvp":
                 fn = alternating(lambda xs: ad.forward.jvp(g, xs, (v,), engine=eng)[1], x)
@@ -429,6 +431,19 @@ class Ours(Tool):
             return int(ad.reverse.tape_bytes(problem.graph))
         env = ad.reference.evaluate(problem.graph, problem.args)
         return int(sum(np.asarray(a).nbytes for a in env.values()))
+
+
+def lowering_time(graph: ad.Graph, repeats: int = 5) -> float:
+    """Median seconds of lowering ``graph`` afresh (issue 12: linear in the graph, a
+    few microseconds per equation); the structure caches are not consulted."""
+    from ad.kernels.lower import lower_graph
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        lower_graph(graph)
+        times.append(time.process_time() - t0)
+    return float(np.median(times))
 
 
 def expected(problem: Problem, mode: str, v: np.ndarray, ref: np.ndarray | None) -> Any:

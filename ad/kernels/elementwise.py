@@ -554,13 +554,15 @@ for _name, (_value, _dx, _dy) in BINARY.items():
 def lower_unary(lw: Any, e: Any) -> None:
     (x,), (o,) = e.inputs, e.outputs
     n = int(e.params.get("n", 0))
-    name = e.prim.name + (".s" if o.size == 1 else "")
-    lw.emit(name, out=lw.slot(o), x=lw.slot(x), size=o.size, n=n)
+    size = o.size
+    name = e.prim.name + ".s" if size == 1 else e.prim.name
+    lw.emit(name, out=lw.slot(o), x=lw.slot(x), size=size, n=n)
 
 
 @lowering(*BINARY, broadcast=True)
 def lower_binary(lw: Any, e: Any) -> None:
     (x, y), (o,) = e.inputs, e.outputs
     (xs, sx), (ys, sy) = lw.ref(x), lw.ref(y)
-    name = e.prim.name + (".s" if o.size == 1 else "")
-    lw.emit(name, out=lw.slot(o), x=xs, y=ys, size=o.size, sx=sx, sy=sy)
+    size = o.size
+    name = e.prim.name + ".s" if size == 1 else e.prim.name
+    lw.emit(name, out=lw.slot(o), x=xs, y=ys, size=size, sx=sx, sy=sy)

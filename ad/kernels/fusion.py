@@ -236,6 +236,8 @@ def find_groups(lw: Any) -> list[Group]:
             cur.defined.update(v.id for v in e.outputs)
     if cur is not None and len(cur.members) > 1:
         groups.append(cur)
+    if not groups:
+        return groups
     readers = _readers(graph)
     outputs = {v.id for v in graph.outputs} | graph.guard_vars()  # values read after
     for grp in groups:

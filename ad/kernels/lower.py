@@ -41,6 +41,9 @@ class Lowering:
         self.active_ids, self.useful_ids = active, useful
         # pass 1: storage (id -> (kind, base var, offset)); kind own/alias/broadcast
         self._storage: dict[int, tuple[str, Var, int]] = {}
+        #: what a lowering function decided once and may reuse within this lowering
+        #: (keys may hold ``id()`` of parameter arrays: the graph keeps them alive)
+        self.memo: dict[Any, Any] = {}
         self._plan_storage()
         self.groups = fusion.find_groups(self)
         self._member_of = {i: g for g in self.groups for i in g.members}
@@ -68,23 +71,24 @@ class Lowering:
         return self._storage.get(v.id) or ("own", v, 0)
 
     def _plan_storage(self) -> None:
-        g = self.graph
-        readers_need_slots: set[int] = {v.id for v in g.outputs}
+        g, views, storage = self.graph, table.VIEWS, self._storage
         for e in g.eqns:
-            view = table.VIEWS.get(e.prim.name)
+            view = views.get(e.prim.name)
             if view is not None:
                 found = view(self, e)
                 if found is not None:
-                    kind, base, offset = found
-                    self._storage[e.outputs[0].id] = (kind, base, offset)
-            if e.prim.name not in table.BROADCAST_OK:
-                readers_need_slots.update(v.id for v in e.inputs)
+                    storage[e.outputs[0].id] = found
+        broadcast = {vid for vid, (kind, _, _) in storage.items() if kind == "broadcast"}
+        if not broadcast:
+            return
         # a broadcast read by an instruction that cannot take one (or an output):
         # give it its own slots (its gather then lowers to a stride-0 move)
-        for vid in readers_need_slots:
-            kind = self._storage.get(vid, ("own",))[0]
-            if kind == "broadcast":
-                del self._storage[vid]
+        need_slots = {v.id for v in g.outputs}
+        for e in g.eqns:
+            if e.prim.name not in table.BROADCAST_OK:
+                need_slots.update(v.id for v in e.inputs)
+        for vid in broadcast & need_slots:
+            del storage[vid]
 
     def is_view(self, v: Var) -> bool:
         """True if ``v`` has no storage of its own (no instruction computes it)."""
@@ -132,32 +136,41 @@ class Lowering:
 
     def ref(self, v: Var) -> tuple[int, int]:
         """``(slot, element stride)``: stride 0 for a broadcast view, else 1."""
-        kind = self._storage.get(v.id, ("own",))[0]
-        return self.slot_of[v.id], 0 if kind == "broadcast" else 1
+        found = self._storage.get(v.id)
+        return self.slot_of[v.id], 0 if found is not None and found[0] == "broadcast" else 1
 
     # -- pass 3 ----------------------------------------------------------------------
     def _emit_all(self) -> None:
+        lowerings, member_of, word = table.LOWERINGS, self._member_of, self._word
         for i, e in enumerate(self.graph.eqns):
-            fn = table.LOWERINGS.get(e.prim.name)
+            fn = lowerings.get(e.prim.name)
             if fn is None:
                 raise GraphError(
                     f"node {i} ({e.prim.name}): the compiled engine has no instruction for "
                     "this primitive; declare one in ad/kernels/ (see docs/architecture.md) "
                     "or use engine='reference'"
                 )
-            word = self._word(e)
-            group = self._member_of.get(i)
-            if group is not None and group.members[0] == i:
-                self._emit_group(group)
-            self._eqn, self._act = i, word | (table.MEMBER if group is not None else 0)
+            group = member_of.get(i)
+            if group is None:
+                self._eqn, self._act = i, word(e)
+            else:
+                if group.members[0] == i:
+                    self._emit_group(group)
+                self._eqn, self._act = i, word(e) | table.MEMBER
             fn(self, e)
 
     def _word(self, e: Eqn) -> int:
         active, useful = self.active_ids, self.useful_ids
-        word = 1 if any(v.id in active and v.id in useful for v in e.outputs) else 0
-        for k, v in enumerate(e.inputs[: table.MAX_OPERAND_BITS]):
+        word = 0
+        for v in e.outputs:
+            if v.id in active and v.id in useful:
+                word = 1
+                break
+        bit = 2
+        for v in e.inputs[: table.MAX_OPERAND_BITS]:
             if v.id in active:
-                word |= 2 << k
+                word |= bit
+            bit <<= 1
         return word
 
     def _emit_group(self, g: fusion.Group) -> None:
@@ -197,8 +210,12 @@ class Lowering:
         self.ops.append(ins.opcode)
         self.act.append(self._act)
         self.eqn_of.append(self._eqn)
-        self.code.extend(ins.payload(**fields))
-        self.ptr.append(len(self.code))
+        code = self.code
+        try:
+            code += ins.take(fields)
+        except KeyError:
+            ins.payload(fields)  # raises the GraphError naming the missing field
+        self.ptr.append(len(code))
 
     def pool(self, values: np.ndarray) -> int:
         """Append an int array to the pool; return its offset."""

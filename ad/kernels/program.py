@@ -66,7 +66,10 @@ class Program:
         self.graph = graph
         self.ops = np.asarray(lw.ops, dtype=np.int64)
         self.ptr = np.asarray(lw.ptr, dtype=np.int64)
-        self.code = np.asarray(lw.code + [0], dtype=np.int64)  # never empty
+        code = np.asarray(lw.code + [0])  # never empty
+        if code.dtype.kind not in "iu":
+            raise GraphError(f"lowering wrote a non-integer payload ({code.dtype})")
+        self.code = code.astype(np.int64, copy=False)
         self.pool = lw.pool_array()
         self.act = np.asarray(lw.act, dtype=np.int64)
         self.eqn_of = np.asarray(lw.eqn_of, dtype=np.int64)

@@ -38,39 +38,59 @@ from ad.kernels.sweeps import forward_sweep, primal_sweep, reverse_sweep
 #: the same shapes and along the same branches gives an equal structure, whose program
 #: is reused instead of lowered again (``ad.grad(f)(x)`` in a loop).
 _BY_STRUCTURE: OrderedDict[tuple, Program] = OrderedDict()
+#: The same by :func:`identity` (a cheaper key for traced graphs), with the graph
+#: whose arrays the key names by id.
+_BY_IDENTITY: OrderedDict[tuple, tuple[Graph, Program]] = OrderedDict()
 MAX_STRUCTURES = 64
 
 
 def _param_key(value: Any) -> Any:
     t = type(value)
+    if t is str or t is int:
+        return value
     if t is np.ndarray:
         return (value.shape, value.dtype.str, value.tobytes())
     if t is tuple or t is list:
-        return tuple([_param_key(v) for v in value])
-    return value
+        return (t, tuple([_param_key(v) for v in value]))
+    return (t, value)
 
 
 def structure(graph: Graph) -> tuple:
     """Everything the lowering reads of ``graph`` but the constants' values: shapes,
-    equations (primitive, operands, parameters with their index maps), outputs."""
-    eqns = tuple(
-        [
-            (
-                e.prim.name,
-                tuple([v.id for v in e.inputs]),
-                tuple([v.shape for v in e.outputs]),
-                tuple([(k, _param_key(p)) for k, p in e.params.items()]) if e.params else (),
-            )
-            for e in graph.eqns
-        ]
-    )
-    return (
+    equations (primitive, operands, outputs, parameters with their index maps), outputs.
+
+    One flat tuple, four entries per equation (hashed and compared on every un-jitted
+    call: nesting would cost a tuple per field)."""
+    parts = _frame(graph)
+    add = parts.append
+    for e in graph.eqns:
+        add(e.prim.name)
+        add(tuple([v.id for v in e.inputs]))
+        add(tuple([(v.id, v.shape) for v in e.outputs]))
+        params = e.params
+        add(tuple([(k, _param_key(p)) for k, p in params.items()]) if params else ())
+    return tuple(parts)
+
+
+def _frame(graph: Graph) -> list[Any]:
+    """What a structure key holds besides the equations: inputs, constants (ids and
+    shapes), outputs, and the Vars the guards read (the lowering keeps their values)."""
+    return [
         tuple([(v.id, v.shape) for v in graph.inputs]),
         tuple([(v.id, v.shape) for v in graph.consts]),
-        eqns,
         tuple([v.id for v in graph.outputs]),
         graph.out_tree,
-    )
+        tuple(sorted(graph.guard_vars())) if graph.guards else (),
+    ]
+
+
+def identity(graph: Graph) -> tuple | None:
+    """A cheaper structure key of a traced graph: its equations' merge keys
+    (:attr:`ad.ir.Graph.eqn_keys`, index maps by identity), or None. Valid only while
+    ``graph`` lives (its arrays keep their ids): the cache holds the graph with it."""
+    if graph.eqn_keys is None:
+        return None
+    return (*_frame(graph), graph.eqn_keys)
 
 
 def compile(graph: Graph) -> Program:  # noqa: A001  (the engine's verb)
@@ -85,20 +105,35 @@ def compile(graph: Graph) -> Program:  # noqa: A001  (the engine's verb)
     prog = graph.compiled
     if prog is not None:
         return prog
-    key = structure(graph)
-    seen = _BY_STRUCTURE.get(key)
-    if seen is not None:
-        _BY_STRUCTURE.move_to_end(key)
-        prog = seen.with_constants(graph)
+    fast = identity(graph)
+    hit = _BY_IDENTITY.get(fast) if fast is not None else None
+    if hit is not None:  # the same equations, index maps shared: no key to build
+        _BY_IDENTITY.move_to_end(fast)
+        prog = hit[1]
     else:
-        if not graph.validated:
-            graph.validate()
-        prog = Program(graph, lower_graph(graph))
-        validate(prog)
-        _BY_STRUCTURE[key] = prog
-        while len(_BY_STRUCTURE) > MAX_STRUCTURES:
-            _BY_STRUCTURE.popitem(last=False)
-    graph.compiled = prog
+        prog = _by_structure(graph)
+        if fast is not None:
+            _BY_IDENTITY[fast] = (graph, prog)  # the graph keeps the key's arrays alive
+            while len(_BY_IDENTITY) > MAX_STRUCTURES:
+                _BY_IDENTITY.popitem(last=False)
+    prog = graph.compiled = prog.with_constants(graph)
+    return prog
+
+
+def _by_structure(graph: Graph) -> Program:
+    """The program of a graph of ``graph``'s structure (lowered now if none is cached)."""
+    key = structure(graph)
+    prog = _BY_STRUCTURE.get(key)
+    if prog is not None:
+        _BY_STRUCTURE.move_to_end(key)
+        return prog
+    if not graph.validated:
+        graph.validate()
+    prog = Program(graph, lower_graph(graph))
+    validate(prog)
+    _BY_STRUCTURE[key] = prog
+    while len(_BY_STRUCTURE) > MAX_STRUCTURES:
+        _BY_STRUCTURE.popitem(last=False)
     return prog
 
 

@@ -926,14 +926,27 @@ def gather_view(lw: Any, e: Any) -> tuple[str, Any, int] | None:
         return None
     x = e.inputs[0]
     kind, base, offset = lw.storage(x)
-    amap = gather_map(lw, e, lambda v: (offset, 0 if kind == "broadcast" else 1))
-    if amap.min() < 0:
-        return None
-    if np.all(amap == amap[0]) and (o.size > 1 or kind == "broadcast"):
-        return "broadcast", base, int(amap[0])
-    if kind != "broadcast" and np.array_equal(amap, amap[0] + np.arange(amap.size)):
-        return "alias", base, int(amap[0])
-    return None
+    if o.size == 1 and e.params["in_ndims"][0] == len(x.shape):  # one entry: x[k]
+        k = int(np.reshape(e.params["idx"], -1)[0])
+        if k < 0:
+            return None
+        return ("broadcast", base, offset) if kind == "broadcast" else ("alias", base, offset + k)
+    # the answer depends on the index map, not on the offset: decided once per map
+    # (tracing shares index maps between equations; the graph keeps them alive)
+    key = ("gather_view", id(e.params["idx"]), tuple(e.params["in_ndims"]), x.shape, o.shape)
+    key += (kind == "broadcast",)
+    found = lw.memo.get(key, False)
+    if found is False:
+        amap = gather_map(lw, e, lambda v: (0, 0 if kind == "broadcast" else 1))
+        found = None
+        if amap.min() < 0:
+            pass
+        elif np.all(amap == amap[0]) and (o.size > 1 or kind == "broadcast"):
+            found = "broadcast", int(amap[0])
+        elif kind != "broadcast" and np.array_equal(amap, amap[0] + np.arange(amap.size)):
+            found = "alias", int(amap[0])
+        lw.memo[key] = found
+    return None if found is None else (found[0], base, offset + found[1])
 
 
 @lowering("gather", broadcast=True)

@@ -32,6 +32,7 @@ the active slots only (they come first in ``values``), so a kernel reads the par
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -160,16 +161,24 @@ class Instruction:
     fusable: bool = False
     opcode: int = -1
     index: dict[str, int] = field(default_factory=dict)
+    names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cost not in KINDS:
             raise GraphError(f"instruction {self.name}: unknown cost kind {self.cost!r}")
         self.index = {f.name: k for k, f in enumerate(self.fields)}
+        self.names = tuple(f.name for f in self.fields)
+        take = operator.itemgetter(*self.names) if self.names else (lambda _: ())
+        #: ``take(values)``: the payload tuple from a dict of field values
+        self.take = take if len(self.names) != 1 else (lambda v: (take(v),))
 
-    def payload(self, **values: int) -> list[int]:
-        """The payload in field order from keyword values (the one emitter's format)."""
+    def payload(self, values: dict[str, int]) -> tuple[int, ...]:
+        """The payload in field order from keyword values (the one emitter's format).
+
+        Values are kept as given (the program checks once that the whole code array
+        is integer, :class:`ad.kernels.program.Program`)."""
         try:
-            return [int(values[f.name]) for f in self.fields]
+            return self.take(values)
         except KeyError as err:
             raise GraphError(f"instruction {self.name}: payload lacks field {err}") from None
 

@@ -80,6 +80,11 @@ def _split(shape: tuple[int, ...], core_ndim: int) -> tuple[tuple[int, ...], tup
 
 
 def _gather_shape(*shapes, idx, in_ndims, label=None):
+    if len(shapes) == 1 and in_ndims[0] == len(shapes[0]):  # the common case, no batch
+        lo, hi = bounds(idx)
+        if idx.size and (hi >= math.prod(shapes[0]) or lo < -1):
+            raise ShapeError(f"gather index out of range for {math.prod(shapes[0])} entries")
+        return idx.shape
     batch = None
     for s, nd in zip(shapes, in_ndims):
         b, _ = _split(s, nd)
@@ -94,6 +99,9 @@ def _gather_shape(*shapes, idx, in_ndims, label=None):
 
 
 def _gather_impl(*xs, idx, in_ndims, label=None):
+    x = xs[0]
+    if len(xs) == 1 and type(x) is np.ndarray and in_ndims[0] == x.ndim and bounds(idx)[0] >= 0:
+        return x.reshape(-1)[..., idx]  # the common case: no batch axes, no zeros
     batch = shape_of(xs[0])[: ndim_of(xs[0]) - in_ndims[0]]
     flat = [np.reshape(x, batch + (-1,)) for x in xs]
     if bounds(idx)[0] < 0:
@@ -345,7 +353,7 @@ def getitem(x: Any, idx: Any) -> Any:
         return _structural("getitem", lambda a: a[idx], x)
     shapes = (shape_of(x),)
     m = _shared_map(("getitem", shapes, key), lambda a: a[idx], shapes)
-    return gather(x, idx=m, label="getitem")
+    return gather_p.bind(x, idx=m, in_ndims=(len(shapes[0]),), label="getitem")
 
 
 def concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Any:

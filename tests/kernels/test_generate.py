@@ -23,8 +23,8 @@ def test_every_lowering_names_a_registered_primitive_and_emits_declared_instruct
 
 def test_a_payload_is_written_by_field_name_only():
     ins = table.BY_NAME["matmul"]
-    assert ins.payload(out=1, a=2, b=3, batch=4, m=5, k=6, n=7) == [1, 2, 3, 4, 5, 6, 7]
-    F = np.array([ins.payload(out=1, a=2, b=3, batch=2, m=3, k=4, n=5)])
+    assert ins.payload(dict(out=1, a=2, b=3, batch=4, m=5, k=6, n=7)) == (1, 2, 3, 4, 5, 6, 7)
+    F = np.array([ins.payload(dict(out=1, a=2, b=3, batch=2, m=3, k=4, n=5))])
     assert ins.sizes(F, ins.fields[0].size).tolist() == [2 * 3 * 5]
 
 
