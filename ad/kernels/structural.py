@@ -453,26 +453,26 @@ def gather_forward(act, pool, values, duals, work, unit, out, size, m):
     gather_primal(act, pool, values, work, out, size, m)
     if not act & 1:
         return 0
-    rows = duals.shape[0]
-    for k in range(size):
+    rows, p = duals.shape
+    for k in range(size):  # rows by index, not views: p is often a few directions
         s = pool[m + k]
-        o = duals[out + k]
         if 0 <= s < rows:  # an active source slot (only those have dual rows)
-            o[:] = duals[s]
+            for r in range(p):
+                duals[out + k, r] = duals[s, r]
         else:
-            o[:] = 0.0
+            for r in range(p):
+                duals[out + k, r] = 0.0
     return 0
 
 
 @kjit
 def gather_reverse(act, pool, values, duals, work, unit, out, size, m):
-    rows = duals.shape[0]
+    rows, p = duals.shape
     for k in range(size):
         s = pool[m + k]
         if 0 <= s < rows:  # the transpose of a copy is an accumulation
-            d, o = duals[s], duals[out + k]
-            for r in range(d.size):
-                d[r] += o[r]
+            for r in range(p):
+                duals[s, r] += duals[out + k, r]
     return 0
 
 
@@ -519,23 +519,23 @@ def scatter_forward(act, pool, values, duals, work, unit, out, out_size, g, g_si
     if not act & 1:
         return 0
     _zero_rows(duals, out, out_size)
+    p = duals.shape[1]
     for k in range(g_size):
         t = pool[m + k]
         if t >= 0:
-            d, s = duals[t], duals[g + k]
-            for r in range(d.size):
-                d[r] += s[r]
+            for r in range(p):
+                duals[t, r] += duals[g + k, r]
     return 0
 
 
 @kjit
 def scatter_reverse(act, pool, values, duals, work, unit, out, out_size, g, g_size, m):
+    p = duals.shape[1]
     for k in range(g_size):
         t = pool[m + k]
         if t >= 0:  # the transpose of a sum is a copy
-            d, s = duals[g + k], duals[t]
-            for r in range(d.size):
-                d[r] += s[r]
+            for r in range(p):
+                duals[g + k, r] += duals[t, r]
     return 0
 
 

@@ -59,7 +59,8 @@ def _broadcast(x: Any, y: Any) -> tuple[Any, Any]:
     sx, sy = shape_of(x), shape_of(y)
     if sx == sy:
         return x, y
-    shape = np.broadcast_shapes(sx, sy)
+    # a number against an array (2.0 * x) is the common case: no shape arithmetic
+    shape = sy if sx == () else sx if sy == () else np.broadcast_shapes(sx, sy)
     if sx != shape and not traced(x):
         x = lift(x, y)
     if sy != shape and not traced(y):

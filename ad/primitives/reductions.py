@@ -41,12 +41,24 @@ def _axes(ndim: int, axis: Any) -> tuple[int, ...]:
     return tuple(sorted(normalize_axis_tuple(axis, ndim)))
 
 
+_REDUCE_MAPS: dict[tuple, tuple[np.ndarray, tuple]] = {}
+
+
 def reduce_map(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[np.ndarray, tuple]:
-    """Index map of a reduction: for each entry of ``shape``, its output cell."""
+    """Index map of a reduction: for each entry of ``shape``, its output cell. Built
+    once per (shape, axes) and shared, read-only (as the shape module's index maps)."""
+    hit = _REDUCE_MAPS.get((shape, axes))
+    if hit is not None:
+        return hit
     out_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
     keep = tuple(1 if i in axes else d for i, d in enumerate(shape))
     cells = np.arange(int(np.prod(out_shape, dtype=np.int64)), dtype=np.int64).reshape(keep)
-    return np.broadcast_to(cells, shape).copy(), out_shape
+    idx = np.broadcast_to(cells, shape).copy()
+    idx.flags.writeable = False
+    if len(_REDUCE_MAPS) > 4096:
+        _REDUCE_MAPS.clear()
+    _REDUCE_MAPS[(shape, axes)] = idx, out_shape
+    return idx, out_shape
 
 
 def _keepdims(y: Any, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Any:

@@ -169,7 +169,7 @@ def _scatter_shape(g, *, idx, out_shape, label=None):
     batch, core = _split(g, idx.ndim)
     if core != idx.shape:
         raise ShapeError(f"scatter_add operand {g} does not end with index shape {idx.shape}")
-    if idx.size and idx.max() >= int(np.prod(out_shape, dtype=np.int64)):
+    if idx.size and bounds(idx)[1] >= math.prod(out_shape):
         raise ShapeError(f"scatter_add index out of range for shape {out_shape}")
     return batch + tuple(out_shape)
 
@@ -177,8 +177,7 @@ def _scatter_shape(g, *, idx, out_shape, label=None):
 def _scatter_impl(g, *, idx, out_shape, label=None):
     g = np.asarray(g, dtype=np.float64)
     batch = g.shape[: g.ndim - idx.ndim]
-    size = int(np.prod(out_shape, dtype=np.int64))
-    rows = int(np.prod(batch, dtype=np.int64))
+    size, rows = math.prod(out_shape), math.prod(batch)
     flat_idx = idx.reshape(-1)
     keep = flat_idx >= 0
     gg = g.reshape(rows, -1)[:, keep]
@@ -254,7 +253,8 @@ def _structural(name: str, op: Any, *xs: Any, key: Any = None):
     shapes = tuple(shape_of(x) for x in xs)
     if key is None:
         return gather(*xs, idx=index_map(op, *shapes), label=name)
-    return gather(*xs, idx=_shared_map((name, shapes, key), op, shapes), label=name)
+    m = _shared_map((name, shapes, key), op, shapes)
+    return gather_p.bind(*xs, idx=m, in_ndims=tuple(len(s) for s in shapes), label=name)
 
 
 def _shared_map(key: tuple, op: Any, shapes: tuple) -> np.ndarray:
