@@ -173,7 +173,7 @@ class Instruction:
         self.take = take if len(self.names) != 1 else (lambda v: (take(v),))
 
     def payload(self, values: dict[str, int]) -> tuple[int, ...]:
-        """The payload in field order from keyword values (the one emitter's format).
+        """The payload in field order from a dict of field values (the one emitter's format).
 
         Values are kept as given (the program checks once that the whole code array
         is integer, :class:`ad.kernels.program.Program`)."""
