@@ -95,9 +95,8 @@ class TreeDef:
 
 
 LEAF = TreeDef("leaf")
-#: what :func:`flatten` walks into (anything else is a leaf)
+#: what :func:`flatten` walks into (anything else but None is a leaf)
 _CONTAINER = (tuple, list, dict)
-_CONTAINERS = frozenset(_CONTAINER)
 
 
 def _sorted_keys(d: dict) -> list[Any]:
@@ -114,7 +113,7 @@ def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
         leaves, tdef = flatten({"b": x, "a": (y, z)})     # [y, z, x]
     """
-    if tree is not None and type(tree) not in _CONTAINERS and not isinstance(tree, _CONTAINER):
+    if tree is not None and not isinstance(tree, _CONTAINER):
         return [tree], LEAF  # the common call: one array
     leaves: list[Any] = []
 

@@ -933,8 +933,8 @@ def gather_view(lw: Any, e: Any) -> tuple[str, Any, int] | None:
         return ("broadcast", base, offset) if kind == "broadcast" else ("alias", base, offset + k)
     # the answer depends on the index map, not on the offset: decided once per map
     # (tracing shares index maps between equations; the graph keeps them alive)
-    key = ("gather_view", id(e.params["idx"]), tuple(e.params["in_ndims"]), x.shape, o.shape)
-    key += (kind == "broadcast",)
+    idx, in_ndims = e.params["idx"], tuple(e.params["in_ndims"])
+    key = ("gather_view", id(idx), in_ndims, x.shape, o.shape, kind == "broadcast")
     found = lw.memo.get(key, False)
     if found is False:
         amap = gather_map(lw, e, lambda v: (0, 0 if kind == "broadcast" else 1))

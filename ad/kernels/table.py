@@ -161,7 +161,8 @@ class Instruction:
     fusable: bool = False
     opcode: int = -1
     index: dict[str, int] = field(default_factory=dict)
-    names: tuple[str, ...] = ()
+    #: the field names in payload order (derived from ``fields``)
+    names: tuple[str, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.cost not in KINDS:
