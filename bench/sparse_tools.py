@@ -5,7 +5,8 @@ engine (the ``engine`` column) and mode:
 
 - ``compiled`` (ours): ``primal`` (the compiled f), ``detect`` (sparsity detection on
   the Jacobian graph), ``plan`` (detection + colouring: what a first call pays before
-  its sweeps; column and row colourings, or the star colouring for the Hessian),
+  its sweeps; the colourings ``mode="auto"`` needs and its choice, or the star
+  colouring for the Hessian),
   ``jac_fwd`` / ``jac_rev`` (dense Jacobian by ``ad.forward.jacobian`` /
   ``ad.reverse.jacobian``, up to ``DENSE_MAX_N``), ``jac_cfwd`` / ``jac_crev``
   (coloured forward / reverse through a cached plan), ``jac_auto`` (the mode the cost
@@ -135,10 +136,9 @@ class SparseTool(Tool):
         else:
             detect = lambda: jacobian_pattern(G)
 
-            def plan_fn() -> Any:
+            def plan_fn() -> Any:  # what a first call pays: the colourings auto needs
                 fresh = sparse_api.JacobianPlan(G)
-                fresh.coloring("column")
-                fresh.coloring("row")
+                fresh.mode()
                 return fresh
 
         self._add(out, p, "compiled", "detect", detect)

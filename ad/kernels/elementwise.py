@@ -14,6 +14,9 @@ sweeps, two instructions per primitive:
   in place, never materialised. Loops run over slices, so LLVM vectorises them;
 - ``<name>.s``: the scalar fast path (size 1), pasted into the sweep's dispatch loop
   (a scalar Wengert list spends ~15 ns per instruction, so a call would dominate).
+- the ``tangents`` kernel of ``<name>``: its forward rule inside a fused group at
+  2 <= p <= ``fusion.TANGENT_MAX_P`` directions, over ``(p, block)`` columns of tangents
+  (:mod:`ad.kernels.fusion`).
 
 Only active operands contribute (activity bits, see :mod:`ad.kernels.table`): the
 derivative of an inactive operand is never formed, so ``pow(x, c)`` never evaluates
@@ -248,6 +251,29 @@ def {fn}(act, pool, values, duals, work, unit, out, x_, size{extra}):
     return 0
 """
 
+# Tangent-major kernels of a fused group's forward sweep (:mod:`ad.kernels.fusion`):
+# the block's values and partials first (one pass, partials into D), then each of the
+# p tangent rows of the output column ``T[co]`` as one contiguous loop over the block
+# (LLVM vectorises it at any p, where the row-major ``[k, r]`` loops above run one
+# entry at a time).
+_UNARY_TANGENTS = """\
+@kjit
+def {fn}(act, values, T, D, co, cx, cy, out, x_, size{extra}):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = {value}
+        o_v[k] = ans
+        d_v[k] = {deriv}
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+"""
+
 _UNARY_SCALAR = {
     "primal": "x = values[{x}]\nvalues[{out}] = {value}",
     "forward": """\
@@ -449,6 +475,52 @@ def _binary_reverse(dx: str, dy: str) -> str:
     return body.replace("{", "{{").replace("}", "}}").replace("{{fn}}", "{fn}") + "\n" + general
 
 
+def _binary_tangents(value: str, dx: str, dy: str) -> str:
+    """The tangent-major kernel of a binary member (see ``_UNARY_TANGENTS``): values
+    and the active operands' partials per stride case, then the p tangent rows."""
+    out = [
+        "@kjit",
+        "def {fn}(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):",
+        "    o_v = values[out : out + size]",
+        "    d_v, e_v = D[0, :size], D[1, :size]",
+        "    ax, ay = act & 2, act & 4",
+    ]
+    parts = (("ax and ay", (dx, dy)), ("ax", (dx, None)), ("ay", (None, dy)))
+    cases = [(c, xf, yf, _load(xf, yf, "        "), _elem(xf, yf)) for c, xf, yf in _CASES]
+    general = "i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]"
+    cases.append(("", None, None, [], general))
+    for n, (cond, _, _, load, elem) in enumerate(cases):
+        out.append(f"    {'if' if n == 0 else 'elif'} {cond}:" if cond else "    else:")
+        out += load
+        for m, (act, (d, e)) in enumerate(parts):
+            out.append(f"        {'if' if m == 0 else 'elif'} {act}:")
+            out.append("            for k in range(size):")
+            out.append(f"                {elem}")
+            out += [f"                ans = {value}", "                o_v[k] = ans"]
+            out += [f"                d_v[k] = {d}"] if d else []
+            out += [f"                e_v[k] = {e}"] if e else []
+    out += [
+        "    O = T[co]",
+        "    for r in range(O.shape[0]):",
+        "        o_r = O[r]",
+        "        if ax and ay:",
+        "            x_r, y_r = T[cx, r], T[cy, r]",
+        "            for k in range(size):",
+        "                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]",
+        "        elif ax:",
+        "            x_r = T[cx, r]",
+        "            for k in range(size):",
+        "                o_r[k] = d_v[k] * x_r[k]",
+        "        else:",
+        "            y_r = T[cy, r]",
+        "            for k in range(size):",
+        "                o_r[k] = e_v[k] * y_r[k]",
+        "    return 0",
+    ]
+    body = "\n".join(out) + "\n"
+    return body.replace("{", "{{").replace("}", "}}").replace("{{fn}}", "{fn}")
+
+
 _BINARY_SCALAR = {
     "primal": "x, y = values[{x}], values[{y}]\nvalues[{out}] = {value}",
     "forward": """\
@@ -493,6 +565,7 @@ def _unary(name: str, value: str, deriv: str) -> None:
             ("primal", _UNARY_PRIMAL),
             ("forward", _UNARY_FORWARD),
             ("reverse", _UNARY_REVERSE),
+            ("tangents", _UNARY_TANGENTS),
         )
         for fn in [f"_{name}_{sweep}"]
     }
@@ -524,6 +597,7 @@ def _binary(name: str, value: str, dx: str, dy: str) -> None:
         ("primal", _BINARY_PRIMAL),
         ("forward", _binary_forward(value, dx, dy)),
         ("reverse", _binary_reverse(dx, dy)),
+        ("tangents", _binary_tangents(value, dx, dy)),
     )
     kernels = {
         sweep: Generated(fn, tpl.format(fn=fn, **subs))

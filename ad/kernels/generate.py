@@ -104,9 +104,14 @@ def _branch(ins: Instruction, sweep: str) -> list[str]:
 def _imports() -> list[str]:
     modules: dict[str, set[str]] = {}
     for ins in table.INSTRUCTIONS:
-        for sweep in BUFFERS:
+        for sweep in (*BUFFERS, "tangents"):
             k = getattr(ins, sweep)
-            used = k.uses if isinstance(k, Generated) else () if isinstance(k, Inline) else (k,)
+            if isinstance(k, Generated):
+                used = k.uses
+            elif k is None or isinstance(k, Inline):
+                used = ()
+            else:
+                used = (k,)
             for fn in used:
                 modules.setdefault(fn.__module__, set()).add(fn.__name__)
     from ad.kernels import elementwise
@@ -148,17 +153,42 @@ def _fusable_dispatch(sweep: str) -> list[str]:
     return out
 
 
+#: The arguments of a tangent-major member kernel before its fields (see
+#: :mod:`ad.kernels.fusion`): value slots, the tangent columns, the partials' block.
+TANGENT_ARGS = "a, values, T, D, co, cx, cy"
+
+
+def _tangents_dispatch() -> list[str]:
+    """``_fusable_tangents(op, ...)``: the fused groups' tangent-major member dispatch."""
+    out = [
+        "",
+        "@kjit",
+        f"def _fusable_tangents(op, {TANGENT_ARGS}, out, x, y, k, sx, sy, nn):",
+    ]
+    kw = "if"
+    for ins in table.INSTRUCTIONS:
+        if ins.tangents is None:
+            continue
+        args = [TANGENT_ARGS] + [FUSABLE_ARGS[f.name] for f in ins.fields]
+        out.append(f"    {kw} op == {ins.opcode}:  # {ins.name}")
+        out.append(f"        return {ins.tangents.name}({', '.join(args)})")
+        kw = "elif"
+    out += ["    return 0", ""]
+    return out
+
+
 def source() -> str:
     """The text of the generated module."""
     import ad.kernels  # noqa: F401  (declares every instruction)
 
     out = HEADER.splitlines() + _imports() + ["", f"STATUS_STRIDE = {table.STATUS_STRIDE}", ""]
     for ins in table.INSTRUCTIONS:
-        for sweep in BUFFERS:
+        for sweep in (*BUFFERS, "tangents"):
             k = getattr(ins, sweep)
             if isinstance(k, Generated):
                 out += ["", *k.source.rstrip().splitlines(), ""]
     out += _fusable_dispatch("primal") + _fusable_dispatch("forward") + _fusable_dispatch("reverse")
+    out += _tangents_dispatch()
     for sweep, (sig, doc, loop) in SWEEPS.items():
         out += ["", "@kjit", f"def {sig}:", f'    """{doc}"""']
         dual = ", duals" if sweep != "primal" else ""

@@ -161,6 +161,15 @@ def _walk_rows(dst, db, dd, src, sb, ss, nn, add):
             for i2 in range(n2):
                 d = db + i0 * d0 + i1 * d1 + i2 * d2
                 s = sb + i0 * s0 + i1 * s1 + i2 * s2
+                if d3 == 1 and s3 == 1:  # runs of whole rows: one flat loop, in order
+                    dr, sr = dst[d : d + n3].reshape(n3 * p), src[s : s + n3].reshape(n3 * p)
+                    if add:
+                        for j in range(n3 * p):
+                            dr[j] += sr[j]
+                    else:
+                        for j in range(n3 * p):
+                            dr[j] = sr[j]
+                    continue
                 for i3 in range(n3):
                     dr, sr = dst[d + i3 * d3], src[s + i3 * s3]
                     if add:

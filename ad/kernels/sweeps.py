@@ -34,6 +34,9 @@ from ad.kernels.elementwise import (
 )
 from ad.kernels.fusion import (
     _add_rows,
+    _stage,
+    _tangent_plan,
+    _unstage,
 )
 from ad.kernels.linalg import (
     adjugate_forward,
@@ -167,6 +170,23 @@ def _neg_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _neg_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = -x
+        o_v[k] = ans
+        d_v[k] = -1.0
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _sin_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -219,6 +239,23 @@ def _sin_reverse(act, pool, values, duals, work, unit, out, x_, size):
         d = math.cos(x)
         for r in range(q):
             x_d[k, r] += d * o_d[k, r]
+    return 0
+
+
+@kjit
+def _sin_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.sin(x)
+        o_v[k] = ans
+        d_v[k] = math.cos(x)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
     return 0
 
 
@@ -279,6 +316,23 @@ def _cos_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _cos_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.cos(x)
+        o_v[k] = ans
+        d_v[k] = -math.sin(x)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _tan_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -331,6 +385,23 @@ def _tan_reverse(act, pool, values, duals, work, unit, out, x_, size):
         d = 1.0 + ans * ans
         for r in range(q):
             x_d[k, r] += d * o_d[k, r]
+    return 0
+
+
+@kjit
+def _tan_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.tan(x)
+        o_v[k] = ans
+        d_v[k] = 1.0 + ans * ans
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
     return 0
 
 
@@ -391,6 +462,23 @@ def _exp_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _exp_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.exp(x)
+        o_v[k] = ans
+        d_v[k] = ans
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _log_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -443,6 +531,23 @@ def _log_reverse(act, pool, values, duals, work, unit, out, x_, size):
         d = _div(1.0, x)
         for r in range(q):
             x_d[k, r] += d * o_d[k, r]
+    return 0
+
+
+@kjit
+def _log_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = _log(x)
+        o_v[k] = ans
+        d_v[k] = _div(1.0, x)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
     return 0
 
 
@@ -503,6 +608,23 @@ def _log1p_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _log1p_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = _log1p(x)
+        o_v[k] = ans
+        d_v[k] = _div(1.0, 1.0 + x)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _expm1_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -555,6 +677,23 @@ def _expm1_reverse(act, pool, values, duals, work, unit, out, x_, size):
         d = ans + 1.0
         for r in range(q):
             x_d[k, r] += d * o_d[k, r]
+    return 0
+
+
+@kjit
+def _expm1_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.expm1(x)
+        o_v[k] = ans
+        d_v[k] = ans + 1.0
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
     return 0
 
 
@@ -615,6 +754,23 @@ def _sqrt_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _sqrt_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = _sqrt(x)
+        o_v[k] = ans
+        d_v[k] = _div(0.5, ans)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _tanh_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -667,6 +823,23 @@ def _tanh_reverse(act, pool, values, duals, work, unit, out, x_, size):
         d = 1.0 - ans * ans
         for r in range(q):
             x_d[k, r] += d * o_d[k, r]
+    return 0
+
+
+@kjit
+def _tanh_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.tanh(x)
+        o_v[k] = ans
+        d_v[k] = 1.0 - ans * ans
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
     return 0
 
 
@@ -727,6 +900,23 @@ def _sinh_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _sinh_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.sinh(x)
+        o_v[k] = ans
+        d_v[k] = math.cosh(x)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _cosh_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -779,6 +969,23 @@ def _cosh_reverse(act, pool, values, duals, work, unit, out, x_, size):
         d = math.sinh(x)
         for r in range(q):
             x_d[k, r] += d * o_d[k, r]
+    return 0
+
+
+@kjit
+def _cosh_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.cosh(x)
+        o_v[k] = ans
+        d_v[k] = math.sinh(x)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
     return 0
 
 
@@ -839,6 +1046,23 @@ def _arctan_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _arctan_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = math.atan(x)
+        o_v[k] = ans
+        d_v[k] = _div(1.0, 1.0 + x * x)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _arcsin_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -891,6 +1115,23 @@ def _arcsin_reverse(act, pool, values, duals, work, unit, out, x_, size):
         d = _div(1.0, _sqrt(1.0 - x * x))
         for r in range(q):
             x_d[k, r] += d * o_d[k, r]
+    return 0
+
+
+@kjit
+def _arcsin_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = _asin(x)
+        o_v[k] = ans
+        d_v[k] = _div(1.0, _sqrt(1.0 - x * x))
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
     return 0
 
 
@@ -951,6 +1192,23 @@ def _arccos_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _arccos_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = _acos(x)
+        o_v[k] = ans
+        d_v[k] = _div(-1.0, _sqrt(1.0 - x * x))
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _abs_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -1007,6 +1265,23 @@ def _abs_reverse(act, pool, values, duals, work, unit, out, x_, size):
 
 
 @kjit
+def _abs_tangents(act, values, T, D, co, cx, cy, out, x_, size):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = abs(x)
+        o_v[k] = ans
+        d_v[k] = _sign(x)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
+    return 0
+
+
+@kjit
 def _integer_pow_primal(act, pool, values, work, out, x_, size, n):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
@@ -1059,6 +1334,23 @@ def _integer_pow_reverse(act, pool, values, duals, work, unit, out, x_, size, n)
         d = _dipow(x, n)
         for r in range(q):
             x_d[k, r] += d * o_d[k, r]
+    return 0
+
+
+@kjit
+def _integer_pow_tangents(act, values, T, D, co, cx, cy, out, x_, size, n):
+    o_v, x_v = values[out : out + size], values[x_ : x_ + size]
+    d_v = D[0, :size]
+    for k in range(size):
+        x = x_v[k]
+        ans = _ipow(x, n)
+        o_v[k] = ans
+        d_v[k] = _dipow(x, n)
+    O, X = T[co], T[cx]
+    for r in range(O.shape[0]):
+        o_r, x_r = O[r], X[r]
+        for k in range(size):
+            o_r[k] = d_v[k] * x_r[k]
     return 0
 
 
@@ -1268,6 +1560,115 @@ def _add_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
 
 
 @kjit
+def _add_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x + y
+                o_v[k] = ans
+                d_v[k] = 1.0
+                e_v[k] = 1.0
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x + y
+                o_v[k] = ans
+                d_v[k] = 1.0
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x + y
+                o_v[k] = ans
+                e_v[k] = 1.0
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = x + y
+                o_v[k] = ans
+                d_v[k] = 1.0
+                e_v[k] = 1.0
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = x + y
+                o_v[k] = ans
+                d_v[k] = 1.0
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = x + y
+                o_v[k] = ans
+                e_v[k] = 1.0
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = x + y
+                o_v[k] = ans
+                d_v[k] = 1.0
+                e_v[k] = 1.0
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = x + y
+                o_v[k] = ans
+                d_v[k] = 1.0
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = x + y
+                o_v[k] = ans
+                e_v[k] = 1.0
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x + y
+                o_v[k] = ans
+                d_v[k] = 1.0
+                e_v[k] = 1.0
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x + y
+                o_v[k] = ans
+                d_v[k] = 1.0
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x + y
+                o_v[k] = ans
+                e_v[k] = 1.0
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
+    return 0
+
+
+@kjit
 def _sub_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
     o_v = values[out : out + size]
     if sx == 1 and sy == 1:
@@ -1469,6 +1870,115 @@ def _sub_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
             e = -1.0
             for r in range(q):
                 duals[j, r] += e * o_d[k, r]
+    return 0
+
+
+@kjit
+def _sub_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x - y
+                o_v[k] = ans
+                d_v[k] = 1.0
+                e_v[k] = -1.0
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x - y
+                o_v[k] = ans
+                d_v[k] = 1.0
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x - y
+                o_v[k] = ans
+                e_v[k] = -1.0
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = x - y
+                o_v[k] = ans
+                d_v[k] = 1.0
+                e_v[k] = -1.0
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = x - y
+                o_v[k] = ans
+                d_v[k] = 1.0
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = x - y
+                o_v[k] = ans
+                e_v[k] = -1.0
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = x - y
+                o_v[k] = ans
+                d_v[k] = 1.0
+                e_v[k] = -1.0
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = x - y
+                o_v[k] = ans
+                d_v[k] = 1.0
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = x - y
+                o_v[k] = ans
+                e_v[k] = -1.0
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x - y
+                o_v[k] = ans
+                d_v[k] = 1.0
+                e_v[k] = -1.0
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x - y
+                o_v[k] = ans
+                d_v[k] = 1.0
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x - y
+                o_v[k] = ans
+                e_v[k] = -1.0
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
     return 0
 
 
@@ -1678,6 +2188,115 @@ def _mul_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
 
 
 @kjit
+def _mul_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x * y
+                o_v[k] = ans
+                d_v[k] = y
+                e_v[k] = x
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x * y
+                o_v[k] = ans
+                d_v[k] = y
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = x * y
+                o_v[k] = ans
+                e_v[k] = x
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = x * y
+                o_v[k] = ans
+                d_v[k] = y
+                e_v[k] = x
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = x * y
+                o_v[k] = ans
+                d_v[k] = y
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = x * y
+                o_v[k] = ans
+                e_v[k] = x
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = x * y
+                o_v[k] = ans
+                d_v[k] = y
+                e_v[k] = x
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = x * y
+                o_v[k] = ans
+                d_v[k] = y
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = x * y
+                o_v[k] = ans
+                e_v[k] = x
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x * y
+                o_v[k] = ans
+                d_v[k] = y
+                e_v[k] = x
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x * y
+                o_v[k] = ans
+                d_v[k] = y
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = x * y
+                o_v[k] = ans
+                e_v[k] = x
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
+    return 0
+
+
+@kjit
 def _div_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
     o_v = values[out : out + size]
     if sx == 1 and sy == 1:
@@ -1879,6 +2498,115 @@ def _div_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
             e = -_div(ans, y)
             for r in range(q):
                 duals[j, r] += e * o_d[k, r]
+    return 0
+
+
+@kjit
+def _div_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(1.0, y)
+                e_v[k] = -_div(ans, y)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(1.0, y)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                e_v[k] = -_div(ans, y)
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(1.0, y)
+                e_v[k] = -_div(ans, y)
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(1.0, y)
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                e_v[k] = -_div(ans, y)
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(1.0, y)
+                e_v[k] = -_div(ans, y)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(1.0, y)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _div(x, y)
+                o_v[k] = ans
+                e_v[k] = -_div(ans, y)
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _div(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(1.0, y)
+                e_v[k] = -_div(ans, y)
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _div(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(1.0, y)
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _div(x, y)
+                o_v[k] = ans
+                e_v[k] = -_div(ans, y)
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
     return 0
 
 
@@ -2088,6 +2816,115 @@ def _pow_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
 
 
 @kjit
+def _pow_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                d_v[k] = y * _pow(x, y - 1.0)
+                e_v[k] = _log(1.0 if x == 0.0 else x) * ans
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                d_v[k] = y * _pow(x, y - 1.0)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                e_v[k] = _log(1.0 if x == 0.0 else x) * ans
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                d_v[k] = y * _pow(x, y - 1.0)
+                e_v[k] = _log(1.0 if x == 0.0 else x) * ans
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                d_v[k] = y * _pow(x, y - 1.0)
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                e_v[k] = _log(1.0 if x == 0.0 else x) * ans
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                d_v[k] = y * _pow(x, y - 1.0)
+                e_v[k] = _log(1.0 if x == 0.0 else x) * ans
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                d_v[k] = y * _pow(x, y - 1.0)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                e_v[k] = _log(1.0 if x == 0.0 else x) * ans
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                d_v[k] = y * _pow(x, y - 1.0)
+                e_v[k] = _log(1.0 if x == 0.0 else x) * ans
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                d_v[k] = y * _pow(x, y - 1.0)
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _pow(x, y)
+                o_v[k] = ans
+                e_v[k] = _log(1.0 if x == 0.0 else x) * ans
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
+    return 0
+
+
+@kjit
 def _maximum_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
     o_v = values[out : out + size]
     if sx == 1 and sy == 1:
@@ -2289,6 +3126,115 @@ def _maximum_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx
             e = _pick(y, x)
             for r in range(q):
                 duals[j, r] += e * o_d[k, r]
+    return 0
+
+
+@kjit
+def _maximum_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(x, y)
+                e_v[k] = _pick(y, x)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(x, y)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                e_v[k] = _pick(y, x)
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(x, y)
+                e_v[k] = _pick(y, x)
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(x, y)
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                e_v[k] = _pick(y, x)
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(x, y)
+                e_v[k] = _pick(y, x)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(x, y)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _max(x, y)
+                o_v[k] = ans
+                e_v[k] = _pick(y, x)
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _max(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(x, y)
+                e_v[k] = _pick(y, x)
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _max(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(x, y)
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _max(x, y)
+                o_v[k] = ans
+                e_v[k] = _pick(y, x)
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
     return 0
 
 
@@ -2498,6 +3444,115 @@ def _minimum_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx
 
 
 @kjit
+def _minimum_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(y, x)
+                e_v[k] = _pick(x, y)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(y, x)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                e_v[k] = _pick(x, y)
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(y, x)
+                e_v[k] = _pick(x, y)
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(y, x)
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                e_v[k] = _pick(x, y)
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(y, x)
+                e_v[k] = _pick(x, y)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(y, x)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _min(x, y)
+                o_v[k] = ans
+                e_v[k] = _pick(x, y)
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _min(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(y, x)
+                e_v[k] = _pick(x, y)
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _min(x, y)
+                o_v[k] = ans
+                d_v[k] = _pick(y, x)
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _min(x, y)
+                o_v[k] = ans
+                e_v[k] = _pick(x, y)
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
+    return 0
+
+
+@kjit
 def _arctan2_primal(act, pool, values, work, out, x_, y_, size, sx, sy):
     o_v = values[out : out + size]
     if sx == 1 and sy == 1:
@@ -2699,6 +3754,115 @@ def _arctan2_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx
             e = -_div(x, x * x + y * y)
             for r in range(q):
                 duals[j, r] += e * o_d[k, r]
+    return 0
+
+
+@kjit
+def _arctan2_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(y, x * x + y * y)
+                e_v[k] = -_div(x, x * x + y * y)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(y, x * x + y * y)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                e_v[k] = -_div(x, x * x + y * y)
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(y, x * x + y * y)
+                e_v[k] = -_div(x, x * x + y * y)
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(y, x * x + y * y)
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                e_v[k] = -_div(x, x * x + y * y)
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(y, x * x + y * y)
+                e_v[k] = -_div(x, x * x + y * y)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(y, x * x + y * y)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                e_v[k] = -_div(x, x * x + y * y)
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(y, x * x + y * y)
+                e_v[k] = -_div(x, x * x + y * y)
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                d_v[k] = _div(y, x * x + y * y)
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = math.atan2(x, y)
+                o_v[k] = ans
+                e_v[k] = -_div(x, x * x + y * y)
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
     return 0
 
 
@@ -2908,6 +4072,115 @@ def _logaddexp_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, 
 
 
 @kjit
+def _logaddexp_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
+    o_v = values[out : out + size]
+    d_v, e_v = D[0, :size], D[1, :size]
+    ax, ay = act & 2, act & 4
+    if sx == 1 and sy == 1:
+        x_v = values[x_ : x_ + size]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                d_v[k] = math.exp(x - ans)
+                e_v[k] = math.exp(y - ans)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                d_v[k] = math.exp(x - ans)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]; y = y_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                e_v[k] = math.exp(y - ans)
+    elif sx == 0 and sy == 1:
+        x = values[x_]
+        y_v = values[y_ : y_ + size]
+        if ax and ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                d_v[k] = math.exp(x - ans)
+                e_v[k] = math.exp(y - ans)
+        elif ax:
+            for k in range(size):
+                y = y_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                d_v[k] = math.exp(x - ans)
+        elif ay:
+            for k in range(size):
+                y = y_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                e_v[k] = math.exp(y - ans)
+    elif sx == 1 and sy == 0:
+        x_v = values[x_ : x_ + size]
+        y = values[y_]
+        if ax and ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                d_v[k] = math.exp(x - ans)
+                e_v[k] = math.exp(y - ans)
+        elif ax:
+            for k in range(size):
+                x = x_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                d_v[k] = math.exp(x - ans)
+        elif ay:
+            for k in range(size):
+                x = x_v[k]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                e_v[k] = math.exp(y - ans)
+    else:
+        if ax and ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                d_v[k] = math.exp(x - ans)
+                e_v[k] = math.exp(y - ans)
+        elif ax:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                d_v[k] = math.exp(x - ans)
+        elif ay:
+            for k in range(size):
+                i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
+                ans = _logaddexp(x, y)
+                o_v[k] = ans
+                e_v[k] = math.exp(y - ans)
+    O = T[co]
+    for r in range(O.shape[0]):
+        o_r = O[r]
+        if ax and ay:
+            x_r, y_r = T[cx, r], T[cy, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+        elif ax:
+            x_r = T[cx, r]
+            for k in range(size):
+                o_r[k] = d_v[k] * x_r[k]
+        else:
+            y_r = T[cy, r]
+            for k in range(size):
+                o_r[k] = e_v[k] * y_r[k]
+    return 0
+
+
+@kjit
 def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
     for lo in range(0, size, block):
         k = min(block, size - lo)
@@ -2930,6 +4203,8 @@ def _fused_primal(act, pool, values, work, m, count, size, block, s0, s1):
 @kjit
 def _fused_forward(act, pool, values, duals, work, unit, m, count, size, block, s0, s1):
     p = duals.shape[1]
+    if 2 <= p <= 6:
+        return _fused_tangents(pool, values, duals, work, m, count, size, block)
     step = max(1, min(block, 16384 // p))
     for lo in range(0, size, step):
         k = min(step, size - lo)
@@ -2954,6 +4229,40 @@ def _fused_forward(act, pool, values, duals, work, unit, m, count, size, block, 
                 )
                 if st != 0:
                     return st
+    return 0
+
+
+@kjit
+def _fused_tangents(pool, values, duals, work, m, count, size, block):
+    p = duals.shape[1]
+    step = max(1, min(block, 4096 // p))
+    cols, loads, stores, T, D = _tangent_plan(pool, m, count, p, step)
+    for lo in range(0, size, step):
+        k = min(step, size - lo)
+        _stage(duals, T, loads, lo, k)
+        for t in range(count):
+            d = m + 9 * t
+            op, a, nn = pool[d], pool[d + 1], pool[d + 2]
+            out = pool[d + 4] + (lo if pool[d + 3] == 0 else 0)
+            x = pool[d + 6] + (lo if pool[d + 5] == 0 else 0)
+            y = pool[d + 8] + (lo if pool[d + 7] == 0 else 0)
+            sx = 0 if pool[d + 5] == 2 else 1
+            sy = 0 if pool[d + 7] == 2 else 1
+            if op == 54:  # partial sums of the blocks, values and tangent rows
+                part = _sum(values[x : x + k])
+                values[out] = part if lo == 0 else values[out] + part
+                if a & 1:
+                    for r in range(p):
+                        part = _sum(T[cols[t, 1], r, :k])
+                        duals[out, r] = part if lo == 0 else duals[out, r] + part
+            elif a & 1:
+                _fusable_tangents(
+                    op, a, values, T, D, cols[t, 0], cols[t, 1], cols[t, 2],
+                    out, x, y, k, sx, sy, nn,
+                )
+            else:
+                _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn)
+        _unstage(duals, T, stores, lo, k)
     return 0
 
 
@@ -3159,6 +4468,63 @@ def _fusable_reverse(op, a, pool, values, duals, work, unit, out, x, y, k, sx, s
         return _logaddexp_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 54:  # sum
         return sum_reverse(a, pool, values, duals, work, unit, out, x, k)
+    return 0
+
+
+@kjit
+def _fusable_tangents(op, a, values, T, D, co, cx, cy, out, x, y, k, sx, sy, nn):
+    if op == 0:  # neg
+        return _neg_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 2:  # sin
+        return _sin_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 4:  # cos
+        return _cos_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 6:  # tan
+        return _tan_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 8:  # exp
+        return _exp_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 10:  # log
+        return _log_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 12:  # log1p
+        return _log1p_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 14:  # expm1
+        return _expm1_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 16:  # sqrt
+        return _sqrt_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 18:  # tanh
+        return _tanh_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 20:  # sinh
+        return _sinh_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 22:  # cosh
+        return _cosh_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 24:  # arctan
+        return _arctan_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 26:  # arcsin
+        return _arcsin_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 28:  # arccos
+        return _arccos_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 30:  # abs
+        return _abs_tangents(a, values, T, D, co, cx, cy, out, x, k)
+    elif op == 32:  # integer_pow
+        return _integer_pow_tangents(a, values, T, D, co, cx, cy, out, x, k, nn)
+    elif op == 34:  # add
+        return _add_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
+    elif op == 36:  # sub
+        return _sub_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
+    elif op == 38:  # mul
+        return _mul_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
+    elif op == 40:  # div
+        return _div_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
+    elif op == 42:  # pow
+        return _pow_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
+    elif op == 44:  # maximum
+        return _maximum_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
+    elif op == 46:  # minimum
+        return _minimum_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
+    elif op == 48:  # arctan2
+        return _arctan2_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
+    elif op == 50:  # logaddexp
+        return _logaddexp_tangents(a, values, T, D, co, cx, cy, out, x, y, k, sx, sy)
     return 0
 
 

@@ -159,6 +159,9 @@ class Instruction:
     #: runs inside a fused elementwise group (:mod:`ad.kernels.fusion`): its kernels
     #: take the fields out, x(, y), size(, sx, sy)(, n) by those names
     fusable: bool = False
+    #: a fusable instruction's tangent-major forward kernel (the fused groups' forward
+    #: sweep at p >= 2, :mod:`ad.kernels.fusion`)
+    tangents: Kernel | None = None
     opcode: int = -1
     index: dict[str, int] = field(default_factory=dict)
     #: the field names in payload order (derived from ``fields``)

@@ -87,6 +87,8 @@ class JacobianPlan:
         self._colorings: dict[str, coloring.Coloring] = {}
         self._compressions: dict[str, Compression] = {}
         self._auto: str | None = None
+        #: the lower bound of the row colours: the most nonzeros in a column
+        self.row_bound = int(np.bincount(self.cols, minlength=self.n).max(initial=0))
 
     def __repr__(self) -> str:
         return f"<JacobianPlan {self.m} x {self.n}, nnz={self.nnz}>"

@@ -5,7 +5,7 @@ p directions (p = the engines' default chunk), dense reverse one recording and
 ceil(m / q) adjoint sweeps, coloured forward ceil(c_col / p') sweeps of p' = c_col
 directions (all colours in one sweep when memory allows), coloured reverse one
 recording and ceil(c_row / q') adjoint sweeps. The seconds of one sweep of a given
-width come from the cost model of :mod:`ad.cost` (:func:`sweep_seconds`, the one
+width come from the cost model of :mod:`ad.cost` (:class:`SweepCosts`, the one
 place that reads it); reading the nonzeros back costs ``entry`` seconds each (the
 cost model's constant for assembling a Jacobian entry). The mode with the smallest
 prediction wins; :func:`explain` says why, with the colour counts.
@@ -33,20 +33,28 @@ LABEL = {
 }
 
 
-def sweep_seconds(graph: Graph, kind: str, width: int = 1) -> float:
-    """Predicted seconds of one sweep of ``graph`` with ``width`` directions.
+class SweepCosts:
+    """Predicted seconds of one sweep of ``graph``: the cost model of :mod:`ad.cost`
+    (calibration and the graph's work counts) read once per plan; the only place
+    :mod:`ad.sparse` reads it.
 
-    ``kind``: "forward" (one tangent sweep, call included), "reverse" (recording plus
-    one adjoint sweep), "primal" (the recording alone), "entry" (assembling one
-    nonzero). The only function of :mod:`ad.sparse` that reads :mod:`ad.cost`.
+    ``costs(kind, width)``: ``kind`` "forward" (one tangent sweep, call included),
+    "reverse" (recording plus one adjoint sweep), "primal" (the recording alone),
+    "entry" (assembling one nonzero).
     """
-    from ad import cost
 
-    cal = cost.load_calibration()
-    if kind == "entry":
-        return float(cal.overheads.get("entry", 2e-9))
-    target = {"forward": "jvp", "reverse": "vjp", "primal": "primal"}[kind]
-    return float(cost.predict(cost.counts(graph), target, int(width), cal))
+    def __init__(self, graph: Graph):
+        from ad import cost
+
+        self._predict = cost.predict
+        self.calibration = cost.load_calibration()
+        self.counts = cost.counts(graph)
+
+    def __call__(self, kind: str, width: int = 1) -> float:
+        if kind == "entry":
+            return float(self.calibration.overheads.get("entry", 2e-9))
+        target = {"forward": "jvp", "reverse": "vjp", "primal": "primal"}[kind]
+        return float(self._predict(self.counts, target, int(width), self.calibration))
 
 
 @dataclass(frozen=True)
@@ -62,45 +70,70 @@ class Prediction:
     lower_bound: int
 
 
-def _mode(graph: Graph, mode: str, colors: int, width: int, bound: int, nnz: int) -> Prediction:
+def _mode(
+    costs: SweepCosts, mode: str, colors: int, width: int, bound: int, nnz: int
+) -> Prediction:
     sweeps = math.ceil(colors / width) if colors else 0
-    read = nnz * sweep_seconds(graph, "entry")
+    read = nnz * costs("entry")
+    full, last = divmod(colors, width)
     if mode.endswith("forward"):
-        full, last = divmod(colors, width)
-        t = full * sweep_seconds(graph, "forward", width)
-        if last:
-            t += sweep_seconds(graph, "forward", last)
+        t = full * costs("forward", width) + (costs("forward", last) if last else 0.0)
     else:  # one recording, then adjoint sweeps over the same tape
-        primal = sweep_seconds(graph, "primal")
-        full, last = divmod(colors, width)
-        adjoint = lambda q: sweep_seconds(graph, "reverse", q) - primal
+        primal = costs("primal")
+        adjoint = lambda q: costs("reverse", q) - primal
         t = primal + full * adjoint(width) + (adjoint(last) if last else 0.0)
     return Prediction(mode, t + read, sweeps, width, colors, bound)
 
 
-def predict(plan: Any) -> dict[str, Prediction]:
-    """Predicted seconds of each of the four modes for a :class:`~ad.sparse.api.JacobianPlan`."""
-    from ad.sparse.compress import dense_width, sweep_width
+def _colored(plan: Any, costs: SweepCosts, mode: str, colors: int, bound: int) -> Prediction:
+    from ad.sparse.compress import sweep_width
 
-    g = plan.graph
+    return _mode(costs, mode, colors, sweep_width(plan.graph, colors), bound, plan.nnz)
+
+
+def predict(plan: Any, costs: SweepCosts | None = None) -> dict[str, Prediction]:
+    """Predicted seconds of each of the four modes for a :class:`~ad.sparse.api.JacobianPlan`."""
+    costs = costs or SweepCosts(plan.graph)
+    pred = _uncoloured_rows(plan, costs)
+    row = plan.coloring("row")
+    pred["colored_reverse"] = _colored(
+        plan, costs, "colored_reverse", row.n_colors, row.lower_bound
+    )
+    return pred
+
+
+def _uncoloured_rows(plan: Any, costs: SweepCosts) -> dict[str, Prediction]:
+    """The predictions of the dense modes and of the coloured forward mode."""
+    from ad.sparse.compress import dense_width
+
     n, m, nnz = plan.n, plan.m, plan.nnz
-    col, row = plan.coloring("column"), plan.coloring("row")
+    col = plan.coloring("column")
     return {
-        "forward": _mode(g, "forward", n, dense_width(n), n, nnz),
-        "reverse": _mode(g, "reverse", m, dense_width(m), m, nnz),
-        "colored_forward": _mode(
-            g, "colored_forward", col.n_colors, sweep_width(g, col.n_colors), col.lower_bound, nnz
-        ),
-        "colored_reverse": _mode(
-            g, "colored_reverse", row.n_colors, sweep_width(g, row.n_colors), row.lower_bound, nnz
-        ),
+        "forward": _mode(costs, "forward", n, dense_width(n), n, nnz),
+        "reverse": _mode(costs, "reverse", m, dense_width(m), m, nnz),
+        "colored_forward": _colored(plan, costs, "colored_forward", col.n_colors, col.lower_bound),
     }
 
 
+def _fastest(pred: dict[str, Prediction]) -> str:
+    return min(pred, key=lambda k: (pred[k].seconds, MODES.index(k)))
+
+
 def choose(plan: Any) -> str:
-    """The mode predicted fastest (ties go to forward modes: no tape)."""
-    pred = predict(plan)
-    return min(MODES, key=lambda k: (pred[k].seconds, MODES.index(k)))
+    """The mode predicted fastest (ties go to forward modes: no tape).
+
+    The rows are coloured only if coloured reverse could win: its prediction with as
+    many colours as the rows' lower bound (the most nonzeros in a column) bounds it
+    from below, since more colours never cost less. On a square banded or stencil
+    Jacobian it cannot (reverse sweeps cost more than tangent sweeps of the same
+    width), and a first call then pays one colouring, not two."""
+    costs = SweepCosts(plan.graph)
+    pred = _uncoloured_rows(plan, costs)
+    bound = plan.row_bound
+    optimistic = _colored(plan, costs, "colored_reverse", bound, bound)
+    if _fastest({**pred, "colored_reverse": optimistic}) == "colored_reverse":
+        pred = predict(plan, costs)
+    return _fastest(pred)
 
 
 def _seconds(t: float) -> str:
@@ -113,8 +146,8 @@ def _seconds(t: float) -> str:
 def explain_lines(plan: Any) -> list[str]:
     """The sparse part of ``ad.cost.explain``: pattern, colours, the four predictions,
     the choice and why."""
-    pred = predict(plan)
     best = choose(plan)
+    pred = predict(plan)
     col, row = plan.coloring("column"), plan.coloring("row")
     dens = plan.nnz / max(plan.n * plan.m, 1)
     lines = [

@@ -1,6 +1,7 @@
 """Fused elementwise groups run block by block in every sweep: several blocks, a
-remainder block, a sum across blocks, a broadcast operand, and forward widths that
-narrow the block, all against the reference interpreters."""
+remainder block, a sum across blocks, a broadcast operand, an inactive array operand,
+and forward widths on both sides of the tangent-major path (2 .. TANGENT_MAX_P) and
+that narrow the block, all against the reference interpreters."""
 
 import numpy as np
 import pytest
@@ -38,7 +39,10 @@ def test_the_chain_is_one_group_whose_intermediates_have_no_dual_rows(case):
     assert prog.n_active == SIZE + 1 + SIZE + 1 + 6 * fusion.BLOCK
 
 
-@pytest.mark.parametrize("p", [1, 3, 40, 700])  # 700: a forward block of 23 entries
+WIDTHS = [1, 2, 3, fusion.TANGENT_MAX_P, fusion.TANGENT_MAX_P + 1, 40, 700]
+
+
+@pytest.mark.parametrize("p", WIDTHS)  # 700: a forward block of 23 entries
 def test_forward_sweeps_of_a_fused_group_match_the_reference(case, p):
     g, prog, x, c, rng = case
     tx, tc = rng.standard_normal((p, SIZE)), rng.standard_normal((p,))
@@ -56,3 +60,30 @@ def test_reverse_sweeps_of_a_fused_group_match_the_reference(case, q):
     want = reference.vjp(g, [x, c], bars)[1]
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def mixed(x, w, c):
+    """An inactive array operand (w), an active broadcast number (c) on either side,
+    a group output read inside the group (u) and a unary chain."""
+    u = x * w + c
+    v = np.exp(-u) / (1.0 + c * u)
+    return np.sum(np.sqrt(v * v + 1.0)) + 0.0 * np.sum(w), u, v - x
+
+
+@pytest.mark.parametrize("p", WIDTHS[:5])
+def test_tangent_major_and_row_major_forward_sweeps_agree(p):
+    rng = np.random.default_rng(11)
+    x, w, c = rng.uniform(0.1, 1, SIZE), rng.uniform(0.1, 1, SIZE), np.asarray(0.4)
+    g = ad.trace(lambda x, c: mixed(x, w, c), x, c)
+    prog = run.compile(g)
+    assert [table.INSTRUCTIONS[op].name for op in prog.ops].count("fused") == 1
+    tx, tc = rng.standard_normal((p, SIZE)), rng.standard_normal((p,))
+    outs, tans = run.jvp(prog, [x, c], [tx, tc])
+    want_outs, want_tans = reference.jvp(g, [x, c], [tx, tc])
+    for got, want in zip(list(outs) + list(tans), list(want_outs) + list(want_tans)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # each direction alone (p = 1, the row-major path) gives the same tangents
+    for r in range(p):
+        one = run.jvp(prog, [x, c], [tx[r : r + 1], tc[r : r + 1]])[1]
+        for got, want in zip(one, tans):
+            np.testing.assert_allclose(got[0], want[r], rtol=1e-13, atol=1e-13)

@@ -8,7 +8,7 @@ import ad
 from ad import reference
 from ad.errors import GraphError, InputTypeError, NonFiniteError, ShapeError
 from ad.ir import GraphBuilder
-from ad.kernels import run, table
+from ad.kernels import fusion, run, table
 from ad.kernels.lower import lower_graph
 from ad.kernels.program import Program, validate
 
@@ -124,6 +124,19 @@ def test_a_corrupted_fused_group_is_rejected():
     prog.pool = prog.pool.copy()
     prog.pool[m + 4] = 10**6  # the first member's output slot
     with pytest.raises(GraphError, match="fused group member"):
+        validate(prog)
+
+
+def test_a_fused_member_reading_scratch_before_it_is_written_is_rejected():
+    """The forward sweep's tangent columns follow the members' order: a scratch
+    operand must be some earlier member's output."""
+    prog = fresh_program(small_graph())
+    m = prog.code[field(prog, 0, "m")]
+    desc = prog.pool[m : m + 2 * fusion.MEMBER_WIDTH].reshape(2, -1)
+    assert desc[0, 3] == fusion.SCRATCH  # the first member writes scratch
+    prog.pool = prog.pool.copy()
+    prog.pool[m + 5], prog.pool[m + 6] = fusion.SCRATCH, desc[0, 4]  # it reads its output
+    with pytest.raises(GraphError, match="reads scratch no member wrote before"):
         validate(prog)
 
 

@@ -1,0 +1,67 @@
+"""``mode="auto"`` colours the rows only when coloured reverse could win, and then
+chooses exactly what the full comparison of the four modes chooses."""
+
+import numpy as np
+import pytest
+
+import ad
+from ad.sparse import api, choice
+from bench.problems import sparse as family
+
+
+def fastest_of_all_four(plan):
+    pred = choice.predict(plan)
+    return min(choice.MODES, key=lambda k: (pred[k].seconds, choice.MODES.index(k)))
+
+
+def wide_rows(rng):
+    """Few outputs, each reading every input: reverse modes win."""
+    A = rng.standard_normal((3, 300))
+    return ad.trace(lambda x: np.tanh(A @ x), rng.standard_normal(300))
+
+
+def stripes(rng):
+    """A few dense rows over a diagonal: the row colouring's bound is low (2) while
+    the column colours are many, so coloured reverse is a candidate."""
+    n = 400
+
+    def f(x):
+        return np.concatenate([x[:5] * np.sum(x), np.sin(x[5:])])
+
+    return ad.trace(f, rng.standard_normal(n))
+
+
+GRAPHS = {
+    **{
+        v: (lambda rng, v=v: family.make(400, 400, 0, 1, v).notes["jacobian_graph"])
+        for v in family.VARIANTS
+    },
+    "wide_rows": wide_rows,
+    "stripes": stripes,
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_auto_chooses_what_comparing_all_four_modes_chooses(name, rng):
+    g = GRAPHS[name](rng)
+    fresh = api.JacobianPlan(g)
+    chosen = choice.choose(fresh)
+    assert chosen == fastest_of_all_four(api.JacobianPlan(g))
+
+
+@pytest.mark.parametrize("variant", ["banded3", "laplace2d"])
+def test_a_banded_jacobian_pays_one_colouring_on_its_first_call(variant):
+    p = family.make(2025, 2025, 0, 0, variant)
+    plan = api.JacobianPlan(p.notes["jacobian_graph"])
+    assert plan.mode() == "colored_forward"
+    assert "row" not in plan._colorings  # the row colouring could not have won
+    plan.coloring("row")  # explain and the explicit mode still colour on demand
+    assert plan.mode() == "colored_forward"
+
+
+def test_the_rows_are_coloured_where_coloured_reverse_could_win(rng):
+    plan = api.JacobianPlan(wide_rows(rng))  # 3 outputs: dense reverse, no colouring
+    assert plan.row_bound == 3 and plan.mode() == "reverse"
+    plan = api.JacobianPlan(stripes(rng))  # 400 column colours against 6 row colours
+    assert plan.row_bound == 6 and plan.mode() == "colored_reverse"
+    assert plan.coloring("row").n_colors == 6
