@@ -6,7 +6,12 @@
 - :func:`record` ``(prog, xs) -> Tape``: the recording sweep; ``tape.vjp(cotangents)``
   runs one adjoint sweep of q cotangents over it, as often as asked (a Jacobian's
   ceil(m / q) sweeps, a pullback's calls). Reuse of a tape is explicit: the caller
-  holds the Tape. Nothing is kept in the Graph or the Program between calls.
+  holds the Tape. Nothing is kept in the Graph or the Program between calls;
+- :func:`jvp_take` / :func:`vjp_take` ``(prog, xs, seed_rows, index)``: one forward
+  (recording and adjoint) sweep whose seeds are written straight into the dual rows
+  and whose wanted entries are gathered straight out of the dual buffer by a flat
+  index (:func:`take_index`): the compressed sparse Jacobians' sweeps, with nothing
+  else copied.
 
 Inputs are trusted here (float64 arrays of the graph's input shapes): arguments are
 checked once, by :mod:`ad.engine`. Non-finite results follow :mod:`ad.policy`: in mode
@@ -252,6 +257,24 @@ def _guarded_primal(
 NO_UNIT = np.zeros(3, dtype=np.int64)
 
 
+def _forward(prog: Program, ws: Workspace, P: np.ndarray, unit: np.ndarray = NO_UNIT) -> None:
+    """The forward sweep over the loaded inputs with the partials buffer ``P``."""
+    st = forward_sweep(
+        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work, unit
+    )
+    if st != 0:
+        raise status_error(prog, ws.values, st)
+
+
+def _reverse(prog: Program, ws: Workspace, A: np.ndarray, unit: np.ndarray = NO_UNIT) -> None:
+    """The adjoint sweep over the recorded values with the seeded adjoints ``A``."""
+    st = reverse_sweep(
+        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, unit
+    )
+    if st != 0:
+        raise status_error(prog, ws.values, st)
+
+
 def jvp(
     prog: Program, xs: Sequence[np.ndarray], tangents: Sequence[np.ndarray | None]
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
@@ -270,11 +293,7 @@ def jvp(
         else:
             P[off : off + size] = t.reshape(p, size).T
     prog.load(ws, xs)
-    st = forward_sweep(
-        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work, NO_UNIT
-    )
-    if st != 0:
-        raise status_error(prog, ws.values, st)
+    _forward(prog, ws, P)
     outs = _outputs(prog, ws, xs)
     touts: list[np.ndarray | None] = []
     for (off, size, shape), live in zip(prog.outputs, prog.out_active):
@@ -338,15 +357,12 @@ def _pullback(
             q = int(c.shape[0])
             break
     A = ws.duals("reverse", q)
-    A.fill(0.0)
-    for (off, size, _), live, c in zip(prog.outputs, prog.out_active, cotangents):
-        if c is not None and live:  # an inactive output has no adjoint rows
-            A[off : off + size] += c.reshape(q, size).T
-    st = reverse_sweep(
-        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, NO_UNIT
-    )
-    if st != 0:
-        raise status_error(prog, ws.values, st)
+    blocks = [
+        None if c is None else c.reshape(q, size).T
+        for c, (_, size, _) in zip(cotangents, prog.outputs)
+    ]
+    _seed_adjoints(prog, A, blocks)
+    _reverse(prog, ws, A)
     bars = [  # one copy each (never a view of the workspace, which the next call reuses)
         np.array(A[off : off + size].T, order="C").reshape((q,) + shape)
         for off, size, shape in prog.inputs
@@ -355,6 +371,15 @@ def _pullback(
         xs = prog.read(ws.values, prog.inputs)  # the recorded inputs
         raise _report(prog, lambda g: reference.vjp(g, xs, cotangents), "cotangent")
     return bars
+
+
+def _seed_adjoints(prog: Program, A: np.ndarray, blocks: Sequence[np.ndarray | None]) -> None:
+    """Zero the adjoints ``A`` and add each output's ``(size, q)`` block (None: zero)
+    to its rows (added: two outputs may share slots)."""
+    A.fill(0.0)
+    for (off, size, _), live, b in zip(prog.outputs, prog.out_active, blocks):
+        if b is not None and live:  # an inactive output has no adjoint rows
+            A[off : off + size] += b
 
 
 def record(prog: Program, xs: Sequence[np.ndarray]) -> Tape:
@@ -377,6 +402,150 @@ def vjp(
     return outs, bars
 
 
+# ----------------------------------------------------------------------------------
+# Compressed sweeps: seeds in, wanted entries out, nothing else copied
+# ----------------------------------------------------------------------------------
+
+
+def take_index(
+    prog: Program, mode: str, pos: np.ndarray, lane: np.ndarray, width: int
+) -> np.ndarray | None:
+    """Where :func:`jvp_take` (``mode="forward"``) or :func:`vjp_take` (``"reverse"``)
+    finds the entries it is asked for: the flat index into the ``(rows, width)`` dual
+    buffer of entry ``pos[t]`` in direction ``lane[t]``.
+
+    ``pos`` counts over the flattened outputs, concatenated (forward: the entry's row
+    is its output's slot plus its offset there) or over the flattened inputs (reverse:
+    the inputs are rows 0 .. n_in - 1, in order). None when the fast path does not
+    apply: an entry of an inactive output (it has no dual rows; :func:`jvp` gives it a
+    zero tangent) or of a broadcast one, or out of range.
+
+    Example::
+
+        index = take_index(prog, "forward", rows_of_nonzeros, colour_of_column, 3)
+        data = jvp_take(prog, xs, seed_rows, index)       # seed_rows: (prog.n_in, 3)
+    """
+    pos = np.asarray(pos, dtype=np.int64)
+    lane = np.asarray(lane, dtype=np.int64)
+    if pos.size and (lane.min() < 0 or lane.max() >= width or pos.min() < 0):
+        return None
+    if mode == "forward":
+        sizes = np.array([size for _, size, _ in prog.outputs], dtype=np.int64)
+        ends = np.cumsum(sizes)
+        if pos.size and pos.max() >= (ends[-1] if ends.size else 0):
+            return None
+        which = np.searchsorted(ends, pos, side="right")
+        usable = np.array(
+            [
+                live and v.id not in prog.broadcast
+                for v, live in zip(prog.graph.outputs, prog.out_active)
+            ],
+            dtype=bool,
+        )
+        if not usable[which].all():
+            return None
+        slots = np.array([off for off, _, _ in prog.outputs], dtype=np.int64)
+        rows, n_rows = slots[which] + pos - (ends - sizes)[which], prog.n_active
+    else:
+        rows, n_rows = pos, min(prog.n_in, prog.n_reverse)
+    if rows.size and rows.max() >= n_rows:
+        return None
+    return rows * width + lane
+
+
+@kjit
+def _gather(src, index):
+    """``src[index]`` for a flat ``src`` and an int64 ``index`` (bounds checked: an
+    index past the end is an IndexError, never a read outside the buffer)."""
+    out = np.empty(index.size)
+    n = src.size
+    for k in range(index.size):
+        i = index[k]
+        if i < 0 or i >= n:
+            raise IndexError("take index out of range of the dual buffer")
+        out[k] = src[i]
+    return out
+
+
+def _directions(rows: np.ndarray, which: list[tuple[int, int, tuple[int, ...]]]) -> list:
+    """Per array of ``which`` its ``(p,) + shape`` directions from consecutive blocks of
+    the ``(total, p)`` seed rows (None when all zero: what the sparse seeds give)."""
+    out, start, p = [], 0, rows.shape[1]
+    for _, size, shape in which:
+        block = rows[start : start + size]
+        start += size
+        out.append(np.ascontiguousarray(block.T).reshape((p,) + shape) if block.any() else None)
+    return out
+
+
+def _check_outputs(prog: Program, ws: Workspace, xs: Sequence[np.ndarray]) -> None:
+    """Raise the NonFiniteError of a non-finite output value (as :func:`_outputs`
+    does, without copying the outputs when they are finite)."""
+    values = ws.values
+    if not _finite([values[off : off + size] for off, size, _ in prog.outputs]):
+        _outputs(prog, ws, xs)
+
+
+def jvp_take(
+    prog: Program, xs: Sequence[np.ndarray], seed_rows: np.ndarray, index: np.ndarray
+) -> np.ndarray:
+    """The entries ``index`` (from :func:`take_index`) of the output tangents of one
+    forward sweep at ``xs``: the fast path of a compressed Jacobian's sweep.
+
+    ``seed_rows``: the p tangent directions as a C-contiguous ``(prog.n_in, p)`` array
+    (row i: the seeds of flattened input i), copied into the inputs' dual rows with one
+    assignment; the result is gathered straight out of the dual buffer. Equal to
+    :func:`jvp`'s tangents read at those entries, and under ``policy.raising()`` a
+    non-finite output value or tangent raises the same NonFiniteError."""
+    p = seed_rows.shape[1]
+    ws = prog.acquire()
+    P = ws.duals("forward", p)
+    P[: prog.n_in] = seed_rows
+    prog.load(ws, xs)
+    _forward(prog, ws, P)
+    if policy.raising():
+        _check_outputs(prog, ws, xs)
+        live = [
+            P[off : off + size] for (off, size, _), a in zip(prog.outputs, prog.out_active) if a
+        ]
+        if not _finite(live):
+            tangents = _directions(seed_rows, prog.inputs)
+            raise _report(prog, lambda g: reference.jvp(g, xs, tangents), "tangent")
+    data = _gather(P.reshape(-1), index)
+    prog.release(ws)  # not on an error: an interrupted call drops its workspace
+    return data
+
+
+def vjp_take(
+    prog: Program, xs: Sequence[np.ndarray], seed_rows: np.ndarray, index: np.ndarray
+) -> np.ndarray:
+    """The entries ``index`` (from :func:`take_index`) of the input cotangents of one
+    recording and one adjoint sweep at ``xs``: the fast path of a compressed
+    Jacobian's reverse sweep.
+
+    ``seed_rows``: the q cotangents as a ``(m, q)`` array over the flattened outputs,
+    concatenated; the result is gathered straight out of the adjoint buffer. Equal to
+    :func:`vjp`'s cotangents read at those entries, with the same NonFiniteError."""
+    q = seed_rows.shape[1]
+    ws = prog.acquire()
+    _run_primal(prog, ws, xs)
+    raising = policy.raising()
+    if raising:
+        _check_outputs(prog, ws, xs)
+    A = ws.duals("reverse", q)
+    ends = np.cumsum([size for _, size, _ in prog.outputs])
+    _seed_adjoints(
+        prog, A, [seed_rows[e - size : e] for e, (_, size, _) in zip(ends, prog.outputs)]
+    )
+    _reverse(prog, ws, A)
+    if raising and not _finite([A[: prog.n_in]]):
+        cotangents = _directions(seed_rows, prog.outputs)
+        raise _report(prog, lambda g: reference.vjp(g, xs, cotangents), "cotangent")
+    data = _gather(A.reshape(-1), index)
+    prog.release(ws)
+    return data
+
+
 def gradient(
     prog: Program, xs: Sequence[np.ndarray], guards: Sequence[Guard] = ()
 ) -> tuple[float, list[np.ndarray]] | None:
@@ -392,11 +561,7 @@ def gradient(
     A.fill(0.0)
     if live:
         A[off_y, 0] = 1.0
-    st = reverse_sweep(
-        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, NO_UNIT
-    )
-    if st != 0:
-        raise status_error(prog, ws.values, st)
+    _reverse(prog, ws, A)
     n = prog.n_in
     if policy.raising() and not (math.isfinite(y) and _all_finite(A[:n])):
         _outputs(prog, ws, xs)  # names a non-finite value first
@@ -433,12 +598,7 @@ def jacobian_forward(
         P = ws.duals("forward", w)
         P[:n] = 0.0  # the input rows (slots 0 .. n - 1), then P[start + r, r] = 1:
         P.reshape(-1)[start * w : (start + w) * w : w + 1] = 1.0  # a strided diagonal
-        unit = np.array([0, n, start], dtype=np.int64)
-        st = forward_sweep(
-            prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work, unit
-        )
-        if st != 0:
-            raise status_error(prog, ws.values, st)
+        _forward(prog, ws, P, np.array([0, n, start], dtype=np.int64))
         if not outs:
             outs = _outputs(prog, ws, xs)
         row, rows = 0, []
@@ -482,11 +642,7 @@ def jacobian_reverse(
         unit = NO_UNIT
         if prog.out_run is not None:
             unit = np.array([prog.out_run[0], prog.out_run[1], start], dtype=np.int64)
-        st = reverse_sweep(
-            prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, A, ws.work, unit
-        )
-        if st != 0:
-            raise status_error(prog, ws.values, st)
+        _reverse(prog, ws, A, unit)
         col = 0
         for off, size, _ in prog.inputs:
             J[start : start + w, col : col + size] = A[off : off + size].T

@@ -57,10 +57,26 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
 
 
-def _new_csr(pattern: sp.csr_array, data: np.ndarray) -> sp.csr_array:
-    out = sp.csr_array(
-        (data, pattern.indices.copy(), pattern.indptr.copy()), shape=pattern.shape, copy=False
-    )
+def _csr_index(pattern: sp.csr_array) -> tuple[np.ndarray, np.ndarray]:
+    """The pattern's ``(indices, indptr)`` in the dtype scipy picks for them (int32 when
+    the shape and nnz allow): a ``csr_array`` built from int64 ones scans both for
+    their range and casts them, O(nnz) at every call; from these it does neither."""
+    dtype = sp.get_index_dtype(maxval=max(*pattern.shape, pattern.nnz))
+    return pattern.indices.astype(dtype), pattern.indptr.astype(dtype)
+
+
+def _new_csr(
+    pattern: sp.csr_array, data: np.ndarray, index: tuple[np.ndarray, np.ndarray] | None = None
+) -> sp.csr_array:
+    """A CSR array of ``pattern``'s structure holding ``data`` (not copied).
+
+    Its ``indices`` and ``indptr`` are copies of ``index`` (default
+    :func:`_csr_index` of ``pattern``), never shared with the plan or another result:
+    scipy mutates them in place (``eliminate_zeros``, ``sum_duplicates``, ``resize``),
+    and a shared pair would corrupt the next call's result (the copies cost ~2 us per
+    10^4 nonzeros; the constructor's own checks are O(1) on arrays of scipy's dtype)."""
+    indices, indptr = _csr_index(pattern) if index is None else index
+    out = sp.csr_array((data, indices.copy(), indptr.copy()), shape=pattern.shape, copy=False)
     out.has_sorted_indices = True
     return out
 
@@ -89,6 +105,7 @@ class JacobianPlan:
         self._auto: str | None = None
         #: the lower bound of the row colours: the most nonzeros in a column
         self.row_bound = int(np.bincount(self.cols, minlength=self.n).max(initial=0))
+        self._index = _csr_index(self.pattern)
 
     def __repr__(self) -> str:
         return f"<JacobianPlan {self.m} x {self.n}, nnz={self.nnz}>"
@@ -171,7 +188,7 @@ class JacobianPlan:
         _check_mode(mode)
         xs = as_args(self.graph, args)
         comp = self.compression(self.mode() if mode == "auto" else mode)
-        return _new_csr(self.pattern, comp.run(xs, engine))
+        return _new_csr(self.pattern, comp.run(xs, engine), self._index)
 
     def explain(self) -> str:
         """Why ``mode="auto"`` picks its mode: colours and the four predictions."""
@@ -210,6 +227,7 @@ class HessianPlan:
         self.rows = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.pattern.indptr))
         self.cols = self.pattern.indices.astype(np.int64)
         self._comp: dict[str, Compression] = {}
+        self._index = _csr_index(self.pattern)
 
     def __repr__(self) -> str:
         return f"<HessianPlan {self.n} x {self.n}, nnz={self.nnz}, {self.star.n_colors} colours>"
@@ -237,7 +255,7 @@ class HessianPlan:
     def __call__(self, args: Any, method: str = "star", engine: str = "compiled") -> sp.csr_array:
         """The Hessian at ``args`` as a symmetric ``scipy.sparse.csr_array``."""
         xs = as_args(self.grad_graph, args)
-        return _new_csr(self.pattern, self.compression(method).run(xs, engine))
+        return _new_csr(self.pattern, self.compression(method).run(xs, engine), self._index)
 
 
 def hessian_plan(graph: Graph, args: Any, ordering: str = "best") -> HessianPlan:

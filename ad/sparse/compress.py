@@ -18,8 +18,17 @@ directions) fits in ``CACHE_BYTES``; more are split into equal chunks of at most
 Measured here on the arrowhead: with 1000 and 3000 colours 24-32 directions per sweep
 were fastest, 1000 in one sweep 2.2x slower than 32 (the buffer leaves the cache), 12
 (the engines' dense default) 1.0-1.2x slower; with 100 colours on 1,300 slots one
-sweep of 100 was 2x faster than four of 25. The engines are called in one place only,
-:func:`sweep`.
+sweep of 100 was 2x faster than four of 25.
+
+The engines are called in one place only, :func:`sweep`: on the compiled engine it
+takes a fast path (:func:`ad.kernels.run.jvp_take`, ``vjp_take``) when the
+compression has one (:meth:`Compression.direct`): the chunk's seeds as one
+``(seeded entries, p)`` block copied into the dual rows of the inputs (outputs), and
+one flat index per chunk that reads its nonzeros straight out of the dual buffer; no
+tangent, output value or sweep result is copied on the way. The reference engine, and
+a graph where the fast path does not apply (a nonzero read in an inactive output, seeds
+too large to keep), take the general path: per-variable tangents in, per-variable
+results out, then the nonzeros taken from them.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from typing import Any
 import numpy as np
 
 from ad.ir import Graph, Var
+from ad.kernels import run
+from ad.kernels.program import Program
 
 #: Memory allowed for the tangent (adjoint) buffer of one batched sweep: about
 #: 8 bytes x value slots x directions.
@@ -45,15 +56,24 @@ MAX_SEED_BYTES = 2**26
 
 
 def sweep(
-    graph: Graph, xs: Sequence[Any], seeds: Sequence[Any], mode: str, engine: str = "compiled"
+    graph: Graph,
+    xs: Sequence[Any],
+    seeds: Sequence[Any],
+    mode: str,
+    engine: str = "compiled",
+    direct: Direct | None = None,
 ) -> list[np.ndarray]:
     """One batched sweep: the only place where :mod:`ad.sparse` calls the engines.
 
     ``mode="forward"``: ``seeds`` are tangents ``(p,) + input.shape`` per input (None:
     zero), the result the output tangents ``(p,) + output.shape``. ``"reverse"``:
     cotangents ``(q,) + output.shape`` per output, the result ``(q,) + input.shape``
-    per input.
+    per input. With ``direct`` (the compiled engine's fast path, ``seeds`` unused):
+    the result is ``[nonzeros]``, the entries ``direct.index`` of the dual buffer.
     """
+    if direct is not None:
+        take = run.jvp_take if mode == "forward" else run.vjp_take
+        return [take(direct.prog, xs, direct.rows, direct.index)]
     from ad import engine as eng
 
     if mode == "forward":
@@ -90,6 +110,18 @@ def _split(flat: np.ndarray, vars_: Sequence[Var]) -> list[np.ndarray | None]:
 
 
 @dataclass
+class Direct:
+    """The compiled engine's fast path of one chunk: its program, its seeds as one
+    C-contiguous ``(seeded entries, p)`` block (row i: the p seeds of flattened input
+    i, forward, or output i, reverse) and the flat index of its nonzeros in the
+    ``(rows, p)`` dual buffer (:func:`ad.kernels.run.take_index`)."""
+
+    prog: Program
+    rows: np.ndarray
+    index: np.ndarray
+
+
+@dataclass
 class Chunk:
     """Colours [start, stop) in one sweep: their seeds (None: built per call), which
     nonzeros they give (``sel``; None: all of them, in order) and where each is in the
@@ -120,6 +152,9 @@ class Compression:
     pos: np.ndarray
     width: int
     chunks: list[Chunk] = field(default_factory=list)
+    #: per chunk its fast path (``direct()``: built on the first compiled call; False:
+    #: the fast path does not apply)
+    _direct: list[Direct] | bool | None = field(default=None, repr=False)
 
     @property
     def sweeps(self) -> int:
@@ -165,18 +200,51 @@ class Compression:
         block[self.colors[cols] - start, cols] = 1.0
         return _split(block, self.seeded)
 
+    def direct(self) -> list[Direct] | None:
+        """Per chunk the compiled engine's fast path (built once), or None where it does
+        not apply: seeds too large to keep (:data:`MAX_SEED_BYTES`, as for ``seeds``) or
+        a nonzero that :func:`ad.kernels.run.take_index` cannot locate.
+
+        Its seed blocks take as much memory again as the chunks' ``seeds``."""
+        if self._direct is None:
+            self._direct = self._build_direct() or False
+        return self._direct or None
+
+    def _build_direct(self) -> list[Direct] | None:
+        if any(ch.seeds is None for ch in self.chunks):
+            return None
+        prog = run.compile(self.graph)
+        out = []
+        for ch in self.chunks:
+            sel = slice(None) if ch.sel is None else ch.sel
+            p = ch.stop - ch.start
+            index = run.take_index(prog, self.mode, self.pos[sel], self.kread[sel] - ch.start, p)
+            if index is None:
+                return None
+            rows = np.zeros((self.colors.size, p))
+            cols = np.flatnonzero((self.colors >= ch.start) & (self.colors < ch.stop))
+            rows[cols, self.colors[cols] - ch.start] = 1.0
+            out.append(Direct(prog, rows, index))
+        return out
+
     def run(self, xs: Sequence[Any], engine: str = "compiled") -> np.ndarray:
         """The nonzeros (in the pattern's order) at ``xs``: one sweep per chunk."""
-        data = np.zeros(self.kread.size)
-        for ch in self.chunks:
-            seeds = ch.seeds if ch.seeds is not None else self._seeds(ch.start, ch.stop)
-            res = sweep(self.graph, xs, seeds, self.mode, engine)
-            p = ch.stop - ch.start
-            flat = res[0].reshape(-1) if len(res) == 1 else _concat(res, p)
-            if ch.sel is None:
-                data = flat.take(ch.flat)
+        one = len(self.chunks) == 1 and self.chunks[0].sel is None  # gives every nonzero
+        data = np.zeros(0 if one else self.kread.size)
+        fast = self.direct() if engine == "compiled" and self.chunks else None
+        for k, ch in enumerate(self.chunks):
+            if fast is not None:
+                got = sweep(self.graph, xs, (), self.mode, engine, fast[k])[0]
             else:
-                data[ch.sel] = flat.take(ch.flat)
+                seeds = ch.seeds if ch.seeds is not None else self._seeds(ch.start, ch.stop)
+                res = sweep(self.graph, xs, seeds, self.mode, engine)
+                p = ch.stop - ch.start
+                flat = res[0].reshape(-1) if len(res) == 1 else _concat(res, p)
+                got = flat.take(ch.flat)
+            if ch.sel is None:
+                data = got
+            else:
+                data[ch.sel] = got
         return data
 
 

@@ -179,13 +179,22 @@ def test_engines_are_called_through_one_function(monkeypatch, rng):
     calls = []
     real = compress.sweep
 
-    def spy(graph, xs, seeds, mode, engine="compiled"):
-        calls.append((mode, engine, np.shape(next(s for s in seeds if s is not None))[0]))
-        return real(graph, xs, seeds, mode, engine)
+    def spy(graph, xs, seeds, mode, engine="compiled", direct=None):
+        if direct is not None:  # the compiled engine's fast path: one block of seeds
+            width = direct.rows.shape[1]
+        else:
+            width = np.shape(next(s for s in seeds if s is not None))[0]
+        calls.append((mode, engine, width, direct is not None))
+        return real(graph, xs, seeds, mode, engine, direct)
 
     monkeypatch.setattr(compress, "sweep", spy)
     p = family.make(100, 100, 0, 0, "banded11")
     plan = api.JacobianPlan(p.graph)
     plan(p.args, "colored_forward")
     plan(p.args, "colored_reverse")
-    assert calls == [("forward", "compiled", 11), ("reverse", "compiled", 11)]
+    plan(p.args, "colored_forward", engine="reference")
+    assert calls == [
+        ("forward", "compiled", 11, True),
+        ("reverse", "compiled", 11, True),
+        ("forward", "reference", 11, False),
+    ]
