@@ -224,6 +224,34 @@ class Graph:
         """Ids of the Vars the guards read (a replay must keep their values)."""
         return {v.id for g in self.guards for v in g.operands if isinstance(v, Var)}
 
+    def live(self) -> Graph:
+        """This graph without the equations no output and no guard reads (itself if
+        there are none): what a traced computation drops, e.g. the value of f in its
+        gradient graph."""
+        need = {v.id for v in self.outputs} | self.guard_vars()
+        keep = [False] * len(self.eqns)
+        for i in range(len(self.eqns) - 1, -1, -1):
+            e = self.eqns[i]
+            if any(v.id in need for v in e.outputs):
+                keep[i] = True
+                need.update(v.id for v in e.inputs)
+        if all(keep):
+            return self
+        consts = [v for v in self.consts if v.id in need]
+        g = Graph(
+            self.inputs,
+            consts,
+            {v.id: self.const_values[v.id] for v in consts},
+            [e for e, k in zip(self.eqns, keep) if k],
+            self.outputs,
+            self.out_tree,
+            self.guards,
+        )
+        if self.eqn_keys is not None:
+            g.eqn_keys = tuple(key for key, k in zip(self.eqn_keys, keep) if k)
+        g.validated = self.validated
+        return g
+
     # -- checking ----------------------------------------------------------------
     def validate(self) -> Graph:
         """Check ids, definition order, shapes and parameters; raise GraphError."""

@@ -94,7 +94,7 @@ def gradient_graph(graph: Graph, args: Any) -> Graph:
         bars = [np.zeros(v.shape) if b is None else b for v, b in zip(graph.inputs, bars)]
         return bars[0] if len(bars) == 1 else tuple(bars)
 
-    return trace(adjoint_sweep, *xs)
+    return trace(adjoint_sweep, *xs).live()  # f's own value is not part of it
 
 
 def tape_bytes(graph: Graph) -> int:

@@ -110,3 +110,31 @@ def test_a_built_graph_keeps_every_equation_and_parameters_merge_only_when_equal
     assert b.apply("sin", x) is b.apply("sin", x)
     assert b.apply("integer_pow", x, n=2) is not b.apply("integer_pow", x, n=3)
     assert b.apply("integer_pow", x, n=2) is b.apply("integer_pow", x, n=2)
+
+
+def test_live_drops_what_no_output_or_guard_reads():
+    def f(x):
+        unused = np.exp(x) * 2.0  # read by nothing: dropped
+        if np.sum(np.cos(x)) > 0:  # a guard reads this sum: kept
+            return np.sin(x)
+        return np.tan(x) + unused
+
+    x = np.array([0.1, 0.2])
+    g = ad.trace(f, x)
+    live = g.live()
+    names = [e.prim.name for e in live.eqns]
+    assert "exp" not in names and "cos" in names and names[-1] == "sin"
+    assert len(live) < len(g) and live.guards == g.guards and live.guards
+    assert live.validate() is live and live.live() is live
+    np.testing.assert_array_equal(live(x), np.sin(x))
+    with pytest.raises(Exception, match="guard"):
+        live(-x + np.pi)  # the guard is still checked
+
+
+def test_a_gradient_graph_keeps_only_what_its_gradient_reads():
+    x = np.array([0.3, -1.2, 2.0])
+    f = ad.trace(lambda x: np.sum(x**3) + np.sum(np.exp(x)), x)
+    G = ad.reverse.gradient_graph(f, [x])
+    read = {v.id for e in G.eqns for v in e.inputs} | {v.id for v in G.outputs}
+    assert all(any(v.id in read for v in e.outputs) for e in G.eqns)
+    np.testing.assert_allclose(G(x), 3 * x**2 + np.exp(x), rtol=1e-14)

@@ -221,14 +221,7 @@ def {fn}(act, pool, values, duals, work, unit, out, x_, size{extra}):
             o_v[k] = ans
             o_1[k] = ({deriv}) * x_1[k]
         return 0
-    for k in range(size):
-        x = x_v[k]
-        ans = {value}
-        o_v[k] = ans
-        d = {deriv}
-        for r in range(p):
-            o_d[k, r] = d * x_d[k, r]
-    return 0
+{rows_forward}    return 0
 """
 
 _UNARY_REVERSE = """\
@@ -243,12 +236,7 @@ def {fn}(act, pool, values, duals, work, unit, out, x_, size{extra}):
             x, ans = x_v[k], o_v[k]
             x_1[k] += ({deriv}) * o_1[k]
         return 0
-    for k in range(size):
-        x, ans = x_v[k], o_v[k]
-        d = {deriv}
-        for r in range(q):
-            x_d[k, r] += d * o_d[k, r]
-    return 0
+{rows_reverse}    return 0
 """
 
 # Tangent-major kernels of a fused group's forward sweep (:mod:`ad.kernels.fusion`):
@@ -265,14 +253,61 @@ def {fn}(act, values, T, D, co, cx, cy, out, x_, size{extra}):
         x = x_v[k]
         ans = {value}
         o_v[k] = ans
-        d_v[k] = {deriv}
+        {store_d}
     O, X = T[co], T[cx]
     for r in range(O.shape[0]):
         o_r, x_r = O[r], X[r]
         for k in range(size):
-            o_r[k] = d_v[k] * x_r[k]
+            o_r[k] = {d_k} * x_r[k]
     return 0
 """
+
+# The row loops of the p >= 2 (q >= 2) unary kernels: one entry at a time over its p
+# partials, or, with a constant partial (neg), one flat loop over the (size, p) block.
+_UNARY_ROWS = {
+    "forward": """\
+    for k in range(size):
+        x = x_v[k]
+        ans = {value}
+        o_v[k] = ans
+        d = {deriv}
+        for r in range(p):
+            o_d[k, r] = d * x_d[k, r]
+""",
+    "reverse": """\
+    for k in range(size):
+        x, ans = x_v[k], o_v[k]
+        d = {deriv}
+        for r in range(q):
+            x_d[k, r] += d * o_d[k, r]
+""",
+}
+_UNARY_ROWS_CONSTANT = {
+    "forward": """\
+    for k in range(size):
+        x = x_v[k]
+        o_v[k] = {value}
+    o_f, x_f = o_d.reshape(size * p), x_d.reshape(size * p)
+    for j in range(size * p):
+        o_f[j] = ({deriv}) * x_f[j]
+""",
+    "reverse": """\
+    o_f, x_f = o_d.reshape(size * q), x_d.reshape(size * q)
+    for j in range(size * q):
+        x_f[j] += ({deriv}) * o_f[j]
+""",
+}
+
+
+def constant(expr: str) -> bool:
+    """True if a partial derivative is a number (add, sub, neg): its kernels need not
+    store it per entry, and its loops over (entries, directions) run flat."""
+    try:
+        float(expr)
+    except ValueError:
+        return False
+    return True
+
 
 _UNARY_SCALAR = {
     "primal": "x = values[{x}]\nvalues[{out}] = {value}",
@@ -406,6 +441,45 @@ def _binary_reverse_one(dx: str, dy: str) -> list[str]:
     return out
 
 
+# Binary kernels with constant partials (add, sub) at p >= 2 (q >= 2): operands of
+# stride 1 read their (size, p) blocks as flat runs.
+_BINARY_FLAT_FORWARD = """\
+    if sx == 1 and sy == 1:
+        x_v, y_v = values[x_ : x_ + size], values[y_ : y_ + size]
+        for k in range(size):
+            x, y = x_v[k], y_v[k]
+            o_v[k] = {value}
+        o_f = o_d.reshape(size * p)
+        if ax and ay:
+            x_f = duals[x_ : x_ + size].reshape(size * p)
+            y_f = duals[y_ : y_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = ({dx}) * x_f[j] + ({dy}) * y_f[j]
+        elif ax:  # an inactive operand has no dual rows
+            x_f = duals[x_ : x_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = ({dx}) * x_f[j]
+        else:
+            y_f = duals[y_ : y_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = ({dy}) * y_f[j]
+        return 0
+"""
+_BINARY_FLAT_REVERSE = """\
+    if sx == 1 and sy == 1:
+        o_f = o_d.reshape(size * q)
+        if ax:
+            x_f = duals[x_ : x_ + size].reshape(size * q)
+            for j in range(size * q):
+                x_f[j] += ({dx}) * o_f[j]
+        if ay:
+            y_f = duals[y_ : y_ + size].reshape(size * q)
+            for j in range(size * q):
+                y_f[j] += ({dy}) * o_f[j]
+        return 0
+"""
+
+
 def _binary_forward(value: str, dx: str, dy: str) -> str:
     head = [
         "@kjit",
@@ -437,6 +511,8 @@ def _binary_forward(value: str, dx: str, dy: str) -> str:
                 o_d[k, r] = e * duals[j, r]
     return 0
 """
+    if constant(dx) and constant(dy):  # add, sub: the (size, p) blocks as flat runs
+        general = _BINARY_FLAT_FORWARD + general
     body = "\n".join(head + _binary_forward_one(value, dx, dy))
     return (
         body.replace("{", "{{")
@@ -471,6 +547,8 @@ def _binary_reverse(dx: str, dy: str) -> str:
                 duals[j, r] += e * o_d[k, r]
     return 0
 """
+    if constant(dx) and constant(dy):
+        general = _BINARY_FLAT_REVERSE + general
     body = "\n".join(head + _binary_reverse_one(dx, dy))
     return body.replace("{", "{{").replace("}", "}}").replace("{{fn}}", "{fn}") + "\n" + general
 
@@ -486,6 +564,8 @@ def _binary_tangents(value: str, dx: str, dy: str) -> str:
         "    ax, ay = act & 2, act & 4",
     ]
     parts = (("ax and ay", (dx, dy)), ("ax", (dx, None)), ("ay", (None, dy)))
+    d_k = f"({dx})" if constant(dx) else "d_v[k]"
+    e_k = f"({dy})" if constant(dy) else "e_v[k]"
     cases = [(c, xf, yf, _load(xf, yf, "        "), _elem(xf, yf)) for c, xf, yf in _CASES]
     general = "i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]"
     cases.append(("", None, None, [], general))
@@ -497,8 +577,8 @@ def _binary_tangents(value: str, dx: str, dy: str) -> str:
             out.append("            for k in range(size):")
             out.append(f"                {elem}")
             out += [f"                ans = {value}", "                o_v[k] = ans"]
-            out += [f"                d_v[k] = {d}"] if d else []
-            out += [f"                e_v[k] = {e}"] if e else []
+            out += [f"                d_v[k] = {d}"] if d and not constant(d) else []
+            out += [f"                e_v[k] = {e}"] if e and not constant(e) else []
     out += [
         "    O = T[co]",
         "    for r in range(O.shape[0]):",
@@ -506,15 +586,15 @@ def _binary_tangents(value: str, dx: str, dy: str) -> str:
         "        if ax and ay:",
         "            x_r, y_r = T[cx, r], T[cy, r]",
         "            for k in range(size):",
-        "                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]",
+        f"                o_r[k] = {d_k} * x_r[k] + {e_k} * y_r[k]",
         "        elif ax:",
         "            x_r = T[cx, r]",
         "            for k in range(size):",
-        "                o_r[k] = d_v[k] * x_r[k]",
+        f"                o_r[k] = {d_k} * x_r[k]",
         "        else:",
         "            y_r = T[cy, r]",
         "            for k in range(size):",
-        "                o_r[k] = e_v[k] * y_r[k]",
+        f"                o_r[k] = {e_k} * y_r[k]",
         "    return 0",
     ]
     body = "\n".join(out) + "\n"
@@ -559,6 +639,11 @@ def _unary(name: str, value: str, deriv: str) -> None:
     has_n = name == "integer_pow"  # the one unary instruction with an int parameter
     fields = (out("out", "size"), arg("x", "size", 0), num("size"))
     subs = {"value": value, "deriv": deriv, "extra": ", n" if has_n else ""}
+    rows = _UNARY_ROWS_CONSTANT if constant(deriv) else _UNARY_ROWS
+    subs["rows_forward"] = rows["forward"].format(**subs)
+    subs["rows_reverse"] = rows["reverse"].format(**subs)
+    subs["store_d"] = "pass  # a constant partial" if constant(deriv) else f"d_v[k] = {deriv}"
+    subs["d_k"] = f"({deriv})" if constant(deriv) else "d_v[k]"
     kernels = {
         sweep: Generated(fn, tpl.format(fn=fn, **subs))
         for sweep, tpl in (

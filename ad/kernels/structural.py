@@ -277,11 +277,34 @@ def _zero_rows(buf, start, size):
 
 
 @kjit
+def _one_run(out, size, at, nn, dd, ss):
+    """True if the walk is one contiguous run inside [out, out + size) read from a
+    contiguous run (a zero padding, ``x[1:]``'s adjoint): each output entry receives
+    at most one term, so the rest is zeroed and the run copied, not added."""
+    n0, n1, n2, n3 = nn
+    return (
+        n0 == 1
+        and n1 == 1
+        and n2 == 1
+        and dd[3] == 1
+        and ss[3] == 1
+        and out <= at
+        and at + n3 <= out + size
+    )
+
+
+@kjit
 def accumulate_primal(
     act, pool, values, work, out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
 ):
+    nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
+    if _one_run(out, size, at, nn, dd, ss):  # a padding: zero around, copy the run
+        _zero(values, out, at - out)
+        _zero(values, at + n3, out + size - at - n3)
+        _walk(values, at, dd, values, src, ss, nn, False)
+        return 0
     _zero(values, out, size)
-    _walk(values, at, (d0, d1, d2, d3), values, src, (s0, s1, s2, s3), (n0, n1, n2, n3), True)
+    _walk(values, at, dd, values, src, ss, nn, True)
     return 0
 
 
@@ -311,6 +334,15 @@ def accumulate_forward(
     s3,
 ):
     nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
+    if _one_run(out, size, at, nn, dd, ss):  # a padding: zero around, copy the run
+        _zero(values, out, at - out)
+        _zero(values, at + n3, out + size - at - n3)
+        _walk(values, at, dd, values, src, ss, nn, False)
+        if act & 1:
+            _zero_rows(duals, out, at - out)
+            _zero_rows(duals, at + n3, out + size - at - n3)
+            _walk_rows(duals, at, dd, duals, src, ss, nn, False)
+        return 0
     _zero(values, out, size)
     _walk(values, at, dd, values, src, ss, nn, True)
     if act & 1:

@@ -142,11 +142,10 @@ def _neg_forward(act, pool, values, duals, work, unit, out, x_, size):
         return 0
     for k in range(size):
         x = x_v[k]
-        ans = -x
-        o_v[k] = ans
-        d = -1.0
-        for r in range(p):
-            o_d[k, r] = d * x_d[k, r]
+        o_v[k] = -x
+    o_f, x_f = o_d.reshape(size * p), x_d.reshape(size * p)
+    for j in range(size * p):
+        o_f[j] = (-1.0) * x_f[j]
     return 0
 
 
@@ -161,11 +160,9 @@ def _neg_reverse(act, pool, values, duals, work, unit, out, x_, size):
             x, ans = x_v[k], o_v[k]
             x_1[k] += (-1.0) * o_1[k]
         return 0
-    for k in range(size):
-        x, ans = x_v[k], o_v[k]
-        d = -1.0
-        for r in range(q):
-            x_d[k, r] += d * o_d[k, r]
+    o_f, x_f = o_d.reshape(size * q), x_d.reshape(size * q)
+    for j in range(size * q):
+        x_f[j] += (-1.0) * o_f[j]
     return 0
 
 
@@ -177,12 +174,12 @@ def _neg_tangents(act, values, T, D, co, cx, cy, out, x_, size):
         x = x_v[k]
         ans = -x
         o_v[k] = ans
-        d_v[k] = -1.0
+        pass  # a constant partial
     O, X = T[co], T[cx]
     for r in range(O.shape[0]):
         o_r, x_r = O[r], X[r]
         for k in range(size):
-            o_r[k] = d_v[k] * x_r[k]
+            o_r[k] = (-1.0) * x_r[k]
     return 0
 
 
@@ -1467,6 +1464,26 @@ def _add_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
                     o_v[k] = ans
                     o_1[k] = (1.0) * y_1
             return 0
+    if sx == 1 and sy == 1:
+        x_v, y_v = values[x_ : x_ + size], values[y_ : y_ + size]
+        for k in range(size):
+            x, y = x_v[k], y_v[k]
+            o_v[k] = x + y
+        o_f = o_d.reshape(size * p)
+        if ax and ay:
+            x_f = duals[x_ : x_ + size].reshape(size * p)
+            y_f = duals[y_ : y_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = (1.0) * x_f[j] + (1.0) * y_f[j]
+        elif ax:  # an inactive operand has no dual rows
+            x_f = duals[x_ : x_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = (1.0) * x_f[j]
+        else:
+            y_f = duals[y_ : y_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = (1.0) * y_f[j]
+        return 0
     for k in range(size):
         i, j = x_ + k * sx, y_ + k * sy
         x, y = values[i], values[j]
@@ -1545,6 +1562,17 @@ def _add_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
                     acc += (1.0) * o_1[k]
                 duals[y_, 0] += acc
             return 0
+    if sx == 1 and sy == 1:
+        o_f = o_d.reshape(size * q)
+        if ax:
+            x_f = duals[x_ : x_ + size].reshape(size * q)
+            for j in range(size * q):
+                x_f[j] += (1.0) * o_f[j]
+        if ay:
+            y_f = duals[y_ : y_ + size].reshape(size * q)
+            for j in range(size * q):
+                y_f[j] += (1.0) * o_f[j]
+        return 0
     for k in range(size):
         i, j = x_ + k * sx, y_ + k * sy
         x, y, ans = values[i], values[j], o_v[k]
@@ -1572,20 +1600,16 @@ def _add_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
                 x = x_v[k]; y = y_v[k]
                 ans = x + y
                 o_v[k] = ans
-                d_v[k] = 1.0
-                e_v[k] = 1.0
         elif ax:
             for k in range(size):
                 x = x_v[k]; y = y_v[k]
                 ans = x + y
                 o_v[k] = ans
-                d_v[k] = 1.0
         elif ay:
             for k in range(size):
                 x = x_v[k]; y = y_v[k]
                 ans = x + y
                 o_v[k] = ans
-                e_v[k] = 1.0
     elif sx == 0 and sy == 1:
         x = values[x_]
         y_v = values[y_ : y_ + size]
@@ -1594,20 +1618,16 @@ def _add_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
                 y = y_v[k]
                 ans = x + y
                 o_v[k] = ans
-                d_v[k] = 1.0
-                e_v[k] = 1.0
         elif ax:
             for k in range(size):
                 y = y_v[k]
                 ans = x + y
                 o_v[k] = ans
-                d_v[k] = 1.0
         elif ay:
             for k in range(size):
                 y = y_v[k]
                 ans = x + y
                 o_v[k] = ans
-                e_v[k] = 1.0
     elif sx == 1 and sy == 0:
         x_v = values[x_ : x_ + size]
         y = values[y_]
@@ -1616,55 +1636,47 @@ def _add_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
                 x = x_v[k]
                 ans = x + y
                 o_v[k] = ans
-                d_v[k] = 1.0
-                e_v[k] = 1.0
         elif ax:
             for k in range(size):
                 x = x_v[k]
                 ans = x + y
                 o_v[k] = ans
-                d_v[k] = 1.0
         elif ay:
             for k in range(size):
                 x = x_v[k]
                 ans = x + y
                 o_v[k] = ans
-                e_v[k] = 1.0
     else:
         if ax and ay:
             for k in range(size):
                 i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
                 ans = x + y
                 o_v[k] = ans
-                d_v[k] = 1.0
-                e_v[k] = 1.0
         elif ax:
             for k in range(size):
                 i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
                 ans = x + y
                 o_v[k] = ans
-                d_v[k] = 1.0
         elif ay:
             for k in range(size):
                 i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
                 ans = x + y
                 o_v[k] = ans
-                e_v[k] = 1.0
     O = T[co]
     for r in range(O.shape[0]):
         o_r = O[r]
         if ax and ay:
             x_r, y_r = T[cx, r], T[cy, r]
             for k in range(size):
-                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+                o_r[k] = (1.0) * x_r[k] + (1.0) * y_r[k]
         elif ax:
             x_r = T[cx, r]
             for k in range(size):
-                o_r[k] = d_v[k] * x_r[k]
+                o_r[k] = (1.0) * x_r[k]
         else:
             y_r = T[cy, r]
             for k in range(size):
-                o_r[k] = e_v[k] * y_r[k]
+                o_r[k] = (1.0) * y_r[k]
     return 0
 
 
@@ -1781,6 +1793,26 @@ def _sub_forward(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
                     o_v[k] = ans
                     o_1[k] = (-1.0) * y_1
             return 0
+    if sx == 1 and sy == 1:
+        x_v, y_v = values[x_ : x_ + size], values[y_ : y_ + size]
+        for k in range(size):
+            x, y = x_v[k], y_v[k]
+            o_v[k] = x - y
+        o_f = o_d.reshape(size * p)
+        if ax and ay:
+            x_f = duals[x_ : x_ + size].reshape(size * p)
+            y_f = duals[y_ : y_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = (1.0) * x_f[j] + (-1.0) * y_f[j]
+        elif ax:  # an inactive operand has no dual rows
+            x_f = duals[x_ : x_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = (1.0) * x_f[j]
+        else:
+            y_f = duals[y_ : y_ + size].reshape(size * p)
+            for j in range(size * p):
+                o_f[j] = (-1.0) * y_f[j]
+        return 0
     for k in range(size):
         i, j = x_ + k * sx, y_ + k * sy
         x, y = values[i], values[j]
@@ -1859,6 +1891,17 @@ def _sub_reverse(act, pool, values, duals, work, unit, out, x_, y_, size, sx, sy
                     acc += (-1.0) * o_1[k]
                 duals[y_, 0] += acc
             return 0
+    if sx == 1 and sy == 1:
+        o_f = o_d.reshape(size * q)
+        if ax:
+            x_f = duals[x_ : x_ + size].reshape(size * q)
+            for j in range(size * q):
+                x_f[j] += (1.0) * o_f[j]
+        if ay:
+            y_f = duals[y_ : y_ + size].reshape(size * q)
+            for j in range(size * q):
+                y_f[j] += (-1.0) * o_f[j]
+        return 0
     for k in range(size):
         i, j = x_ + k * sx, y_ + k * sy
         x, y, ans = values[i], values[j], o_v[k]
@@ -1886,20 +1929,16 @@ def _sub_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
                 x = x_v[k]; y = y_v[k]
                 ans = x - y
                 o_v[k] = ans
-                d_v[k] = 1.0
-                e_v[k] = -1.0
         elif ax:
             for k in range(size):
                 x = x_v[k]; y = y_v[k]
                 ans = x - y
                 o_v[k] = ans
-                d_v[k] = 1.0
         elif ay:
             for k in range(size):
                 x = x_v[k]; y = y_v[k]
                 ans = x - y
                 o_v[k] = ans
-                e_v[k] = -1.0
     elif sx == 0 and sy == 1:
         x = values[x_]
         y_v = values[y_ : y_ + size]
@@ -1908,20 +1947,16 @@ def _sub_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
                 y = y_v[k]
                 ans = x - y
                 o_v[k] = ans
-                d_v[k] = 1.0
-                e_v[k] = -1.0
         elif ax:
             for k in range(size):
                 y = y_v[k]
                 ans = x - y
                 o_v[k] = ans
-                d_v[k] = 1.0
         elif ay:
             for k in range(size):
                 y = y_v[k]
                 ans = x - y
                 o_v[k] = ans
-                e_v[k] = -1.0
     elif sx == 1 and sy == 0:
         x_v = values[x_ : x_ + size]
         y = values[y_]
@@ -1930,55 +1965,47 @@ def _sub_tangents(act, values, T, D, co, cx, cy, out, x_, y_, size, sx, sy):
                 x = x_v[k]
                 ans = x - y
                 o_v[k] = ans
-                d_v[k] = 1.0
-                e_v[k] = -1.0
         elif ax:
             for k in range(size):
                 x = x_v[k]
                 ans = x - y
                 o_v[k] = ans
-                d_v[k] = 1.0
         elif ay:
             for k in range(size):
                 x = x_v[k]
                 ans = x - y
                 o_v[k] = ans
-                e_v[k] = -1.0
     else:
         if ax and ay:
             for k in range(size):
                 i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
                 ans = x - y
                 o_v[k] = ans
-                d_v[k] = 1.0
-                e_v[k] = -1.0
         elif ax:
             for k in range(size):
                 i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
                 ans = x - y
                 o_v[k] = ans
-                d_v[k] = 1.0
         elif ay:
             for k in range(size):
                 i, j = x_ + k * sx, y_ + k * sy; x, y = values[i], values[j]
                 ans = x - y
                 o_v[k] = ans
-                e_v[k] = -1.0
     O = T[co]
     for r in range(O.shape[0]):
         o_r = O[r]
         if ax and ay:
             x_r, y_r = T[cx, r], T[cy, r]
             for k in range(size):
-                o_r[k] = d_v[k] * x_r[k] + e_v[k] * y_r[k]
+                o_r[k] = (1.0) * x_r[k] + (-1.0) * y_r[k]
         elif ax:
             x_r = T[cx, r]
             for k in range(size):
-                o_r[k] = d_v[k] * x_r[k]
+                o_r[k] = (1.0) * x_r[k]
         else:
             y_r = T[cy, r]
             for k in range(size):
-                o_r[k] = e_v[k] * y_r[k]
+                o_r[k] = (-1.0) * y_r[k]
     return 0
 
 

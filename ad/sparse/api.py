@@ -26,6 +26,7 @@ constants) and reuses the plan under the same check.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 import weakref
@@ -57,27 +58,32 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
 
 
-def _csr_index(pattern: sp.csr_array) -> tuple[np.ndarray, np.ndarray]:
-    """The pattern's ``(indices, indptr)`` in the dtype scipy picks for them (int32 when
-    the shape and nnz allow): a ``csr_array`` built from int64 ones scans both for
-    their range and casts them, O(nnz) at every call; from these it does neither."""
+def _prototype(pattern: sp.csr_array) -> sp.csr_array:
+    """The structure every result of a plan shares: ``pattern``'s indices in the dtype
+    scipy picks for them (int32 when the shape and nnz allow), sorted."""
     dtype = sp.get_index_dtype(maxval=max(*pattern.shape, pattern.nnz))
-    return pattern.indices.astype(dtype), pattern.indptr.astype(dtype)
-
-
-def _new_csr(
-    pattern: sp.csr_array, data: np.ndarray, index: tuple[np.ndarray, np.ndarray] | None = None
-) -> sp.csr_array:
-    """A CSR array of ``pattern``'s structure holding ``data`` (not copied).
-
-    Its ``indices`` and ``indptr`` are copies of ``index`` (default
-    :func:`_csr_index` of ``pattern``), never shared with the plan or another result:
-    scipy mutates them in place (``eliminate_zeros``, ``sum_duplicates``, ``resize``),
-    and a shared pair would corrupt the next call's result (the copies cost ~2 us per
-    10^4 nonzeros; the constructor's own checks are O(1) on arrays of scipy's dtype)."""
-    indices, indptr = _csr_index(pattern) if index is None else index
-    out = sp.csr_array((data, indices.copy(), indptr.copy()), shape=pattern.shape, copy=False)
+    out = sp.csr_array(
+        (np.ones(pattern.nnz), pattern.indices.astype(dtype), pattern.indptr.astype(dtype)),
+        shape=pattern.shape,
+        copy=False,
+    )
     out.has_sorted_indices = True
+    return out
+
+
+def _new_csr(structure: sp.csr_array, data: np.ndarray) -> sp.csr_array:
+    """A CSR array with ``structure``'s (a plan's :func:`_prototype`) sorted indices,
+    holding ``data`` (not copied).
+
+    A shallow copy of the prototype with fresh ``indices`` and ``indptr``: never shared
+    with the plan or another result, since scipy mutates them in place
+    (``eliminate_zeros``, ``sum_duplicates``, ``resize``) and a shared pair would
+    corrupt the next call's result. The copy skips ``csr_array``'s constructor, whose
+    Python checks cost 11-29 us per call (warm or cold caches), for the same object."""
+    out = copy.copy(structure)
+    out.data = data
+    out.indices = structure.indices.copy()
+    out.indptr = structure.indptr.copy()
     return out
 
 
@@ -105,7 +111,7 @@ class JacobianPlan:
         self._auto: str | None = None
         #: the lower bound of the row colours: the most nonzeros in a column
         self.row_bound = int(np.bincount(self.cols, minlength=self.n).max(initial=0))
-        self._index = _csr_index(self.pattern)
+        self._proto = _prototype(self.pattern)
 
     def __repr__(self) -> str:
         return f"<JacobianPlan {self.m} x {self.n}, nnz={self.nnz}>"
@@ -188,7 +194,7 @@ class JacobianPlan:
         _check_mode(mode)
         xs = as_args(self.graph, args)
         comp = self.compression(self.mode() if mode == "auto" else mode)
-        return _new_csr(self.pattern, comp.run(xs, engine), self._index)
+        return _new_csr(self._proto, comp.run(xs, engine))
 
     def explain(self) -> str:
         """Why ``mode="auto"`` picks its mode: colours and the four predictions."""
@@ -227,7 +233,7 @@ class HessianPlan:
         self.rows = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.pattern.indptr))
         self.cols = self.pattern.indices.astype(np.int64)
         self._comp: dict[str, Compression] = {}
-        self._index = _csr_index(self.pattern)
+        self._proto = _prototype(self.pattern)
 
     def __repr__(self) -> str:
         return f"<HessianPlan {self.n} x {self.n}, nnz={self.nnz}, {self.star.n_colors} colours>"
@@ -255,7 +261,7 @@ class HessianPlan:
     def __call__(self, args: Any, method: str = "star", engine: str = "compiled") -> sp.csr_array:
         """The Hessian at ``args`` as a symmetric ``scipy.sparse.csr_array``."""
         xs = as_args(self.grad_graph, args)
-        return _new_csr(self.pattern, self.compression(method).run(xs, engine), self._index)
+        return _new_csr(self._proto, self.compression(method).run(xs, engine))
 
 
 def hessian_plan(graph: Graph, args: Any, ordering: str = "best") -> HessianPlan:

@@ -65,7 +65,7 @@ def test_many_chunks_take_the_fast_path_each(monkeypatch):
         data = comp.run(p.args)
         np.testing.assert_array_equal(data, general_path(comp, p.args))
         np.testing.assert_allclose(
-            api._new_csr(plan.pattern, data).toarray(), dense, rtol=1e-12, atol=1e-12
+            api._new_csr(plan._proto, data).toarray(), dense, rtol=1e-12, atol=1e-12
         )
 
 
@@ -151,7 +151,7 @@ def test_a_returned_matrix_mutated_in_place_leaves_the_next_result_intact():
     J.indptr[:] = 0
     K = plan(x)
     assert not np.shares_memory(K.indices, J.indices)
-    for other in (plan.pattern.indices, plan._index[0]):
+    for other in (plan.pattern.indices, plan._proto.indices):
         assert not np.shares_memory(K.indices, other)
     np.testing.assert_array_equal(K.toarray(), expected)
     assert isinstance(K, sp.csr_array) and K.nnz == plan.nnz
