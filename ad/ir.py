@@ -224,17 +224,23 @@ class Graph:
         """Ids of the Vars the guards read (a replay must keep their values)."""
         return {v.id for g in self.guards for v in g.operands if isinstance(v, Var)}
 
-    def live(self) -> Graph:
-        """This graph without the equations no output and no guard reads (itself if
-        there are none): what a traced computation drops, e.g. the value of f in its
-        gradient graph."""
-        need = {v.id for v in self.outputs} | self.guard_vars()
+    def needed(self, wanted: set[int]) -> tuple[list[bool], set[int]]:
+        """Which equations the Vars ``wanted`` (ids) depend on, and the ids of every
+        Var they read (one backward pass over the list)."""
+        need = set(wanted)
         keep = [False] * len(self.eqns)
         for i in range(len(self.eqns) - 1, -1, -1):
             e = self.eqns[i]
             if any(v.id in need for v in e.outputs):
                 keep[i] = True
                 need.update(v.id for v in e.inputs)
+        return keep, need
+
+    def live(self) -> Graph:
+        """This graph without the equations no output and no guard reads (itself if
+        there are none): what a traced computation drops, e.g. the value of f in its
+        gradient graph."""
+        keep, need = self.needed({v.id for v in self.outputs} | self.guard_vars())
         if all(keep):
             return self
         consts = [v for v in self.consts if v.id in need]

@@ -608,13 +608,7 @@ def propagate(graph: Graph) -> list[Pattern]:
     for v in graph.consts:
         env[v.id] = Pattern(v.shape, value=graph.const_values[v.id])
     keep = {v.id for v in graph.outputs}
-    needed = set(keep)  # equations no output depends on are skipped
-    live = [False] * len(graph.eqns)
-    for i in range(len(graph.eqns) - 1, -1, -1):
-        e = graph.eqns[i]
-        if any(v.id in needed for v in e.outputs):
-            live[i] = True
-            needed.update(v.id for v in e.inputs)
+    live, _ = graph.needed(keep)  # equations no output depends on are skipped
     last: dict[int, int] = {}
     for i, e in enumerate(graph.eqns):
         if live[i]:
