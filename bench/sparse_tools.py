@@ -40,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import ad
+from ad.engine import pick_chunk
 from ad.sparse import api as sparse_api
 from ad.sparse import compress
 from ad.sparse.pattern import jacobian_pattern, symmetrize
@@ -155,7 +156,7 @@ class SparseTool(Tool):
                 "compiled",
                 "jac_fwd",
                 alternating(lambda xs: ad.forward.jacobian(G, xs), x),
-                compress.dense_width(p.n),
+                pick_chunk(p.n),
                 expect,
                 nnz,
             )
@@ -165,7 +166,7 @@ class SparseTool(Tool):
                 "compiled",
                 "jac_rev",
                 alternating(lambda xs: ad.reverse.jacobian(G, xs), x),
-                compress.dense_width(plan.m),
+                pick_chunk(plan.m),
                 expect,
                 nnz,
             )

@@ -43,7 +43,6 @@ from ad.ir import Graph
 from ad.sparse import choice, coloring
 from ad.sparse.compress import (
     Compression,
-    dense_width,
     hessian_compression,
     identity,
     jacobian_compression,
@@ -157,23 +156,13 @@ class JacobianPlan:
         """The compressed sweeps of one of the four modes (built once)."""
         got = self._compressions.get(mode)
         if got is None:
-            if mode == "forward":
+            if mode == "forward":  # dense: every column its own colour
                 got = jacobian_compression(
-                    self.graph,
-                    self.rows,
-                    self.cols,
-                    identity(self.n),
-                    "forward",
-                    dense_width(self.n),
+                    self.graph, self.rows, self.cols, identity(self.n), "forward"
                 )
             elif mode == "reverse":
                 got = jacobian_compression(
-                    self.graph,
-                    self.rows,
-                    self.cols,
-                    identity(self.m),
-                    "reverse",
-                    dense_width(self.m),
+                    self.graph, self.rows, self.cols, identity(self.m), "reverse"
                 )
             elif mode == "colored_forward":
                 got = jacobian_compression(
@@ -246,12 +235,7 @@ class HessianPlan:
                 got = hessian_compression(self.grad_graph, self.rows, self.cols, self.star.colors)
             elif method == "dense":
                 got = jacobian_compression(
-                    self.grad_graph,
-                    self.rows,
-                    self.cols,
-                    identity(self.n),
-                    "forward",
-                    dense_width(self.n),
+                    self.grad_graph, self.rows, self.cols, identity(self.n), "forward"
                 )
             else:
                 raise ValueError(f"method must be 'star' or 'dense', not {method!r}")

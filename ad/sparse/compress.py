@@ -9,7 +9,8 @@ comes from forward sweeps over the gradient graph (forward over reverse) and H[i
 is (H S)[i, colour(j)] when no other neighbour of i has j's colour, else
 (H S)[j, colour(i)] (Gebremedhin, Manne, Pothen, SIAM Review 2005, sec. 4.2).
 
-The dense modes are the same machinery with the identity colouring (colour j = j).
+The dense modes are the same machinery with the identity colouring (colour j = j),
+in sweeps of the same widths.
 
 Up to ``MAX_WIDTH`` colours go through one batched sweep (a banded or stencil
 Jacobian: all of them), and any number whose tangent buffer (8 bytes x value slots x
@@ -309,13 +310,6 @@ def hessian_compression(
     c = int(colors.max(initial=-1)) + 1
     w = sweep_width(grad_graph, c) if width is None else max(1, min(int(width), max(c, 1)))
     return Compression(grad_graph, "forward", colors, c, kread, pos, w).build()
-
-
-def dense_width(total: int) -> int:
-    """Directions per sweep of the dense modes: the engines' default chunk rule."""
-    from ad.engine import pick_chunk
-
-    return pick_chunk(total)
 
 
 def identity(n: int) -> np.ndarray:

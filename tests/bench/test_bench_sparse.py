@@ -124,3 +124,43 @@ def test_figure_is_drawn(tmp_path):
     path = sparse_report.fig_sparse(_fake_rows(), tmp_path)
     assert path.exists() and path.stat().st_size > 1000
     assert sparse_report.fig_sparse(pd.DataFrame({"problem": ["linear"]}), tmp_path) is None
+
+
+def _auto_cell(choice, colors, auto_s, n=1000):
+    """One arrowhead-like cell: coloured forward fastest, the dense forward slower."""
+    rows = [
+        {"engine": "compiled", "mode": "jac_fwd", "median_s": 2.0, "n": n, "m": n},
+        {"engine": "compiled", "mode": "jac_rev", "median_s": 3.0, "n": n, "m": n},
+        {
+            "engine": "compiled",
+            "mode": "jac_cfwd",
+            "median_s": 1.0,
+            "colors": colors,
+            "n": n,
+            "m": n,
+        },
+        {"engine": "compiled", "mode": "jac_crev", "median_s": 4.0, "colors": n, "n": n, "m": n},
+        {
+            "engine": "compiled",
+            "mode": "jac_auto",
+            "median_s": auto_s,
+            "choice": choice,
+            "n": n,
+            "m": n,
+        },
+    ]
+    d = pd.DataFrame(rows)
+    d["variant"] = "arrowhead"
+    return d
+
+
+def test_auto_table_counts_a_dense_and_a_coloured_mode_with_as_many_colours_as_one():
+    # one colour per column: forward and coloured forward run the same sweeps
+    _, frac, frac10, cells = sparse_report.auto_table(_auto_cell("forward", 1000, 1.02))
+    assert (frac, frac10, cells) == (1.0, 1.0, 1)
+    # a real compression (3 colours): choosing dense forward is a miss, and slower
+    _, frac, frac10, _ = sparse_report.auto_table(_auto_cell("forward", 3, 2.0))
+    assert (frac, frac10) == (0.0, 0.0)
+    # the time counted is the auto call's own, not the chosen mode's column
+    _, frac, frac10, _ = sparse_report.auto_table(_auto_cell("colored_forward", 3, 1.5))
+    assert (frac, frac10) == (1.0, 0.0)

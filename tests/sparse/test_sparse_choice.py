@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ad
-from ad.sparse import api, choice
+from ad.sparse import api, choice, compress
 from bench.problems import sparse as family
 
 
@@ -65,3 +65,19 @@ def test_the_rows_are_coloured_where_coloured_reverse_could_win(rng):
     plan = api.JacobianPlan(stripes(rng))  # 400 column colours against 6 row colours
     assert plan.row_bound == 6 and plan.mode() == "colored_reverse"
     assert plan.coloring("row").n_colors == 6
+
+
+def test_a_plans_dense_modes_sweep_at_the_width_of_its_coloured_modes():
+    """On the arrowhead every colouring has one colour per column (row): the dense
+    and coloured modes are then the same sweeps, at the cache-bounded width."""
+    g = family.make(400, 400, 0, 0, "arrowhead").notes["jacobian_graph"]
+    plan = api.JacobianPlan(g)
+    assert plan.coloring("column").n_colors == 400
+    for dense, coloured, k in (
+        ("forward", "colored_forward", 400),
+        ("reverse", "colored_reverse", 400),
+    ):
+        width = plan.compression(dense).width
+        assert width == plan.compression(coloured).width == compress.sweep_width(g, k)
+    pred = choice.predict(plan)
+    assert pred["forward"].seconds == pred["colored_forward"].seconds
