@@ -186,6 +186,7 @@ def _tangent_plan(pool, m, count, p, step):
                 for j in range(ncol):
                     if keys[j] == mode + 3 * slot:
                         c = j
+                        break
                 if c < 0:  # defined outside the group (validation: scratch never is)
                     c, keys[ncol] = ncol, mode + 3 * slot
                     ncol += 1

@@ -130,48 +130,29 @@ def _imports() -> list[str]:
 FUSABLE_ARGS = {"out": "out", "x": "x", "y": "y", "size": "k", "sx": "sx", "sy": "sy", "n": "nn"}
 
 
-def _fusable_dispatch(sweep: str) -> list[str]:
-    """``_fusable_<sweep>(op, ...)``: the fused groups' dispatch over their members."""
-    dual = ", duals" if sweep != "primal" else ""
-    unit = ", unit" if sweep != "primal" else ""
-    out = [
-        "",
-        "@kjit",
-        f"def _fusable_{sweep}(op, a, pool, values{dual}, work{unit}, out, x, y, k, sx, sy, nn):",
-    ]
-    kw = "if"
-    for ins in table.INSTRUCTIONS:
-        if not ins.fusable:
-            continue
-        kernel = getattr(ins, sweep)
-        name = kernel.name if isinstance(kernel, Generated) else kernel.__name__
-        args = [BUFFERS[sweep]] + [FUSABLE_ARGS[f.name] for f in ins.fields]
-        out.append(f"    {kw} op == {ins.opcode}:  # {ins.name}")
-        out.append(f"        return {name}({', '.join(args)})")
-        kw = "elif"
-    out += ["    return 0", ""]
-    return out
-
-
 #: The arguments of a tangent-major member kernel before its fields (see
 #: :mod:`ad.kernels.fusion`): value slots, the tangent columns, the partials' block.
 TANGENT_ARGS = "a, values, T, D, co, cx, cy"
 
 
-def _tangents_dispatch() -> list[str]:
-    """``_fusable_tangents(op, ...)``: the fused groups' tangent-major member dispatch."""
+def _fusable_dispatch(sweep: str) -> list[str]:
+    """``_fusable_<sweep>(op, ...)``: the fused groups' dispatch over their members
+    (``sweep`` "tangents": their tangent-major forward kernels)."""
+    buffers = TANGENT_ARGS if sweep == "tangents" else BUFFERS[sweep]
     out = [
         "",
         "@kjit",
-        f"def _fusable_tangents(op, {TANGENT_ARGS}, out, x, y, k, sx, sy, nn):",
+        f"def _fusable_{sweep}(op, {buffers}, out, x, y, k, sx, sy, nn):",
     ]
     kw = "if"
     for ins in table.INSTRUCTIONS:
-        if ins.tangents is None:
+        kernel = getattr(ins, sweep)
+        if not ins.fusable or kernel is None:
             continue
-        args = [TANGENT_ARGS] + [FUSABLE_ARGS[f.name] for f in ins.fields]
+        name = kernel.name if isinstance(kernel, Generated) else kernel.__name__
+        args = [buffers] + [FUSABLE_ARGS[f.name] for f in ins.fields]
         out.append(f"    {kw} op == {ins.opcode}:  # {ins.name}")
-        out.append(f"        return {ins.tangents.name}({', '.join(args)})")
+        out.append(f"        return {name}({', '.join(args)})")
         kw = "elif"
     out += ["    return 0", ""]
     return out
@@ -187,8 +168,8 @@ def source() -> str:
             k = getattr(ins, sweep)
             if isinstance(k, Generated):
                 out += ["", *k.source.rstrip().splitlines(), ""]
-    out += _fusable_dispatch("primal") + _fusable_dispatch("forward") + _fusable_dispatch("reverse")
-    out += _tangents_dispatch()
+    for sweep in (*BUFFERS, "tangents"):
+        out += _fusable_dispatch(sweep)
     for sweep, (sig, doc, loop) in SWEEPS.items():
         out += ["", "@kjit", f"def {sig}:", f'    """{doc}"""']
         dual = ", duals" if sweep != "primal" else ""

@@ -280,7 +280,7 @@ def _zero_rows(buf, start, size):
 def _one_run(out, size, at, nn, dd, ss):
     """True if the walk is one contiguous run inside [out, out + size) read from a
     contiguous run (a zero padding, ``x[1:]``'s adjoint): each output entry receives
-    at most one term, so the rest is zeroed and the run copied, not added."""
+    at most one term, so only the rest is zeroed and the run is copied, not added."""
     n0, n1, n2, n3 = nn
     return (
         n0 == 1
@@ -294,17 +294,25 @@ def _one_run(out, size, at, nn, dd, ss):
 
 
 @kjit
+def _clear(buf, out, size, at, n, one):
+    """Zero ``buf[out : out + size]`` (entries or rows) before the walk adds into it;
+    with ``one`` run (:func:`_one_run`) only around ``[at, at + n)``, which the walk
+    then copies."""
+    if one:
+        buf[out:at] = 0.0
+        buf[at + n : out + size] = 0.0
+    else:
+        buf[out : out + size] = 0.0
+
+
+@kjit
 def accumulate_primal(
     act, pool, values, work, out, size, at, src, n0, n1, n2, n3, d0, d1, d2, d3, s0, s1, s2, s3
 ):
     nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
-    if _one_run(out, size, at, nn, dd, ss):  # a padding: zero around, copy the run
-        _zero(values, out, at - out)
-        _zero(values, at + n3, out + size - at - n3)
-        _walk(values, at, dd, values, src, ss, nn, False)
-        return 0
-    _zero(values, out, size)
-    _walk(values, at, dd, values, src, ss, nn, True)
+    one = _one_run(out, size, at, nn, dd, ss)
+    _clear(values, out, size, at, n3, one)
+    _walk(values, at, dd, values, src, ss, nn, not one)
     return 0
 
 
@@ -334,20 +342,12 @@ def accumulate_forward(
     s3,
 ):
     nn, dd, ss = (n0, n1, n2, n3), (d0, d1, d2, d3), (s0, s1, s2, s3)
-    if _one_run(out, size, at, nn, dd, ss):  # a padding: zero around, copy the run
-        _zero(values, out, at - out)
-        _zero(values, at + n3, out + size - at - n3)
-        _walk(values, at, dd, values, src, ss, nn, False)
-        if act & 1:
-            _zero_rows(duals, out, at - out)
-            _zero_rows(duals, at + n3, out + size - at - n3)
-            _walk_rows(duals, at, dd, duals, src, ss, nn, False)
-        return 0
-    _zero(values, out, size)
-    _walk(values, at, dd, values, src, ss, nn, True)
+    one = _one_run(out, size, at, nn, dd, ss)
+    _clear(values, out, size, at, n3, one)
+    _walk(values, at, dd, values, src, ss, nn, not one)
     if act & 1:
-        _zero_rows(duals, out, size)
-        _walk_rows(duals, at, dd, duals, src, ss, nn, True)
+        _clear(duals, out, size, at, n3, one)
+        _walk_rows(duals, at, dd, duals, src, ss, nn, not one)
     return 0
 
 

@@ -6,7 +6,8 @@ reverse one recording and c_row adjoints, each in sweeps of the width
 :func:`ad.sparse.compress.sweep_width` gives (all directions in one sweep while their
 buffer stays in cache, else chunks of at most 32: on the arrowhead, whose colourings
 have as many colours as columns, 32 per sweep ran 1.1-1.4x faster than the engines'
-dense chunk). The seconds of one sweep of a given
+dense Jacobian at n = 100-3162, `make bench-sparse` at 16b90f3; at n = 10^4 the
+engines' unit-seeded dense Jacobian was faster). The seconds of one sweep of a given
 width come from the cost model of :mod:`ad.cost` (:class:`SweepCosts`, the one
 place that reads it); reading the nonzeros back costs ``entry`` seconds each (the
 cost model's constant for assembling a Jacobian entry). The mode with the smallest

@@ -195,11 +195,15 @@ class Compression:
         self.chunks = chunks
         return self
 
-    def _seeds(self, start: int, stop: int) -> list[np.ndarray | None]:
+    def _seed_block(self, start: int, stop: int) -> np.ndarray:
+        """The seed matrix of colours [start, stop): (colours, seeded entries)."""
         cols = np.flatnonzero((self.colors >= start) & (self.colors < stop))
         block = np.zeros((stop - start, self.colors.size))
         block[self.colors[cols] - start, cols] = 1.0
-        return _split(block, self.seeded)
+        return block
+
+    def _seeds(self, start: int, stop: int) -> list[np.ndarray | None]:
+        return _split(self._seed_block(start, stop), self.seeded)
 
     def direct(self) -> list[Direct] | None:
         """Per chunk the compiled engine's fast path (built once), or None where it does
@@ -222,9 +226,7 @@ class Compression:
             index = run.take_index(prog, self.mode, self.pos[sel], self.kread[sel] - ch.start, p)
             if index is None:
                 return None
-            rows = np.zeros((self.colors.size, p))
-            cols = np.flatnonzero((self.colors >= ch.start) & (self.colors < ch.stop))
-            rows[cols, self.colors[cols] - ch.start] = 1.0
+            rows = np.ascontiguousarray(self._seed_block(ch.start, ch.stop).T)
             out.append(Direct(prog, rows, index))
         return out
 
