@@ -355,9 +355,16 @@ def from_linear(
     return Calibration(kinds, over, source, dict(meta or {}))
 
 
-def predict(cnt: Counts, target: str, width: int, cal: Calibration) -> float:
-    """Predicted seconds of ``target`` (see :func:`terms`)."""
-    theta = linear(cal)
+def predict(
+    cnt: Counts,
+    target: str,
+    width: int,
+    cal: Calibration,
+    theta: Mapping[str, float] | None = None,
+) -> float:
+    """Predicted seconds of ``target`` (see :func:`terms`); ``theta``: ``linear(cal)``,
+    if the caller has it already."""
+    theta = linear(cal) if theta is None else theta
     return sum(theta[k] * v for k, v in terms(cnt, target, width).items())
 
 

@@ -101,6 +101,8 @@ def _gather_shape(*shapes, idx, in_ndims, label=None):
 def _gather_impl(*xs, idx, in_ndims, label=None):
     x = xs[0]
     if len(xs) == 1 and type(x) is np.ndarray and in_ndims[0] == x.ndim and bounds(idx)[0] >= 0:
+        if x.size == 1:  # a broadcast scalar: filled, not indexed
+            return np.full(idx.shape, x.reshape(-1)[0])
         return x.reshape(-1)[..., idx]  # the common case: no batch axes, no zeros
     batch = shape_of(xs[0])[: ndim_of(xs[0]) - in_ndims[0]]
     flat = [np.reshape(x, batch + (-1,)) for x in xs]

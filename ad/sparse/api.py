@@ -27,6 +27,7 @@ constants) and reuses the plan under the same check.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import time
 import weakref
@@ -47,7 +48,13 @@ from ad.sparse.compress import (
     identity,
     jacobian_compression,
 )
-from ad.sparse.pattern import hessian_pattern, jacobian_pattern, symmetrize
+from ad.sparse.pattern import (
+    csr_arrays,
+    hessian_pattern,
+    is_symmetric,
+    jacobian_pattern,
+    symmetrize,
+)
 
 MODES = ("auto",) + choice.MODES
 
@@ -86,7 +93,28 @@ def _new_csr(structure: sp.csr_array, data: np.ndarray) -> sp.csr_array:
     return out
 
 
-class JacobianPlan:
+class _Entries:
+    """What a plan derives from its ``pattern`` for evaluations, built on the first
+    one (detection and colouring do not need it): each nonzero's row and column
+    (int64, row-major) and the prototype of the results (:func:`_prototype`)."""
+
+    pattern: sp.csr_array
+
+    @functools.cached_property
+    def rows(self) -> np.ndarray:
+        m = self.pattern.shape[0]
+        return np.repeat(np.arange(m, dtype=np.int64), np.diff(self.pattern.indptr))
+
+    @functools.cached_property
+    def cols(self) -> np.ndarray:
+        return self.pattern.indices.astype(np.int64)
+
+    @functools.cached_property
+    def _proto(self) -> sp.csr_array:
+        return _prototype(self.pattern)
+
+
+class JacobianPlan(_Entries):
     """Everything reusable about the sparse Jacobian of one Graph: the pattern (scipy
     CSR, m x n), the colourings (computed on first use), the compressions of each mode
     and the mode the cost model picks. ``plan(args, mode)`` evaluates the Jacobian.
@@ -103,14 +131,11 @@ class JacobianPlan:
         self.color_s = 0.0
         self.m, self.n = self.pattern.shape
         self.nnz = int(self.pattern.nnz)
-        self.rows = np.repeat(np.arange(self.m, dtype=np.int64), np.diff(self.pattern.indptr))
-        self.cols = self.pattern.indices.astype(np.int64)
         self._colorings: dict[str, coloring.Coloring] = {}
         self._compressions: dict[str, Compression] = {}
         self._auto: str | None = None
         #: the lower bound of the row colours: the most nonzeros in a column
-        self.row_bound = int(np.bincount(self.cols, minlength=self.n).max(initial=0))
-        self._proto = _prototype(self.pattern)
+        self.row_bound = int(np.bincount(self.pattern.indices, minlength=self.n).max(initial=0))
 
     def __repr__(self) -> str:
         return f"<JacobianPlan {self.m} x {self.n}, nnz={self.nnz}>"
@@ -139,12 +164,7 @@ class JacobianPlan:
     def _symmetric(self) -> bool:
         if self.m != self.n:
             return False
-        t = self.pattern.T.tocsr()
-        t.sort_indices()
-        return bool(
-            np.array_equal(t.indptr, self.pattern.indptr)
-            and np.array_equal(t.indices, self.pattern.indices)
-        )
+        return bool(is_symmetric(*csr_arrays(self.pattern)))
 
     def mode(self) -> str:
         """The mode ``mode="auto"`` runs: the cost model's choice (computed once)."""
@@ -204,7 +224,7 @@ def jacobian_plan(graph: Graph, ordering: str = "best") -> JacobianPlan:
     return plan
 
 
-class HessianPlan:
+class HessianPlan(_Entries):
     """The sparse Hessian of a scalar-output Graph: the gradient graph (recorded at the
     point given; valid where the control flow is the same), its symmetric pattern, a
     star colouring and the forward sweeps over the gradient graph that recover it."""
@@ -219,10 +239,7 @@ class HessianPlan:
         t0 = time.perf_counter()
         self.star = coloring.star_coloring(self.pattern, ordering)
         self.color_s = time.perf_counter() - t0
-        self.rows = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.pattern.indptr))
-        self.cols = self.pattern.indices.astype(np.int64)
         self._comp: dict[str, Compression] = {}
-        self._proto = _prototype(self.pattern)
 
     def __repr__(self) -> str:
         return f"<HessianPlan {self.n} x {self.n}, nnz={self.nnz}, {self.star.n_colors} colours>"

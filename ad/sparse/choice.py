@@ -48,16 +48,34 @@ class SweepCosts:
 
     def __init__(self, graph: Graph):
         from ad import cost
+        from ad.sparse.compress import slots
 
-        self._predict = cost.predict
+        self.graph = graph
         self.calibration = cost.load_calibration()
         self.counts = cost.counts(graph)
+        self.slots = slots(graph)
+        theta = cost.linear(self.calibration)  # the model's linear parameters
+        at = lambda target, w: cost.predict(self.counts, target, w, self.calibration, theta)
+        # a sweep's prediction is affine in its width: a + b * width, two points each
+        self._lines = {}
+        for kind, target in (("forward", "jvp"), ("reverse", "vjp")):
+            a = at(target, 0)
+            self._lines[kind] = (a, at(target, 1) - a)
+        self._primal = at("primal", 1)
 
     def __call__(self, kind: str, width: int = 1) -> float:
         if kind == "entry":
             return float(self.calibration.overheads.get("entry", 2e-9))
-        target = {"forward": "jvp", "reverse": "vjp", "primal": "primal"}[kind]
-        return float(self._predict(self.counts, target, int(width), self.calibration))
+        if kind == "primal":
+            return self._primal
+        a, b = self._lines[kind]
+        return a + b * int(width)
+
+    def width(self, directions: int) -> int:
+        """Directions per sweep (:func:`ad.sparse.compress.sweep_width`)."""
+        from ad.sparse.compress import sweep_width
+
+        return sweep_width(self.graph, directions, n_slots=self.slots)
 
 
 @dataclass(frozen=True)
@@ -89,9 +107,7 @@ def _mode(
 
 
 def _colored(plan: Any, costs: SweepCosts, mode: str, colors: int, bound: int) -> Prediction:
-    from ad.sparse.compress import sweep_width
-
-    return _mode(costs, mode, colors, sweep_width(plan.graph, colors), bound, plan.nnz)
+    return _mode(costs, mode, colors, costs.width(colors), bound, plan.nnz)
 
 
 def predict(plan: Any, costs: SweepCosts | None = None) -> dict[str, Prediction]:

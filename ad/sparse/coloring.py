@@ -26,10 +26,20 @@ of smallest degree, colour in the reverse order; Matula and Beck 1983), and the
 dynamic ``dsatur`` (colour next the vertex whose coloured neighbours show the most
 distinct colours; Brelaz 1979; ``dsatur_degree`` breaks ties by degree).
 
+``banded`` is not an ordering but the grouping of A. R. Curtis, M. J. D. Powell and
+J. K. Reid, "On the estimation of sparse Jacobian matrices", J. Inst. Math. Appl.
+13:117-119, 1974 (CPR): with w the widest span of a row (last minus first column, plus
+one), two columns of one row differ by less than w, so colour j mod w is a column
+colouring, found in one pass over the rows without the transpose the greedy loops
+need. Counting each row's own index in its span makes it a distance-2 colouring of a
+symmetric pattern's graph, hence a star colouring. It meets the lower bound on banded
+patterns whose bands are full.
+
 ``best`` (the default) tries the cheapest first and stops as soon as the count meets
-the lower bound: natural (optimal on banded patterns), smallest-last (5 colours on the
-5-point Laplacian of an even-sided grid, where natural and largest-first take 7), then
-DSatur (5 colours on every grid side from 2 to 59, and at 100, 101, 316, 317).
+the lower bound: the banded grouping, natural (optimal on banded patterns), smallest-
+last (5 colours on the 5-point Laplacian of an even-sided grid, where natural and
+largest-first take 7), then DSatur (5 colours on every grid side from 2 to 59, and at
+100, 101, 316, 317).
 
 Lower bounds: every column colouring needs at least the largest number of nonzeros in
 a row (those columns pairwise conflict), every row colouring at least the largest in a
@@ -53,12 +63,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ad.errors import ShapeError
+from ad.sparse.pattern import csr_arrays, structure, transpose
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
-ORDERINGS = ("natural", "largest_first", "smallest_last", "dsatur", "dsatur_degree")
+ORDERINGS = ("banded", "natural", "largest_first", "smallest_last", "dsatur", "dsatur_degree")
 #: What ``ordering="best"`` tries, cheapest first, until the count meets the lower bound.
-BEST = ("natural", "smallest_last", "dsatur", "dsatur_degree")
+BEST = ("banded", "natural", "smallest_last", "dsatur", "dsatur_degree")
 #: The kinds of colouring and the mode each serves.
 KINDS = {"column": "forward", "row": "reverse", "star": "forward over reverse"}
 
@@ -380,6 +391,42 @@ def _greedy_star(order, ptr, adj, n):
 
 
 @_jit
+def _star_bound(ptr, adj, n):
+    """A lower bound of the star colours of the adjacency graph (diagonal excluded):
+    0 without vertices, 1 without edges, 2 if every component is a star, else 3 (an
+    edge u-v with further neighbours a of u and b of v is a triangle if a == b, else
+    the path a-u-v-b, which two colours cannot star-colour)."""
+    deg = _degrees_adj(ptr, adj, n)
+    bound = 1 if n else 0
+    for u in range(n):
+        for a in range(ptr[u], ptr[u + 1]):
+            v = adj[a]
+            if v != u:
+                bound = 2
+                if deg[u] >= 2 and deg[v] >= 2:
+                    return 3
+    return bound
+
+
+@_jit
+def _row_span(ptr, idx, with_row):
+    """The widest row: max over rows of last column - first column + 1, the row's own
+    index counted among its columns if ``with_row``."""
+    w = 0
+    for r in range(ptr.shape[0] - 1):
+        a, b = ptr[r], ptr[r + 1]
+        if a == b:
+            if with_row:
+                w = max(w, 1)
+            continue
+        lo, hi = idx[a], idx[b - 1]
+        if with_row:
+            lo, hi = min(lo, r), max(hi, r)
+        w = max(w, hi - lo + 1)
+    return w
+
+
+@_jit
 def _degrees_adj(ptr, adj, n):
     deg = np.zeros(n, np.int64)
     for v in range(n):
@@ -394,21 +441,6 @@ def _degrees_adj(ptr, adj, n):
 # ----------------------------------------------------------------------------------
 # Public functions
 # ----------------------------------------------------------------------------------
-
-
-def structure(pattern: sp.sparray | sp.spmatrix) -> sp.csr_array:
-    """The pattern as a CSR array without explicit zeros or duplicates (a copy)."""
-    csr = sp.csr_array(pattern, copy=True)
-    csr.sum_duplicates()
-    csr.eliminate_zeros()
-    return csr
-
-
-def _arrays(pattern: sp.sparray | sp.spmatrix) -> tuple[np.ndarray, ...]:
-    csr = structure(pattern)
-    csc = csr.tocsc()
-    as64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)
-    return as64(csc.indptr), as64(csc.indices), as64(csr.indptr), as64(csr.indices)
 
 
 def _max_count(ptr: np.ndarray) -> int:
@@ -433,63 +465,81 @@ def column_coloring(pattern: sp.sparray | sp.spmatrix, ordering: str = "best") -
 
         c = column_coloring(ad.jacobian_sparsity(f, x)); c.n_colors, c.lower_bound
     """
-    m, n = pattern.shape
-    arrays = _arrays(pattern)
-    bound = _max_count(arrays[2])
-    return _best(arrays, n, bound, "column", ordering, _greedy_d2)
+    n = pattern.shape[1]
+    row_ptr, row_cols = csr_arrays(pattern)
+    return _best(row_ptr, row_cols, lambda: transpose(row_ptr, row_cols, n), n, "column", ordering)
 
 
 def row_coloring(pattern: sp.sparray | sp.spmatrix, ordering: str = "best") -> Coloring:
     """Colouring of the rows of ``pattern`` (reverse mode): the column colouring of
     its transpose; the lower bound is the largest number of nonzeros in a column."""
-    c = column_coloring(sp.csr_array(pattern).T, ordering)
-    return Coloring(c.colors, c.n_colors, c.lower_bound, "row", c.ordering)
+    m, n = pattern.shape
+    row_ptr, row_cols = csr_arrays(pattern)
+    col_ptr, col_rows = transpose(row_ptr, row_cols, n)
+    return _best(col_ptr, col_rows, lambda: (row_ptr, row_cols), m, "row", ordering)
+
+
+def _banded(ptr: np.ndarray, idx: np.ndarray, n: int, with_row: bool) -> np.ndarray:
+    """The CPR grouping: colour j mod w, w the widest row's span (see the module
+    docstring)."""
+    return np.arange(n, dtype=np.int64) % max(_row_span(ptr, idx, with_row), 1)
 
 
 def star_coloring(pattern: sp.sparray | sp.spmatrix, ordering: str = "best") -> Coloring:
     """Star colouring of a symmetric pattern (Hessians), for direct recovery.
 
-    ``ordering="best"`` tries largest-first (by degree), smallest-last and natural and
-    keeps the fewest colours. Example::
+    ``ordering="best"`` tries the banded grouping, natural, largest-first (by degree)
+    and smallest-last, keeps the fewest colours, and stops as soon as the count meets
+    a lower bound of the star colours (:func:`_star_bound`: 3 once a component is not
+    a star, so a tridiagonal Hessian takes the banded grouping at once). Example::
 
         c = star_coloring(ad.hessian_sparsity(f, x))
     """
     n, n2 = pattern.shape
     if n != n2:
         raise ShapeError(f"star colouring needs a square (symmetric) pattern, got {pattern.shape}")
-    csr = structure(pattern)
-    ptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
-    adj = np.ascontiguousarray(csr.indices, dtype=np.int64)
+    ptr, adj = csr_arrays(pattern)
     bound = _max_count(ptr)
-    names = ("largest_first", "smallest_last", "natural") if ordering == "best" else (ordering,)
+    names = ("banded", "natural", "largest_first", "smallest_last")
+    enough = _star_bound(ptr, adj, n)
     best = None
-    for name in names:
-        if name == "largest_first":
+    for name in names if ordering == "best" else (ordering,):
+        if name == "banded":  # a distance-2 colouring: a star colouring too
+            colors = _banded(ptr, adj, n, with_row=True)
+        elif name == "largest_first":
             order = np.argsort(-_degrees_adj(ptr, adj, n), kind="stable").astype(np.int64)
+            colors = _greedy_star(order, ptr, adj, n)
         else:
-            order = _order(name, (ptr, adj, ptr, adj), n)
-        colors = _greedy_star(order, ptr, adj, n)
+            colors = _greedy_star(_order(name, (ptr, adj, ptr, adj), n), ptr, adj, n)
         k = int(colors.max(initial=-1)) + 1
         if best is None or k < best.n_colors:
             best = Coloring(colors, k, bound, "star", name)
-        if k <= 2:
+        if k <= enough:
             break
     assert best is not None
     return best
 
 
-def _best(arrays, n, bound, kind, ordering, greedy) -> Coloring:
+def _best(ptr, idx, vertex_rows, n, kind, ordering) -> Coloring:
+    """The partial distance-2 colouring of the n vertices (columns) whose conflicts are
+    the rows (ptr, idx): each row's vertices pairwise distinct. ``vertex_rows()``
+    gives each vertex's rows (the transpose), built only if a greedy pass runs."""
+    bound = _max_count(ptr)
     if n and bound >= n:  # a full row: every column needs its own colour
         return Coloring(np.arange(n, dtype=np.int64), n, bound, kind, "natural")
-    names = BEST if ordering == "best" else (ordering,)
+    arrays = None
     best = None
-    for name in names:
-        if name == "dsatur":
-            colors = _dsatur_buckets(*arrays, n)
-        elif name == "dsatur_degree":
-            colors = _dsatur_d2(*arrays, n)
+    for name in BEST if ordering == "best" else (ordering,):
+        if name == "banded":
+            colors = _banded(ptr, idx, n, with_row=False)
         else:
-            colors = greedy(_order(name, arrays, n), *arrays, n)
+            arrays = arrays or (*vertex_rows(), ptr, idx)
+            if name == "dsatur":
+                colors = _dsatur_buckets(*arrays, n)
+            elif name == "dsatur_degree":
+                colors = _dsatur_d2(*arrays, n)
+            else:
+                colors = _greedy_d2(_order(name, arrays, n), *arrays, n)
         k = int(colors.max(initial=-1)) + 1
         if best is None or k < best.n_colors:
             best = Coloring(colors, k, bound, kind, name)

@@ -87,12 +87,14 @@ def slots(graph: Graph) -> int:
     return sum(v.size for v in graph.variables())
 
 
-def sweep_width(graph: Graph, directions: int, max_bytes: int | None = None) -> int:
+def sweep_width(
+    graph: Graph, directions: int, max_bytes: int | None = None, n_slots: int | None = None
+) -> int:
     """Directions per sweep: all of them up to :data:`MAX_WIDTH`, else equal chunks of at
     most that many; at most what fits 8 x slots x directions in ``max_bytes`` (default
-    :data:`MAX_SWEEP_BYTES`)."""
+    :data:`MAX_SWEEP_BYTES`). ``n_slots``: ``slots(graph)``, if the caller has it."""
     limit = MAX_SWEEP_BYTES if max_bytes is None else max_bytes
-    per_direction = 8 * max(slots(graph), 1)
+    per_direction = 8 * max(slots(graph) if n_slots is None else n_slots, 1)
     fit = max(1, int(limit // per_direction))
     if directions > MAX_WIDTH and per_direction * directions > CACHE_BYTES:
         directions = math.ceil(directions / math.ceil(directions / MAX_WIDTH))

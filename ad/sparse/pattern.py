@@ -17,7 +17,10 @@ the benchmark's families. Like the Graph, the pattern is that of the control flo
 taken when the function was traced (``np.where`` masks and indices are concrete).
 
 The set operations are Numba kernels over CSR arrays, so a banded pattern with 10^5
-rows costs a few milliseconds per equation. Rules use them through :class:`Ops`
+rows costs a few milliseconds per equation. Patterns with at most one entry per row
+(inputs, slices, pads, concatenations, elementwise functions of one of them: most
+variables of a stencil or banded residual) are kept as one column per row instead,
+and their gathers and unions are single passes over that array. Rules use them through :class:`Ops`
 (``S`` in a rule's signature): ``take`` (a gather), ``add_into`` (a scatter-add),
 ``union``, ``pairs`` (an arbitrary list of (output entry, operand entry) pairs, a
 linear map) and ``nonzero`` (where a constant operand is nonzero). ``take``,
@@ -233,6 +236,165 @@ def _group(targets, n_out):
     return ptr, idx
 
 
+@_jit
+def _single_csr(col):
+    """CSR arrays of a one-entry-per-row pattern (col[k] < 0: row k empty)."""
+    n = col.shape[0]
+    ptr = np.empty(n + 1, np.int64)
+    ptr[0] = 0
+    k = 0
+    for r in range(n):
+        if col[r] >= 0:
+            k += 1
+        ptr[r + 1] = k
+    idx = np.empty(k, np.int64)
+    k = 0
+    for r in range(n):
+        if col[r] >= 0:
+            idx[k] = col[r]
+            k += 1
+    return ptr, idx
+
+
+@_jit
+def _take_single(col, src):
+    """A gather of a one-entry-per-row pattern: row r is row src[r] (-1: empty)."""
+    out = np.empty(src.shape[0], np.int64)
+    for r in range(src.shape[0]):
+        s = src[r]
+        out[r] = col[s] if s >= 0 else -1
+    return out
+
+
+@_jit
+def _take_mask(mask, src):
+    """The gather of a boolean mask, True where src < 0; and whether any is True."""
+    out = np.empty(src.shape[0], np.bool_)
+    known = False
+    for r in range(src.shape[0]):
+        s = src[r]
+        z = True if s < 0 else mask[s]
+        out[r] = z
+        known = known or z
+    return out, known
+
+
+@_jit
+def _union_singles(a, b):
+    """Row-wise union of two one-entry-per-row patterns: (col, empty, empty) while
+    every row keeps at most one entry, else (empty, indptr, indices)."""
+    n = a.shape[0]
+    two = 0
+    for r in range(n):
+        if a[r] >= 0 and b[r] >= 0 and a[r] != b[r]:
+            two += 1
+    if two == 0:
+        col = np.empty(n, np.int64)
+        for r in range(n):
+            col[r] = a[r] if a[r] >= 0 else b[r]
+        return col, np.empty(0, np.int64), np.empty(0, np.int64)
+    ptr = np.empty(n + 1, np.int64)
+    idx = np.empty(n + two, np.int64)
+    ptr[0] = 0
+    o = 0
+    for r in range(n):
+        x, y = a[r], b[r]
+        if x >= 0 and y >= 0 and x != y:
+            idx[o] = min(x, y)
+            idx[o + 1] = max(x, y)
+            o += 2
+        elif x >= 0:
+            idx[o] = x
+            o += 1
+        elif y >= 0:
+            idx[o] = y
+            o += 1
+        ptr[r + 1] = o
+    return np.empty(0, np.int64), ptr, idx[:o].copy()
+
+
+@_jit
+def _union_with_single(indptr, indices, col):
+    """Row-wise union of a CSR pattern and a one-entry-per-row pattern: the same
+    arrays (not copied) when every entry of ``col`` is in its row already."""
+    n = indptr.shape[0] - 1
+    extra = np.zeros(n, np.bool_)
+    k = 0
+    for r in range(n):
+        c = col[r]
+        if c >= 0:
+            found = False
+            for t in range(indptr[r], indptr[r + 1]):
+                if indices[t] == c:
+                    found = True
+                    break
+            if not found:
+                extra[r] = True
+                k += 1
+    if k == 0:
+        return indptr, indices
+    ptr = np.empty(n + 1, np.int64)
+    out = np.empty(indices.shape[0] + k, np.int64)
+    ptr[0] = 0
+    o = 0
+    for r in range(n):
+        c = col[r]
+        placed = not extra[r]
+        for t in range(indptr[r], indptr[r + 1]):
+            v = indices[t]
+            if not placed and c < v:
+                out[o] = c
+                o += 1
+                placed = True
+            out[o] = v
+            o += 1
+        if not placed:
+            out[o] = c
+            o += 1
+        ptr[r + 1] = o
+    return ptr, out
+
+
+@_jit
+def transpose(ptr, idx, n_cols):
+    """The transpose of CSR arrays (ptr, idx) with ``n_cols`` columns, i.e. the CSC
+    arrays: rows come out sorted (a counting sort by column)."""
+    n_rows = ptr.shape[0] - 1
+    out_ptr = np.zeros(n_cols + 1, np.int64)
+    for t in range(idx.shape[0]):
+        out_ptr[idx[t] + 1] += 1
+    for j in range(n_cols):
+        out_ptr[j + 1] += out_ptr[j]
+    fill = out_ptr[:-1].copy()
+    out_idx = np.empty(idx.shape[0], np.int64)
+    for r in range(n_rows):
+        for t in range(ptr[r], ptr[r + 1]):
+            j = idx[t]
+            out_idx[fill[j]] = r
+            fill[j] += 1
+    return out_ptr, out_idx
+
+
+@_jit
+def is_symmetric(ptr, idx):
+    """True if the square CSR pattern (sorted rows) equals its transpose. Reading the
+    rows in order, the entries (r, c) of column c come in increasing r: they must be
+    row c's entries in order, so one cursor per row walks it once."""
+    n = ptr.shape[0] - 1
+    pos = ptr[:-1].copy()
+    for r in range(n):
+        for t in range(ptr[r], ptr[r + 1]):
+            c = idx[t]
+            p = pos[c]
+            if p == ptr[c + 1] or idx[p] != r:
+                return False
+            pos[c] = p + 1
+    for c in range(n):
+        if pos[c] != ptr[c + 1]:
+            return False
+    return True
+
+
 # ----------------------------------------------------------------------------------
 # Patterns and the operations rules are written with
 # ----------------------------------------------------------------------------------
@@ -242,13 +404,28 @@ _EMPTY = np.zeros(0, np.int64)
 
 class Pattern:
     """The dependency sets of one variable: CSR arrays over its entries (C order), or
-    ``indptr is None`` for a constant (no dependency; ``value()`` gives its value).
+    none for a constant (no dependency; ``value()`` gives its value).
+
+    A pattern with at most one entry per row (an input, a slice, a pad, an elementwise
+    function of one of them) is kept as ``col`` instead, ``col[k]`` the column of row k
+    (-1: empty): gathers and unions of such patterns are one pass over an integer
+    array, not a CSR rebuild. ``indptr`` / ``indices`` are derived from it on first use.
 
     ``zero`` (flat boolean, or None) marks entries known to be exactly zero: their rows
     are empty, and a product with them contributes no dependency (the zero-padded
     adjoints of a gradient graph, the off-diagonal of ``np.diag(v)``)."""
 
-    __slots__ = ("shape", "size", "indptr", "indices", "_value", "zero", "_zero_known")
+    __slots__ = (
+        "shape",
+        "size",
+        "_indptr",
+        "_indices",
+        "col",
+        "constant",
+        "_value",
+        "zero",
+        "_zero_known",
+    )
 
     def __init__(
         self,
@@ -257,23 +434,42 @@ class Pattern:
         indices: np.ndarray | None = None,
         value: Any = None,
         zero: np.ndarray | None = None,
+        col: np.ndarray | None = None,
     ):
         self.shape = tuple(int(d) for d in shape)
         self.size = math.prod(self.shape)
-        self.indptr = indptr
-        self.indices = indices
+        self._indptr = indptr
+        self._indices = indices
+        self.col = col
+        #: True if no entry depends on an input
+        self.constant = indptr is None and col is None
         self._value = value
         self.zero = zero if zero is not None and zero.any() else None  # None: none known
-        self._zero_known = zero is not None or indptr is not None
+        self._zero_known = zero is not None or indptr is not None or col is not None
 
     @property
-    def constant(self) -> bool:
-        """True if no entry depends on an input."""
-        return self.indptr is None
+    def indptr(self) -> np.ndarray | None:
+        """CSR row pointers (None for a constant)."""
+        if self._indptr is None and self.col is not None:
+            self._indptr, self._indices = _single_csr(self.col)
+        return self._indptr
+
+    @property
+    def indices(self) -> np.ndarray | None:
+        """CSR column indices, sorted within each row (None for a constant)."""
+        return None if self.indptr is None else self._indices
 
     @property
     def nnz(self) -> int:
-        return 0 if self.indptr is None else int(self.indptr[-1])
+        if self.col is not None:
+            return int(np.count_nonzero(self.col >= 0))
+        return 0 if self._indptr is None else int(self._indptr[-1])
+
+    def same(self, other: Pattern) -> bool:
+        """True if both hold the same index arrays (equal dependency sets)."""
+        if self.col is not None:
+            return self.col is other.col
+        return self._indptr is other._indptr and self._indices is other._indices
 
     def value(self) -> np.ndarray | None:
         """The constant's value (computed on first use), or None if unknown."""
@@ -289,9 +485,16 @@ class Pattern:
         return f"<Pattern shape={self.shape} {kind}>"
 
 
+def _single(shape: tuple[int, ...], col: np.ndarray, zero: np.ndarray | None = None) -> Pattern:
+    """A one-entry-per-row pattern (constant if every row is empty)."""
+    if col.size and col.max() >= 0:
+        return Pattern(shape, col=col, zero=zero)
+    return Pattern(shape, zero=zero)
+
+
 def _csr(p: Pattern) -> tuple[np.ndarray, np.ndarray]:
     """(indptr, indices) of a pattern; a constant has empty rows."""
-    if p.indptr is None:
+    if p.constant:
         return np.zeros(p.size + 1, np.int64), _EMPTY
     return p.indptr, p.indices
 
@@ -332,7 +535,11 @@ class Ops:
         if v is None:
             return None
         try:
-            z = np.broadcast_to(np.asarray(v) == 0, x.shape).reshape(-1)
+            a = np.asarray(v)
+            if a.size == 1:  # a scalar, maybe broadcast: all zero or none
+                x.zero = np.ones(x.size, bool) if a.reshape(-1)[0] == 0 else None
+                return x.zero
+            z = np.broadcast_to(a == 0, x.shape).reshape(-1)
         except (TypeError, ValueError):  # a traced constant: value unknown here
             return None
         x.zero = z if z.any() else None
@@ -349,6 +556,12 @@ class Ops:
             return p
         if p.constant:
             return Pattern(p.shape, zero=mask)
+        if p.col is not None:
+            if not (p.col[mask] >= 0).any():
+                return Pattern(p.shape, col=p.col, zero=mask)
+            col = p.col.copy()
+            col[mask] = -1
+            return _single(p.shape, col, mask)
         lengths = np.diff(p.indptr)
         if not lengths[mask].any():  # those rows are empty already
             return Pattern(p.shape, p.indptr, p.indices, zero=mask)
@@ -367,7 +580,7 @@ class Ops:
         for m in masks[1:]:
             both = both & m
         # the rows there are empty already (known zeros have no dependencies)
-        return Pattern(out.shape, out.indptr, out.indices, zero=both)
+        return Pattern(out.shape, out._indptr, out._indices, zero=both, col=out.col)
 
     def product(self, *xs: Pattern) -> Pattern:
         """Elementwise and zero where any operand is zero (mul, x ** n): a zero factor
@@ -395,13 +608,10 @@ class Ops:
             return Pattern(shape)
         out = live[0]
         for x in live[1:]:
-            if x.indptr is out.indptr and x.indices is out.indices:
-                continue
-            ptr, idx = _union2(out.indptr, out.indices, x.indptr, x.indices)
-            out = Pattern(shape, ptr, idx)
-        if out.shape == shape and out.zero is None:
+            out = _union_pair(out, x)
+        if out.zero is None:
             return out
-        return Pattern(shape, out.indptr, out.indices)  # f(0, ...) need not be 0
+        return Pattern(shape, out._indptr, out._indices, col=out.col)  # f(0, ...) need not be 0
 
     def take(
         self, xs: Sequence[Pattern], idx: np.ndarray, in_ndims: int | Sequence[int] | None = None
@@ -425,14 +635,16 @@ class Ops:
         flat = idx.reshape(-1)
         if len(xs) == 1 and nb == 1 and flat.size == xs[0].size and _is_range(flat):
             x = xs[0]  # a reshape: the same rows
-            return Pattern(shape, x.indptr, x.indices, zero=x.zero)
+            return Pattern(shape, x._indptr, x._indices, zero=x.zero, col=x.col)
         if len(xs) == 1 and nb == 1:
             src, base = flat, xs[0]
         else:  # stack the operands' rows; map (batch b, source g) to a stacked row
-            src = _stacked_rows(flat, sizes.astype(np.int64), nb)
+            src = flat if nb == 1 else _stacked_rows(flat, sizes.astype(np.int64), nb)
             base = self._stack(xs)
-        ptr, out = _take_rows(base.indptr, base.indices, src)
         zero = self._take_zeros(xs, src, nb * sizes)
+        if base.col is not None:
+            return _single(shape, _take_single(base.col, src), zero)
+        ptr, out = _take_rows(base.indptr, base.indices, src)
         return Pattern(shape, ptr, out, zero=zero) if out.size else Pattern(shape, zero=zero)
 
     def _take_zeros(self, xs: Sequence[Pattern], src: np.ndarray, sizes: np.ndarray):
@@ -442,12 +654,11 @@ class Ops:
             if src.size == 0 or src.min() >= 0:
                 return None
             return src < 0
-        missing = src < 0
         stacked = np.concatenate(
             [np.zeros(int(s), bool) if m is None else m for m, s in zip(masks, sizes)]
         )
-        zero = np.where(missing, True, stacked[np.where(missing, 0, src)])
-        return zero if zero.any() else None
+        zero, known = _take_mask(stacked, src)
+        return zero if known else None
 
     def add_into(self, x: Pattern, idx: np.ndarray, out_shape: tuple[int, ...] | int) -> Pattern:
         """The scatter-add: ``out[..., j]`` depends on every ``x[..., k]`` with
@@ -468,10 +679,10 @@ class Ops:
         z = self.zeros(x)
         inv, injective = _inverse(targets, nb * size)
         if injective:  # each cell receives at most one entry: a gather (padding adjoints)
+            zero = inv < 0 if z is None else _take_mask(z, inv)[0]
+            if x.col is not None:
+                return _single(shape, _take_single(x.col, inv), zero)
             ptr, out_idx = _take_rows(x.indptr, x.indices, inv)
-            zero = inv < 0
-            if z is not None:
-                zero |= z[np.maximum(inv, 0)] & ~zero
         else:
             sel_ptr, sel_idx = _group(targets, nb * size)
             ptr, out_idx, self._stamp = _combine(
@@ -527,11 +738,31 @@ class Ops:
         """The operands' rows one after the other (one pattern)."""
         if len(xs) == 1 and not xs[0].constant:
             return xs[0]
+        if all(x.constant or x.col is not None for x in xs):
+            cols = [np.full(x.size, -1, np.int64) if x.constant else x.col for x in xs]
+            return Pattern((sum(x.size for x in xs),), col=np.concatenate(cols))
         parts = [_csr(x) for x in xs]
         ends = np.cumsum([0] + [p[0][-1] for p in parts])
         ptr = np.concatenate([[0]] + [p[0][1:] + e for p, e in zip(parts, ends)])
         idx = np.concatenate([p[1] for p in parts])
         return Pattern((int(ptr.size - 1),), ptr.astype(np.int64), idx)
+
+
+def _union_pair(a: Pattern, b: Pattern) -> Pattern:
+    """Row-wise union of two non-constant patterns of one shape (known zeros dropped)."""
+    if a.same(b):
+        return a
+    if a.col is not None and b.col is not None:
+        col, ptr, idx = _union_singles(a.col, b.col)
+        return Pattern(a.shape, col=col) if col.size else Pattern(a.shape, ptr, idx)
+    if b.col is not None or a.col is not None:
+        csr, single = (a, b) if b.col is not None else (b, a)
+        ptr, idx = _union_with_single(csr.indptr, csr.indices, single.col)
+        if ptr is csr.indptr:
+            return csr
+        return Pattern(a.shape, ptr, idx)
+    ptr, idx = _union2(a.indptr, a.indices, b.indptr, b.indices)
+    return Pattern(a.shape, ptr, idx)
 
 
 def _shape(shape: tuple[int, ...] | int) -> tuple[int, ...]:
@@ -546,10 +777,7 @@ def _shape(shape: tuple[int, ...] | int) -> tuple[int, ...]:
 
 
 def _identity(shape: tuple[int, ...], offset: int) -> Pattern:
-    size = math.prod(shape)
-    return Pattern(
-        shape, np.arange(size + 1, dtype=np.int64), np.arange(size, dtype=np.int64) + offset
-    )
+    return Pattern(shape, col=np.arange(offset, offset + math.prod(shape), dtype=np.int64))
 
 
 def _constant_value(prim: Any, ins: list[Pattern], params: dict[str, Any], k: int) -> Callable:
@@ -568,7 +796,10 @@ def _constant_value(prim: Any, ins: list[Pattern], params: dict[str, Any], k: in
 def _apply(S: Ops, eqn: Any, ins: list[Pattern]) -> list[Pattern]:
     prim = eqn.prim
     shapes = [v.shape for v in eqn.outputs]
-    if all(p.constant for p in ins):
+    for p in ins:
+        if not p.constant:
+            break
+    else:
         return [
             Pattern(s, value=_constant_value(prim, ins, eqn.params, k))
             for k, s in enumerate(shapes)
@@ -626,16 +857,24 @@ def propagate(graph: Graph) -> list[Pattern]:
     return [env[v.id] for v in graph.outputs]
 
 
+def _canonical(ptr: np.ndarray, idx: np.ndarray, shape: tuple[int, int]) -> sp.csr_array:
+    """A boolean CSR array over sorted, unique rows, marked canonical (so colouring
+    reads its arrays without a copy)."""
+    out = sp.csr_array((np.ones(idx.size, dtype=bool), idx, ptr), shape=shape)
+    out.has_canonical_format = True
+    return out
+
+
 def to_csr(patterns: Sequence[Pattern], n_cols: int) -> sp.csr_array:
     """The patterns' rows stacked into one boolean ``scipy.sparse.csr_array``."""
-    parts = [_csr(p) for p in patterns]
-    ends = np.cumsum([0] + [p[0][-1] for p in parts])
-    ptr = np.concatenate([[0]] + [p[0][1:] + e for p, e in zip(parts, ends)]).astype(np.int64)
-    idx = np.concatenate([p[1] for p in parts]) if parts else _EMPTY
-    m = int(ptr.size - 1)
-    out = sp.csr_array((np.ones(idx.size, dtype=bool), idx, ptr), shape=(m, int(n_cols)))
-    out.has_sorted_indices = True
-    return out
+    if len(patterns) == 1:
+        ptr, idx = _csr(patterns[0])
+    else:
+        parts = [_csr(p) for p in patterns]
+        ends = np.cumsum([0] + [p[0][-1] for p in parts])
+        ptr = np.concatenate([[0]] + [p[0][1:] + e for p, e in zip(parts, ends)]).astype(np.int64)
+        idx = np.concatenate([p[1] for p in parts]) if parts else _EMPTY
+    return _canonical(ptr, idx, (int(ptr.size - 1), int(n_cols)))
 
 
 def jacobian_pattern(graph: Graph) -> sp.csr_array:
@@ -644,11 +883,43 @@ def jacobian_pattern(graph: Graph) -> sp.csr_array:
     return to_csr(propagate(graph), graph.n_in)
 
 
-def symmetrize(pattern: sp.csr_array) -> sp.csr_array:
-    """P or P^T, as a boolean CSR array with sorted indices."""
-    sym = (pattern + pattern.T).tocsr().astype(bool)
-    sym.sort_indices()
-    return sym
+def structure(pattern: sp.sparray | sp.spmatrix) -> sp.csr_array:
+    """The pattern as a CSR array without explicit zeros or duplicates (a copy)."""
+    csr = sp.csr_array(pattern, copy=True)
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    return csr
+
+
+def csr_arrays(pattern: sp.sparray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """int64 (indptr, indices) of the pattern's structure: read straight off a CSR
+    array already in canonical form (sorted, no duplicates, no explicit zeros; what
+    detection returns), else from :func:`structure`."""
+    csr = pattern
+    if not (
+        isinstance(csr, (sp.csr_array, sp.csr_matrix))
+        and csr.has_canonical_format
+        and csr.data.all()
+    ):
+        csr = structure(pattern)
+    as64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)
+    return as64(csr.indptr), as64(csr.indices)
+
+
+def symmetrize(pattern: sp.sparray | sp.spmatrix) -> sp.csr_array:
+    """P or P^T (P square), as a boolean CSR array in canonical form."""
+    n = pattern.shape[0]
+    ptr, idx = csr_arrays(pattern)
+    if is_symmetric(ptr, idx):
+        if (
+            isinstance(pattern, sp.csr_array)
+            and pattern.dtype == bool
+            and pattern.has_canonical_format
+            and pattern.data.all()
+        ):
+            return pattern  # symmetric and canonical already
+        return _canonical(ptr, idx, (n, n))
+    return _canonical(*_union2(ptr, idx, *transpose(ptr, idx, n)), (n, n))
 
 
 def hessian_pattern(graph: Graph, args: Any) -> tuple[sp.csr_array, Graph]:

@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from kernel_checks import check_against_reference
 from kernel_graphs import BUILDERS, build_graph, inputs
 
 import ad
+from ad.errors import DegenerateDerivativeError
 from ad.kernels.table import LOWERINGS
 
 TESTED = sorted(set(BUILDERS) & set(LOWERINGS))
@@ -23,11 +24,24 @@ def programs(draw):
     return names, picks, draw(st.integers(0, 2**16))
 
 
+def differentiable(graph: ad.Graph, args: list) -> bool:
+    """False where the reference interpreter refuses the derivative: a random program
+    reaches eigh at a matrix with repeated eigenvalues through sub(x, x) and the like,
+    where the eigenvectors have no derivative (tests/primitives/test_linalg.py checks
+    both engines raise at such points)."""
+    try:
+        ad.forward.jacobian(graph, tuple(args), engine="reference")
+    except DegenerateDerivativeError:
+        return False
+    return True
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_kernels_match_reference_on_random_graphs(prog):
     names, picks, seed = prog
     graph = build_graph(names, picks, seed)
+    assume(differentiable(graph, inputs(seed)))
     check_against_reference(graph, inputs(seed), seed)
 
 
@@ -40,6 +54,7 @@ def test_replay_at_new_inputs_equals_tracing_there(prog, seed2):
     x0, x1 = inputs(seed), inputs(seed2)
     graph(*x0)  # record at x0 first
     fresh = build_graph(names, picks, seed)
+    assume(differentiable(fresh, x1))
     for mode in (ad.forward, ad.reverse):
         got = mode.jacobian(graph, tuple(x1), engine="compiled")
         want = mode.jacobian(fresh, tuple(x1), engine="reference")

@@ -81,3 +81,21 @@ def test_a_plans_dense_modes_sweep_at_the_width_of_its_coloured_modes():
         assert width == plan.compression(coloured).width == compress.sweep_width(g, k)
     pred = choice.predict(plan)
     assert pred["forward"].seconds == pred["colored_forward"].seconds
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_sweep_costs_equal_the_cost_models_prediction_at_every_width(name):
+    # SweepCosts reads each sweep's prediction as a line in its width: it must be the
+    # cost model's own prediction (cost.predict) wherever the plan asks
+    from ad import cost
+
+    g = GRAPHS[name](np.random.default_rng(0))
+    costs = choice.SweepCosts(g)
+    cal, cnt = cost.load_calibration(), cost.counts(g)
+    for kind, target in (("forward", "jvp"), ("reverse", "vjp")):
+        for w in (1, 2, 3, 7, 32, 400):
+            want = cost.predict(cnt, target, w, cal)
+            assert costs(kind, w) == pytest.approx(want, rel=1e-12, abs=1e-18)
+    assert costs("primal") == pytest.approx(cost.predict(cnt, "primal", 1, cal), rel=1e-12)
+    for c in (1, 5, 400, 10**5):
+        assert costs.width(c) == compress.sweep_width(g, c)

@@ -106,7 +106,9 @@ def random_symmetric(rng, n, density):
     return A.tocsr()
 
 
-@pytest.mark.parametrize("ordering", ("best", "natural", "largest_first", "smallest_last"))
+@pytest.mark.parametrize(
+    "ordering", ("best", "banded", "natural", "largest_first", "smallest_last")
+)
 @pytest.mark.parametrize("seed", range(6))
 def test_star_colouring_is_a_star_colouring_and_recovers_exactly(ordering, seed):
     rng = np.random.default_rng(seed)
@@ -138,3 +140,26 @@ def test_large_banded_colouring_is_fast_enough_to_run():
     P = jacobian_pattern(family.make(100_000, 100_000, 0, 0, "banded11").graph)
     c = column_coloring(P)
     assert c.n_colors == 11 and is_column_coloring(P, c.colors)
+
+
+@pytest.mark.parametrize("half", [0, 1, 2, 5])
+@pytest.mark.parametrize("n", [1, 7, 40])
+def test_banded_grouping_is_optimal_on_full_bands_and_valid_on_ragged_ones(half, n):
+    # CPR: colour j mod w; on a full band it meets the lower bound, and "best" takes it
+    # without a greedy pass; with the row's own index in the span it is a star colouring
+    offsets = [d for d in range(-half, half + 1) if abs(d) < n]
+    band = sp.diags_array([np.ones(n - abs(d)) for d in offsets], offsets=offsets).tocsr()
+    band = band.astype(bool)
+    c = column_coloring(band)
+    assert c.n_colors == c.lower_bound == min(2 * half + 1, n)
+    assert is_column_coloring(band, c.colors)
+    assert c.ordering == ("banded" if c.lower_bound < n else "natural")  # natural: a full row
+    s = star_coloring(band)
+    assert is_star_coloring(band, s.colors) and s.n_colors <= min(2 * half + 1, n)
+    ragged = band.tolil()
+    ragged[n // 2, :] = False  # a hole: still valid, maybe not optimal
+    ragged = ragged.tocsr()
+    for kind in (column_coloring, row_coloring):
+        got = kind(ragged, "banded")
+        assert is_column_coloring(ragged if kind is column_coloring else ragged.T, got.colors)
+    assert is_star_coloring(ragged, star_coloring(ragged, "banded").colors)

@@ -1,0 +1,128 @@
+"""The CSR index-set kernels of detection and colouring against scipy and against
+each other: transpose, the symmetry check and symmetrization, the one-entry-per-row
+patterns' unions and gathers, and the star colouring's lower bound."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ad.sparse import coloring
+from ad.sparse import pattern as P
+
+
+def random_pattern(rng, m, n, density):
+    A = sp.random_array((m, n), density=density, format="csr", rng=rng)
+    A.data[:] = 1.0
+    A.sort_indices()
+    return A.astype(bool)
+
+
+def arrays(A):
+    return A.indptr.astype(np.int64), A.indices.astype(np.int64)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (3, 5), (40, 40), (60, 17)])
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+def test_transpose_equals_scipys(shape, density):
+    A = random_pattern(np.random.default_rng(0), *shape, density)
+    ptr, idx = P.transpose(*arrays(A), shape[1])
+    T = A.T.tocsr()
+    T.sort_indices()
+    np.testing.assert_array_equal(ptr, T.indptr)
+    np.testing.assert_array_equal(idx, T.indices)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_symmetry_check_and_symmetrize_agree_with_scipy(seed):
+    rng = np.random.default_rng(seed)
+    A = random_pattern(rng, 30, 30, [0.02, 0.1, 0.4][seed % 3])
+    S = (A + A.T).astype(bool).tocsr()
+    S.sort_indices()
+    assert P.is_symmetric(*arrays(S))
+    assert P.is_symmetric(*arrays(A)) == ((A != A.T).nnz == 0)
+    got = P.symmetrize(A)
+    np.testing.assert_array_equal(got.toarray(), S.toarray())
+    assert got.has_canonical_format
+    # a pattern with duplicates and explicit zeros is cleaned first
+    coo = sp.coo_array(
+        (np.array([1.0, 1.0, 0.0]), (np.array([0, 0, 1]), np.array([1, 1, 2]))), shape=(3, 3)
+    )
+    np.testing.assert_array_equal(
+        P.symmetrize(coo).toarray(), np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], bool)
+    )
+
+
+def test_symmetry_check_on_delicate_patterns():
+    arrow = np.eye(6, dtype=bool)
+    arrow[0, :] = arrow[:, 0] = True
+    assert P.is_symmetric(*arrays(sp.csr_array(arrow)))
+    arrow[0, 5] = False  # one missing mirror entry, in the long row
+    assert not P.is_symmetric(*arrays(sp.csr_array(arrow)))
+    assert P.is_symmetric(np.zeros(4, np.int64), np.zeros(0, np.int64))  # 3 x 3, empty
+
+
+singles = st.lists(st.integers(-1, 6), min_size=1, max_size=12)
+
+
+def as_csr(col):
+    rows = np.flatnonzero(col >= 0)
+    return sp.csr_array((np.ones(rows.size, bool), (rows, col[rows])), shape=(col.size, 7))
+
+
+@settings(max_examples=200, deadline=None)
+@given(singles, st.data())
+def test_one_entry_per_row_unions_equal_the_csr_union(a, data):
+    a = np.array(a, np.int64)
+    b = np.array(data.draw(st.lists(st.integers(-1, 6), min_size=a.size, max_size=a.size)))
+    want = (as_csr(a) + as_csr(b)).astype(bool).toarray()
+    col, ptr, idx = P._union_singles(a, b)
+    if col.size:  # still one entry per row
+        assert not ((a >= 0) & (b >= 0) & (a != b)).any()
+        np.testing.assert_array_equal(as_csr(col).toarray(), want)
+    else:
+        got = sp.csr_array((np.ones(idx.size, bool), idx, ptr), shape=(a.size, 7))
+        np.testing.assert_array_equal(got.toarray(), want)
+        assert all(np.all(np.diff(idx[ptr[r] : ptr[r + 1]]) > 0) for r in range(a.size))
+    # a CSR pattern united with a single: new arrays only when something is added
+    B = sp.csr_array(as_csr(b).toarray() | (np.arange(7) == 3))
+    ptr0, idx0 = arrays(B)
+    ptr2, idx2 = P._union_with_single(ptr0, idx0, a)
+    got = sp.csr_array((np.ones(idx2.size, bool), idx2, ptr2), shape=(a.size, 7))
+    np.testing.assert_array_equal(got.toarray(), B.toarray() | as_csr(a).toarray())
+    assert (ptr2 is ptr0) == np.array_equal(got.toarray(), B.toarray())
+
+
+def test_a_single_pattern_reads_as_csr_and_gathers_as_one():
+    p = P.Pattern((5,), col=np.array([3, -1, 0, 4, 4]))
+    np.testing.assert_array_equal(p.indptr, [0, 1, 1, 2, 3, 4])
+    np.testing.assert_array_equal(p.indices, [3, 0, 4, 4])
+    assert p.nnz == 4 and not p.constant
+    S = P.Ops(5)
+    got = S.take([p], np.array([4, -1, 1, 0]))
+    np.testing.assert_array_equal(got.col, [4, -1, -1, 3])
+    np.testing.assert_array_equal(got.zero, [False, True, False, False])  # -1: a zero
+    assert S.take([p], np.array([1, -1])).constant
+
+
+@pytest.mark.parametrize(
+    "edges, n, bound",
+    [
+        ([], 3, 1),
+        ([(0, 1)], 2, 2),
+        ([(0, 1), (0, 2), (0, 3)], 4, 2),  # a star
+        ([(0, 1), (1, 2)], 3, 2),  # a path on 3 vertices is a star
+        ([(0, 1), (1, 2), (2, 3)], 4, 3),  # P4
+        ([(0, 1), (1, 2), (2, 0)], 3, 3),  # a triangle
+        ([(0, 1), (2, 3), (2, 4)], 5, 2),  # two stars
+    ],
+)
+def test_star_bound(edges, n, bound):
+    A = np.eye(n, dtype=bool)
+    for i, j in edges:
+        A[i, j] = A[j, i] = True
+    ptr, idx = arrays(sp.csr_array(A))
+    assert coloring._star_bound(ptr, idx, n) == bound
+    c = coloring.star_coloring(sp.csr_array(A))
+    assert c.n_colors >= bound and coloring.is_star_coloring(sp.csr_array(A), c.colors)
