@@ -35,11 +35,12 @@ need. Counting each row's own index in its span makes it a distance-2 colouring 
 symmetric pattern's graph, hence a star colouring. It meets the lower bound on banded
 patterns whose bands are full.
 
-``best`` (the default) tries the cheapest first and stops as soon as the count meets
-the lower bound: the banded grouping, natural (optimal on banded patterns), smallest-
-last (5 colours on the 5-point Laplacian of an even-sided grid, where natural and
-largest-first take 7), then DSatur (5 colours on every grid side from 2 to 59, and at
-100, 101, 316, 317).
+``best`` (the default) stops as soon as the count meets the lower bound, trying in
+turn: the banded grouping (one pass; optimal on full bands), smallest-last (5 colours
+on the 5-point Laplacian of an even-sided grid, where natural and largest-first take
+7; tried before natural, which is optimal on ragged bands but whose pass the grids
+would pay for nothing now that full bands take the banded grouping), natural, then
+DSatur (5 colours on every grid side from 2 to 59, and at 100, 101, 316, 317).
 
 Lower bounds: every column colouring needs at least the largest number of nonzeros in
 a row (those columns pairwise conflict), every row colouring at least the largest in a
@@ -69,7 +70,7 @@ _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
 ORDERINGS = ("banded", "natural", "largest_first", "smallest_last", "dsatur", "dsatur_degree")
 #: What ``ordering="best"`` tries, cheapest first, until the count meets the lower bound.
-BEST = ("banded", "natural", "smallest_last", "dsatur", "dsatur_degree")
+BEST = ("banded", "smallest_last", "natural", "dsatur", "dsatur_degree")
 #: The kinds of colouring and the mode each serves.
 KINDS = {"column": "forward", "row": "reverse", "star": "forward over reverse"}
 

@@ -76,6 +76,40 @@ def _take_rows(indptr, indices, src):
 
 
 @_jit
+def _run(src):
+    """(lead, first, count) if src is lead entries -1, then first, first + 1, ...,
+    first + count - 1, then only -1 (a slice or a padding); count = -1 if not."""
+    n = src.shape[0]
+    lead = 0
+    while lead < n and src[lead] < 0:
+        lead += 1
+    if lead == n:
+        return lead, 0, 0
+    first = src[lead]
+    k = lead
+    while k < n and src[k] == first + (k - lead):
+        k += 1
+    for t in range(k, n):
+        if src[t] >= 0:
+            return lead, first, -1
+    return lead, first, k - lead
+
+
+def _gather_rows(base: Pattern, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR arrays whose row r is row src[r] of ``base`` (empty where src[r] < 0). A
+    contiguous run of rows (a slice, a padding) shares ``base``'s indices."""
+    lead, first, count = _run(src)
+    if count < 0:
+        return _take_rows(base.indptr, base.indices, src)
+    bp = base.indptr
+    ptr = np.empty(src.shape[0] + 1, np.int64)
+    ptr[: lead + 1] = 0
+    ptr[lead + 1 : lead + count + 1] = bp[first + 1 : first + count + 1] - bp[first]
+    ptr[lead + count + 1 :] = bp[first + count] - bp[first]
+    return ptr, base.indices[bp[first] : bp[first + count]]
+
+
+@_jit
 def _union2(pa, ia, pb, ib):
     """Row-wise union of two patterns with equal row counts (sorted merge)."""
     n = pa.shape[0] - 1
@@ -644,7 +678,7 @@ class Ops:
         zero = self._take_zeros(xs, src, nb * sizes)
         if base.col is not None:
             return _single(shape, _take_single(base.col, src), zero)
-        ptr, out = _take_rows(base.indptr, base.indices, src)
+        ptr, out = _gather_rows(base, src)
         return Pattern(shape, ptr, out, zero=zero) if out.size else Pattern(shape, zero=zero)
 
     def _take_zeros(self, xs: Sequence[Pattern], src: np.ndarray, sizes: np.ndarray):
@@ -682,7 +716,7 @@ class Ops:
             zero = inv < 0 if z is None else _take_mask(z, inv)[0]
             if x.col is not None:
                 return _single(shape, _take_single(x.col, inv), zero)
-            ptr, out_idx = _take_rows(x.indptr, x.indices, inv)
+            ptr, out_idx = _gather_rows(x, inv)
         else:
             sel_ptr, sel_idx = _group(targets, nb * size)
             ptr, out_idx, self._stamp = _combine(

@@ -126,3 +126,30 @@ def test_star_bound(edges, n, bound):
     assert coloring._star_bound(ptr, idx, n) == bound
     c = coloring.star_coloring(sp.csr_array(A))
     assert c.n_colors >= bound and coloring.is_star_coloring(sp.csr_array(A), c.colors)
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        [0, 1, 2, 3, 4, 5],  # all rows
+        [-1, 2, 3, 4, -1, -1],  # a padding
+        [1, 2, 3],  # a slice
+        [-1, -1],  # nothing
+        [3, 4, -1, 5],  # a hole: not a run
+        [2, 1, 0],  # reversed
+        [0, 0, 1],  # repeated
+        [-1, 5],
+    ],
+)
+def test_row_gather_takes_runs_as_slices_and_equals_the_general_kernel(src):
+    rng = np.random.default_rng(1)
+    A = random_pattern(rng, 6, 9, 0.4)
+    base = P.Pattern((6,), *arrays(A))
+    src = np.array(src, np.int64)
+    ptr, idx = P._gather_rows(base, src)
+    want_ptr, want_idx = P._take_rows(*arrays(A), src)
+    np.testing.assert_array_equal(ptr, want_ptr)
+    np.testing.assert_array_equal(idx, want_idx)
+    pos = np.flatnonzero(src >= 0)  # a run: contiguous places, consecutive rows
+    run = pos.size == 0 or (np.all(np.diff(pos) == 1) and np.all(np.diff(src[pos]) == 1))
+    assert (P._run(src)[2] >= 0) == run
