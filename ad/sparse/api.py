@@ -102,11 +102,13 @@ class _Entries:
 
     @functools.cached_property
     def rows(self) -> np.ndarray:
+        """The row of each nonzero, in the pattern's (row-major) order."""
         m = self.pattern.shape[0]
         return np.repeat(np.arange(m, dtype=np.int64), np.diff(self.pattern.indptr))
 
     @functools.cached_property
     def cols(self) -> np.ndarray:
+        """The column of each nonzero, in the same order."""
         return self.pattern.indices.astype(np.int64)
 
     @functools.cached_property

@@ -43,7 +43,9 @@ class SweepCosts:
 
     ``costs(kind, width)``: ``kind`` "forward" (one tangent sweep, call included),
     "reverse" (recording plus one adjoint sweep), "primal" (the recording alone),
-    "entry" (assembling one nonzero).
+    "entry" (assembling one nonzero). The model is affine in the width (its terms are
+    per sweep or per direction), so each kind is read as a line from two predictions
+    (tested against ``cost.predict`` at every width the plans use).
     """
 
     def __init__(self, graph: Graph):

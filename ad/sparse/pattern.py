@@ -571,7 +571,7 @@ class Ops:
         try:
             a = np.asarray(v)
             if a.size == 1:  # a scalar, maybe broadcast: all zero or none
-                x.zero = np.ones(x.size, bool) if a.reshape(-1)[0] == 0 else None
+                x.zero = np.ones(x.size, bool) if x.size and a.reshape(-1)[0] == 0 else None
                 return x.zero
             z = np.broadcast_to(a == 0, x.shape).reshape(-1)
         except (TypeError, ValueError):  # a traced constant: value unknown here
