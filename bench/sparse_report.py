@@ -312,7 +312,8 @@ def section(df: pd.DataFrame) -> str:
             "rows, star for the Hessian; Gebremedhin, Manne, Pothen, SIAM Review 2005) and "
             "one batched sweep with one direction per colour (`ad.sparse`). Ratios are to "
             "the compiled f of the same cell; `plan` is what a first call pays before its "
-            'sweeps (detection and the colourings `mode="auto"` needs); `sweep_cfwd` is '
+            'sweeps (detection, the colourings `mode="auto"` needs and its choice, the '
+            "entry arrays and prototype the results share); `sweep_cfwd` is "
             "the compressed forward sweep alone, so the rest of `jac_cfwd` is seeding, "
             "reading the nonzeros back and building the CSR array. Reproduce with "
             "`make bench-sparse` (into `reports/sparse/`).",

@@ -6,7 +6,7 @@ engine (the ``engine`` column) and mode:
 - ``compiled`` (ours): ``primal`` (the compiled f), ``detect`` (sparsity detection on
   the Jacobian graph), ``plan`` (detection + colouring: what a first call pays before
   its sweeps; the colourings ``mode="auto"`` needs and its choice, or the star
-  colouring for the Hessian),
+  colouring for the Hessian, and the entry arrays and prototype the results share),
   ``jac_fwd`` / ``jac_rev`` (dense Jacobian by ``ad.forward.jacobian`` /
   ``ad.reverse.jacobian``, up to ``DENSE_MAX_N``), ``jac_cfwd`` / ``jac_crev``
   (coloured forward / reverse through a cached plan), ``jac_auto`` (the mode the cost
@@ -131,16 +131,18 @@ class SparseTool(Tool):
         hess = p.notes["kind"] == "hessian"
         g = p.graph
         self._add(out, p, "compiled", "primal", alternating(lambda xs: g(*xs), x))
+        # plan: what a first call pays before its sweeps: detection, the colourings
+        # auto needs, the choice, the entry arrays and the results' prototype
         if hess:
             detect = lambda: symmetrize(jacobian_pattern(G))
-            plan_fn = lambda: sparse_api.HessianPlan(G)
+            plan_fn = lambda: sparse_api.HessianPlan(G).prepare()
         else:
             detect = lambda: jacobian_pattern(G)
 
-            def plan_fn() -> Any:  # what a first call pays: the colourings auto needs
+            def plan_fn() -> Any:
                 fresh = sparse_api.JacobianPlan(G)
                 fresh.mode()
-                return fresh
+                return fresh.prepare()
 
         self._add(out, p, "compiled", "detect", detect)
         self._add(out, p, "compiled", "plan", plan_fn)

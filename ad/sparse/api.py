@@ -50,6 +50,7 @@ from ad.sparse.compress import (
 )
 from ad.sparse.pattern import (
     csr_arrays,
+    entry_rows,
     hessian_pattern,
     is_symmetric,
     jacobian_pattern,
@@ -66,10 +67,11 @@ def _check_mode(mode: str) -> None:
 
 def _prototype(pattern: sp.csr_array) -> sp.csr_array:
     """The structure every result of a plan shares: ``pattern``'s indices in the dtype
-    scipy picks for them (int32 when the shape and nnz allow), sorted."""
+    scipy picks for them (int32 when the shape and nnz allow), sorted. Its data is
+    never read (each result brings its own), so it is left uninitialised."""
     dtype = sp.get_index_dtype(maxval=max(*pattern.shape, pattern.nnz))
     out = sp.csr_array(
-        (np.ones(pattern.nnz), pattern.indices.astype(dtype), pattern.indptr.astype(dtype)),
+        (np.empty(pattern.nnz), pattern.indices.astype(dtype), pattern.indptr.astype(dtype)),
         shape=pattern.shape,
         copy=False,
     )
@@ -103,17 +105,22 @@ class _Entries:
     @functools.cached_property
     def rows(self) -> np.ndarray:
         """The row of each nonzero, in the pattern's (row-major) order."""
-        m = self.pattern.shape[0]
-        return np.repeat(np.arange(m, dtype=np.int64), np.diff(self.pattern.indptr))
+        return entry_rows(np.asarray(self.pattern.indptr, dtype=np.int64))
 
     @functools.cached_property
     def cols(self) -> np.ndarray:
         """The column of each nonzero, in the same order."""
-        return self.pattern.indices.astype(np.int64)
+        return np.asarray(self.pattern.indices, dtype=np.int64)
 
     @functools.cached_property
     def _proto(self) -> sp.csr_array:
         return _prototype(self.pattern)
+
+    def prepare(self) -> _Entries:
+        """Build the entry arrays and the results' prototype now rather than at the
+        first evaluation (what a first call pays besides detection and colouring)."""
+        self.rows, self.cols, self._proto  # noqa: B018 (cached on first access)
+        return self
 
 
 class JacobianPlan(_Entries):

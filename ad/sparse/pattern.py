@@ -76,6 +76,16 @@ def _take_rows(indptr, indices, src):
 
 
 @_jit
+def entry_rows(indptr):
+    """The row of every entry of CSR arrays with row pointers ``indptr`` (int64)."""
+    out = np.empty(indptr[-1], np.int64)
+    for r in range(indptr.shape[0] - 1):
+        for t in range(indptr[r], indptr[r + 1]):
+            out[t] = r
+    return out
+
+
+@_jit
 def _run(src):
     """(lead, first, count) if src is lead entries -1, then first, first + 1, ...,
     first + count - 1, then only -1 (a slice or a padding); count = -1 if not."""

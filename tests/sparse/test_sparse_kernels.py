@@ -153,3 +153,12 @@ def test_row_gather_takes_runs_as_slices_and_equals_the_general_kernel(src):
     pos = np.flatnonzero(src >= 0)  # a run: contiguous places, consecutive rows
     run = pos.size == 0 or (np.all(np.diff(pos) == 1) and np.all(np.diff(src[pos]) == 1))
     assert (P._run(src)[2] >= 0) == run
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (6, 9), (40, 30)])
+@pytest.mark.parametrize("density", [0.0, 0.3, 1.0])
+def test_entry_rows_equal_numpys_repeat(shape, density):
+    A = random_pattern(np.random.default_rng(2), *shape, density)
+    ptr = A.indptr.astype(np.int64)
+    want = np.repeat(np.arange(shape[0]), np.diff(ptr))
+    np.testing.assert_array_equal(P.entry_rows(ptr), want)
