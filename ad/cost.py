@@ -154,13 +154,14 @@ def load_calibration(path: Path | str | None = None) -> Calibration:
 
         ad.cost.load_calibration().source        # "textbook", or the file's path
     """
-    path = Path(path) if path is not None else calibration_path()
-    if not path.exists():
+    name = os.fspath(path if path is not None else calibration_path())
+    try:
+        key = (name, os.stat(name).st_mtime)
+    except (FileNotFoundError, NotADirectoryError):
         return textbook()
-    key = (str(path), path.stat().st_mtime)
     cal = _LOADED.get(key)
     if cal is None:
-        cal = from_dict(json.loads(path.read_text()), str(path))
+        cal = from_dict(json.loads(Path(name).read_text()), name)
         _LOADED.clear()
         _LOADED[key] = cal
     return cal

@@ -20,10 +20,12 @@ The set operations are Numba kernels over CSR arrays, so a banded pattern with 1
 rows costs a few milliseconds per equation. Patterns with at most one entry per row
 (inputs, slices, pads, concatenations, elementwise functions of one of them: most
 variables of a stencil or banded residual) are kept as one column per row instead,
-and their gathers and unions are single passes over that array. Rules use them through :class:`Ops`
-(``S`` in a rule's signature): ``take`` (a gather), ``add_into`` (a scatter-add),
-``union``, ``pairs`` (an arbitrary list of (output entry, operand entry) pairs, a
-linear map) and ``nonzero`` (where a constant operand is nonzero). ``take``,
+and their gathers and unions are single passes over that array.
+
+Rules use them through :class:`Ops` (``S`` in a rule's signature): ``take`` (a
+gather), ``add_into`` (a scatter-add), ``union``, ``pairs`` (an arbitrary list of
+(output entry, operand entry) pairs, a linear map) and ``nonzero`` (where a constant
+operand is nonzero). ``take``,
 ``add_into`` and ``pairs`` know an output entry is exactly zero where it reads only
 known zeros, so a product with it (``S.product``) drops the other factor's
 dependencies: the adjoints of a gradient graph are zero-padded, and the Hessian
