@@ -410,21 +410,25 @@ def _star_bound(ptr, adj, n):
 
 
 @_jit
-def _row_span(ptr, idx, with_row):
-    """The widest row: max over rows of last column - first column + 1, the row's own
-    index counted among its columns if ``with_row``."""
-    w = 0
+def _banded(ptr, idx, n, with_row):
+    """The CPR grouping of the n columns: colour j mod w, w the widest row's span (last
+    column - first column + 1, the row's own index counted among its columns if
+    ``with_row``; see the module docstring)."""
+    w = 1
     for r in range(ptr.shape[0] - 1):
         a, b = ptr[r], ptr[r + 1]
         if a == b:
-            if with_row:
-                w = max(w, 1)
             continue
         lo, hi = idx[a], idx[b - 1]
         if with_row:
             lo, hi = min(lo, r), max(hi, r)
         w = max(w, hi - lo + 1)
-    return w
+    colors = np.empty(n, np.int64)
+    c = 0
+    for j in range(n):
+        colors[j] = c
+        c = c + 1 if c + 1 < w else 0
+    return colors
 
 
 @_jit
@@ -478,12 +482,6 @@ def row_coloring(pattern: sp.sparray | sp.spmatrix, ordering: str = "best") -> C
     row_ptr, row_cols = csr_arrays(pattern)
     col_ptr, col_rows = transpose(row_ptr, row_cols, n)
     return _best(col_ptr, col_rows, lambda: (row_ptr, row_cols), m, "row", ordering)
-
-
-def _banded(ptr: np.ndarray, idx: np.ndarray, n: int, with_row: bool) -> np.ndarray:
-    """The CPR grouping: colour j mod w, w the widest row's span (see the module
-    docstring)."""
-    return np.arange(n, dtype=np.int64) % max(_row_span(ptr, idx, with_row), 1)
 
 
 def star_coloring(pattern: sp.sparray | sp.spmatrix, ordering: str = "best") -> Coloring:

@@ -482,7 +482,7 @@ class Pattern:
         zero: np.ndarray | None = None,
         col: np.ndarray | None = None,
     ):
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = shape if type(shape) is tuple else tuple(int(d) for d in shape)
         self.size = math.prod(self.shape)
         self._indptr = indptr
         self._indices = indices
@@ -664,7 +664,6 @@ class Ops:
     ) -> Pattern:
         """The gather: ``out[..., k] = concat(ravel(xs))[..., idx[k]]`` (-1: none), where
         each operand's last ``in_ndims`` axes are its core and leading axes a batch."""
-        xs = list(xs)
         idx = np.asarray(idx, dtype=np.int64)
         if in_ndims is None:
             nds = [len(x.shape) for x in xs]
@@ -672,28 +671,31 @@ class Ops:
             nds = [int(in_ndims)] * len(xs)
         else:
             nds = [int(d) for d in in_ndims]
-        batch = xs[0].shape[: len(xs[0].shape) - nds[0]]
+        x = xs[0]
+        batch = x.shape[: len(x.shape) - nds[0]]
         shape = batch + idx.shape
-        if all(x.constant for x in xs):
+        for y in xs:
+            if not y.constant:
+                break
+        else:
             return Pattern(shape)
         nb = math.prod(batch)
-        sizes = np.array([math.prod(x.shape[len(x.shape) - d :]) for x, d in zip(xs, nds)])
         flat = idx.reshape(-1)
-        if len(xs) == 1 and nb == 1 and flat.size == xs[0].size and _is_range(flat):
-            x = xs[0]  # a reshape: the same rows
-            return Pattern(shape, x._indptr, x._indices, zero=x.zero, col=x.col)
         if len(xs) == 1 and nb == 1:
-            src, base = flat, xs[0]
+            if flat.size == x.size and _is_range(flat):  # a reshape: the same rows
+                return Pattern(shape, x._indptr, x._indices, zero=x.zero, col=x.col)
+            src, base, sizes = flat, x, (x.size,)
         else:  # stack the operands' rows; map (batch b, source g) to a stacked row
-            src = flat if nb == 1 else _stacked_rows(flat, sizes.astype(np.int64), nb)
+            sizes = [math.prod(y.shape[len(y.shape) - d :]) for y, d in zip(xs, nds)]
+            src = flat if nb == 1 else _stacked_rows(flat, np.array(sizes, np.int64), nb)
             base = self._stack(xs)
-        zero = self._take_zeros(xs, src, nb * sizes)
+        zero = self._take_zeros(xs, src, [nb * s for s in sizes])
         if base.col is not None:
             return _single(shape, _take_single(base.col, src), zero)
         ptr, out = _gather_rows(base, src)
         return Pattern(shape, ptr, out, zero=zero) if out.size else Pattern(shape, zero=zero)
 
-    def _take_zeros(self, xs: Sequence[Pattern], src: np.ndarray, sizes: np.ndarray):
+    def _take_zeros(self, xs: Sequence[Pattern], src: np.ndarray, sizes: Sequence[int]):
         """Known zeros of a gather: the -1 entries and the known zeros it reads."""
         masks = [self.zeros(x) for x in xs]
         if all(m is None for m in masks):
