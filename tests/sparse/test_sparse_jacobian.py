@@ -198,3 +198,20 @@ def test_engines_are_called_through_one_function(monkeypatch, rng):
         ("reverse", "compiled", 11, True),
         ("forward", "reference", 11, False),
     ]
+
+
+@pytest.mark.parametrize("variant", ["banded3", "rosenbrock_hessian"])
+def test_prepared_plans_give_the_same_results_and_never_share_arrays(variant, rng):
+    # prepare() builds the entry arrays and the results' prototype (whose data is left
+    # uninitialised: every result brings its own values) before the first evaluation
+    p = family.make(30, 30, 0, 2, variant)
+    G, x = p.notes["jacobian_graph"], p.args[0]
+    want = ad.forward.jacobian(G, x, engine="reference")
+    lazy, ready = api.JacobianPlan(G), api.JacobianPlan(G).prepare()
+    for plan in (lazy, ready):
+        J1, J2 = plan(x), plan(x + 1.0)
+        assert_close(J1, want)
+        assert not np.shares_memory(J1.data, plan._proto.data)
+        assert not np.shares_memory(J1.indices, J2.indices)
+    np.testing.assert_array_equal(lazy.rows, ready.rows)
+    np.testing.assert_array_equal(lazy.cols, ready.cols)
