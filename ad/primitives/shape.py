@@ -362,25 +362,28 @@ def concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Any:
     """``np.concatenate``."""
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
-    return _structural("concatenate", lambda *a: np.concatenate(a, axis=axis), *arrays)
+    axis = int(axis)
+    return _structural("concatenate", lambda *a: np.concatenate(a, axis=axis), *arrays, key=axis)
 
 
 def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
     """``np.stack``."""
-    return _structural("stack", lambda *a: np.stack(a, axis=axis), *arrays)
+    axis = int(axis)
+    return _structural("stack", lambda *a: np.stack(a, axis=axis), *arrays, key=axis)
 
 
 def hstack(arrays: Sequence[Any]) -> Any:
-    return _structural("hstack", lambda *a: np.hstack(a), *arrays)
+    return _structural("hstack", lambda *a: np.hstack(a), *arrays, key=())
 
 
 def vstack(arrays: Sequence[Any]) -> Any:
-    return _structural("vstack", lambda *a: np.vstack(a), *arrays)
+    return _structural("vstack", lambda *a: np.vstack(a), *arrays, key=())
 
 
 def diag(x: Any, k: int = 0) -> Any:
     """``np.diag``: the diagonal of a matrix, or a matrix with a vector on its diagonal."""
-    return _structural("diag", lambda a: np.diag(a, k), x)
+    k = int(k)
+    return _structural("diag", lambda a: np.diag(a, k), x, key=k)
 
 
 def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:

@@ -296,10 +296,30 @@ CACHE_SIZE = 32
 _CACHE: OrderedDict[Any, tuple[bytes, Graph, Any]] = OrderedDict()
 
 
+#: Digests of the read-only index maps tracing shares (``ad.primitives.shape``), by
+#: identity: hashed once, not at every call that re-traces (the array is kept with its
+#: digest, so its id cannot be reused while the entry lives).
+_DIGESTS: dict[int, tuple[np.ndarray, bytes]] = {}
+
+
+def _array_digest(v: np.ndarray) -> bytes:
+    frozen = not v.flags.writeable
+    if frozen:
+        hit = _DIGESTS.get(id(v))
+        if hit is not None and hit[0] is v:
+            return hit[1]
+    d = hashlib.blake2b(np.ascontiguousarray(v).tobytes(), digest_size=20).digest()
+    if frozen:
+        if len(_DIGESTS) > 4096:
+            _DIGESTS.clear()
+        _DIGESTS[id(v)] = (v, d)
+    return d
+
+
 def _digest_value(h: Any, v: Any) -> None:
     if isinstance(v, np.ndarray):
         h.update(f"a{v.dtype.str}{v.shape}".encode())
-        h.update(np.ascontiguousarray(v).tobytes())
+        h.update(_array_digest(v))
     elif isinstance(v, (tuple, list)):
         h.update(b"(")
         for x in v:

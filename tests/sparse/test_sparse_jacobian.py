@@ -215,3 +215,33 @@ def test_prepared_plans_give_the_same_results_and_never_share_arrays(variant, rn
         assert not np.shares_memory(J1.indices, J2.indices)
     np.testing.assert_array_equal(lazy.rows, ready.rows)
     np.testing.assert_array_equal(lazy.cols, ready.cols)
+
+
+def test_the_signature_hashes_a_shared_index_map_once_and_a_writable_array_every_time():
+    # re-tracing reuses the read-only maps of slices, broadcasts and concatenations, so
+    # their digests are kept by identity; a writable array is hashed at every call
+    x = np.arange(6.0)
+    f = lambda z: np.concatenate([z[1:], z[:1]]) * 2.0
+    g1, g2 = ad.trace(f, x), ad.trace(f, x)
+    maps1 = [e.params["idx"] for e in g1.eqns if "idx" in e.params]
+    maps2 = [e.params["idx"] for e in g2.eqns if "idx" in e.params]
+    assert all(a is b and not a.flags.writeable for a, b in zip(maps1, maps2))
+    assert api.signature(g1) == api.signature(g2)
+    w = np.arange(5, dtype=np.int64)
+    before = api._array_digest(w)
+    w[0] = 7
+    assert api._array_digest(w) != before
+    frozen = np.arange(5, dtype=np.int64)
+    frozen.flags.writeable = False
+    assert api._array_digest(frozen) == api._array_digest(np.arange(5, dtype=np.int64))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_shared_concatenate_and_stack_maps_are_keyed_by_their_axis(axis, rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    f = lambda x: np.concatenate([x, x * 2.0], axis=axis) + np.stack([x, x], axis=axis).sum()
+    g = ad.trace(f, a)
+    np.testing.assert_allclose(g(b), f(b), rtol=1e-13)  # the sum: another order
+    other = 1 if axis == 0 else 0
+    h = ad.trace(lambda x: np.concatenate([x, x * 2.0], axis=other), a)
+    np.testing.assert_allclose(h(b), np.concatenate([b, b * 2.0], axis=other), rtol=1e-15)
