@@ -121,6 +121,22 @@ def _guard_error(graph: Graph, xs: Sequence[Any]) -> None:
         )
 
 
+def guards_hold(graph: Graph, xs: Sequence[Any]) -> bool:
+    """Whether every guard of ``graph`` holds at ``xs`` (a compiled primal sweep; none
+    for a graph without guards). False too when that sweep stopped (a non-finite
+    value): :func:`check_guards` tells the two apart."""
+    return not graph.guards or run.guards_hold(run.compile(graph), xs, graph.guards)
+
+
+def check_guards(graph: Graph, xs: Sequence[Any], engine: str = "compiled") -> None:
+    """Raise GuardError when a guard of ``graph`` does not hold at ``xs`` (for callers
+    that run sweeps other than the primal: the Jacobian plans of :mod:`ad.sparse`).
+    Nothing to do, and nothing run, for a graph without guards."""
+    if not graph.guards or (engine == "compiled" and guards_hold(graph, xs)):
+        return
+    _guard_error(graph, xs)
+
+
 Graph.evaluator = replay
 
 

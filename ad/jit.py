@@ -45,7 +45,7 @@ from ad.ir import Graph
 from ad.kernels import run
 from ad.primitives.shape import stop_gradient
 from ad.reverse import gradient_graph
-from ad.trace import check_input, trace_with_values
+from ad.trace import Tracer, check_input, trace_with_values
 
 #: Variants (traces along different paths) kept per signature.
 MAX_VARIANTS = 8
@@ -97,18 +97,24 @@ class _HessianVariant(_Variant):
     """``jit(hessian(f))`` at one array argument: the gradient graph of ``f`` run by
     the compiled forward engine (all directions in as few sweeps as the dual budget
     allows), not the graph of the traced forward-over-reverse rules (which holds
-    n x n intermediates). ``f``'s own program checks its guards first."""
+    n x n intermediates). Before the sweeps, ``f``'s program checks ``f``'s guards and
+    the gradient graph's program checks the guards its derivative rules recorded (the
+    sign ``abs`` baked in, a ``max``'s tie weights): either failing re-traces."""
 
-    __slots__ = ("grad_prog", "chunk")
+    __slots__ = ("grad_graph", "grad_prog", "chunk")
 
     def __init__(self, graph: Graph, grad_graph: Graph, consts):
         super().__init__(graph, tree.flatten(None)[1], consts)
+        self.grad_graph = grad_graph
         self.grad_prog = run.compile(grad_graph)
         n = grad_graph.inputs[0].size
         self.chunk = max(1, min(n, engine.pick_chunk(n, self.grad_prog.n_active)))
 
     def replay(self, leaves: Sequence[np.ndarray]) -> Any:
         if self.graph.guards and not run.guards_hold(self.prog, leaves, self.graph.guards):
+            return None
+        guards = self.grad_graph.guards
+        if guards and not run.guards_hold(self.grad_prog, leaves, guards):
             return None
         x = leaves[0]
         J = run.jacobian_forward(self.grad_prog, leaves, self.chunk)[1]
@@ -146,6 +152,9 @@ class Jitted:
         max_variants: int = MAX_VARIANTS,
         check_constants: bool = False,
     ):
+        # first: update_wrapper copies fun's __dict__ (ad.grad's spec; a jitted
+        # function's own state, which must not replace this one's)
+        functools.update_wrapper(self, fun)
         self.fun = fun
         nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnums = frozenset(int(a) for a in nums)
@@ -156,11 +165,11 @@ class Jitted:
         self.traces = 0  # how many times fun was traced (a test and a user can read it)
         self._misses: dict[Any, int] = {}  # per signature: traces after failed guards
         self._warned = False
-        functools.update_wrapper(self, fun)
 
     # -- the signature -------------------------------------------------------------
     def _split(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, list, list]:
-        """``(key, dynamic leaves, template)``: the template rebuilds the arguments."""
+        """``(key, dynamic leaves, template)``: the template rebuilds the arguments.
+        ``key`` is None when an argument is traced (see :meth:`__call__`)."""
         if not kwargs and not self.static_argnums:  # the common call: float64 arrays
             shapes = []
             for a in args:
@@ -169,6 +178,8 @@ class Jitted:
                 shapes.append(a.shape)
             else:
                 return ("arrays", tuple(shapes)), list(args), list(args)
+        if any(isinstance(leaf, Tracer) for leaf in tree.flatten((args, kwargs))[0]):
+            return None, [], []
         n = len(args)
         statics = tuple(
             (i, _static_key(args[i])) for i in sorted(self.static_argnums) if -n <= i < n
@@ -189,6 +200,8 @@ class Jitted:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key, dyn, leaves = self._split(args, kwargs)
+        if key is None:  # under ad.grad, ad.jacfwd, ...: they record fun itself
+            return self.fun(*args, **kwargs)
         for variant in self._cache.get(key, ()):
             if self.check_constants:
                 _check_constants(variant)
@@ -222,7 +235,8 @@ class Jitted:
             out = self.fun(*full, **kwargs)
             out_leaves, odef = tree.flatten(out)
             out_def.append(odef)
-            return tuple(out_leaves)
+            return out_leaves[0] if odef.is_leaf else tuple(out_leaves)  # a bare array: a
+            # Graph of one output (what ad.trace gives, and what ad.sparse reads)
 
         graph, trace, out = trace_with_values(flat_fun, dyn)
         self.traces += 1
@@ -341,6 +355,30 @@ class Jitted:
             with self._lock:
                 rest = tuple(v for v in self._cache.get(key, ()) if v is not variant)
                 self._cache[key] = (variant, *rest)
+
+    def trace_at(self, *args: Any) -> tuple[Graph, list[np.ndarray]] | None:
+        """``fun``'s Graph at ``args`` and their float leaves, for the transformations
+        that run a Graph's sweeps themselves (``ad.sparse_jacobian(ad.jit(f), x)``): a
+        cached variant whose guards hold at ``args``, or a new trace, cached as a call
+        would cache it. None when ``fun`` is ``ad.grad`` or ``ad.hessian`` of a
+        function (those variants hold the graph of that function, not of ``fun``)."""
+        key, dyn, leaves = self._split(args, {})
+        if key is None:
+            return None
+        for variant in self._cache.get(key, ()):
+            if type(variant) is not _Variant:
+                return None
+            if self.check_constants:
+                _check_constants(variant)
+            if engine.guards_hold(variant.graph, dyn):
+                self._touch(key, variant)
+                return variant.graph, dyn
+        if hasattr(self.fun, "__ad_grad__") or hasattr(self.fun, "__ad_hessian__"):
+            return None
+        if key in self._cache:
+            self._missed(key)
+        self._trace(key, args, {}, dyn, leaves)
+        return self._cache[key][0].graph, dyn
 
     def variants(self) -> int:
         """How many traced variants the cache holds, over every signature."""

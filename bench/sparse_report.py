@@ -264,6 +264,30 @@ def targets_table(d: pd.DataFrame) -> tuple[str, list[bool]]:
     return table, oks
 
 
+def public_table(d: pd.DataFrame) -> str:
+    """What a repeated call through the public functions pays, beside the plan call,
+    at the n nearest 10^4 (ratios to the compiled f of the same cell)."""
+    from bench.report import md_table
+
+    body = []
+    for v, g in d[d["engine"] == "compiled"].groupby("variant", sort=False):
+        ns = np.sort(g["n"].unique())
+        n = int(ns[np.argmin(np.abs(np.log(ns / 1e4)))])
+        h = g[g["n"] == n]
+        prim = _one(h, mode="primal")
+        rows = [_one(h, mode=TARGETS.get(v, ("jac_auto",))[0])]
+        rows += [_one(h, mode=m) for m in ("public_jit", "public")]
+        if prim is None or any(r is None for r in rows):
+            continue
+        f = float(prim["median_s"])
+        cells = [
+            f"{_g3(float(r['median_s']) * 1e3)} ({_g3(float(r['median_s']) / f)} f)" for r in rows
+        ]
+        body.append([v, n, _g3(f * 1e6), *cells])
+    header = ["variant", "n", "t(f) [us]", "plan call [ms]", "ad.sparse_*(ad.jit(f), x) [ms]"]
+    return md_table(header + ["ad.sparse_*(f, x) [ms]"], body)
+
+
 def peers_table(d: pd.DataFrame) -> tuple[str, bool | None]:
     """Ours (the auto mode, or the star Hessian) against each sparse peer, n >= 1000."""
     from bench.report import md_table
@@ -327,6 +351,15 @@ def section(df: pd.DataFrame) -> str:
             "The issue's figures at n = 10^4:",
             "",
             targets,
+            "",
+            "What a repeated call pays through the public functions (x changing between "
+            "calls; in brackets, in units of the compiled f): the plan call above (a Graph "
+            "traced once, `ad.sparse.jacobian_plan(graph)(x)` or `hessian_plan`), "
+            "`ad.sparse_jacobian(ad.jit(f), x)` (`ad.sparse_hessian`; the jit's trace, its "
+            "guards checked) and `ad.sparse_jacobian(f, x)` (f traced at every call and "
+            "compared with the cached trace):",
+            "",
+            public_table(d),
             "",
             f'Which mode `mode="auto"` ran, against the measured fastest of the four modes '
             f"(only the modes measured in that cell; the dense modes stop at n = 10^4): it "

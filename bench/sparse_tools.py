@@ -12,8 +12,10 @@ engine (the ``engine`` column) and mode:
   (coloured forward / reverse through a cached plan), ``jac_auto`` (the mode the cost
   model picks; ``choice`` column), ``sweep_cfwd`` (the compressed forward sweep alone,
   without seeding, decompression and the CSR: the breakdown), and for the Hessian
-  problem ``hess_star`` (``ad.sparse_hessian``'s star colouring) and ``grad_graph``
-  (recording the gradient graph, which ``ad.sparse_hessian(f, x)`` redoes per call).
+  problem ``hess_star`` (``ad.sparse_hessian``'s star colouring); ``public`` and
+  ``public_jit``: what a user's call pays, ``ad.sparse_jacobian(f, x)`` (or
+  ``ad.sparse_hessian``; it traces f and compares the trace with the cached one) and
+  the same with ``ad.jit(f)`` (the jit's trace, guards checked), at alternating x.
 - ``jax``: ``primal`` (``jax.jit(f)``) and ``jac_fwd`` (``jax.jit(jax.jacfwd(f))``, dense;
   ``jax.hessian`` for the Hessian problem), up to ``JAX_MAX_N``.
 - ``asdex`` and ``sparsejac`` (when installed): ``primal`` and ``jac_sparse``, their
@@ -191,12 +193,18 @@ class SparseTool(Tool):
             seeds = comp.chunks[0].seeds or comp._seeds(0, comp.n_colors)
             fn = alternating(lambda xs: compress.sweep(G, xs, seeds, "forward"), x)
             self._add(out, p, "compiled", "sweep_cfwd", fn, comp.width, None, nnz)
-        if hess:  # recording the gradient graph: what sparse_hessian adds at every call
-            self._add(out, p, "compiled", "grad_graph", lambda: ad.reverse.gradient_graph(g, x))
+        width = plan.compression(choice).width
+        if hess:
             hp = sparse_api.hessian_plan(g, x)
             info = {"colors": hp.star.n_colors, "colors_bound": hp.star.lower_bound, **nnz}
             fn = alternating(lambda xs: hp(xs), x)
-            self._add(out, p, "compiled", "hess_star", fn, hp.compression().width, expect, info)
+            width = hp.compression().width
+            self._add(out, p, "compiled", "hess_star", fn, width, expect, info)
+        # the public functions, as a user calls them in a loop
+        public = ad.sparse_hessian if hess else ad.sparse_jacobian
+        for mode, fun in (("public", p.f), ("public_jit", ad.jit(p.f))):
+            fn = alternating(lambda xs, fun=fun: public(fun, xs[0]), x)
+            self._add(out, p, "compiled", mode, fn, width, expect, nnz)
         return out
 
     # -- peers -------------------------------------------------------------------------------

@@ -108,6 +108,45 @@ def test_jitted_hessian_runs_the_gradient_graph_and_keeps_its_guards():
     assert type(variant).__name__ == "_HessianVariant"
 
 
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: np.sum(np.abs(x) ** 3),  # abs's rule bakes sign(x) into the gradient graph
+        lambda x: np.sum(np.abs(x) * x),
+        lambda x: np.max(x) * np.sum(x**2),  # max's rule bakes in where the maximum is
+    ],
+    ids=["abs_cubed", "abs_times_x", "max"],
+)
+def test_jitted_hessian_checks_the_guards_of_its_gradient_graph(f):
+    # f's own graph has no guard here: only the gradient graph's do, and a replay that
+    # skipped them answered with the old signs (H of |x|^3 at x0 = -1 read -6, not 6)
+    jh = ad.jit(ad.hessian(f))
+    points = [np.array([1.0, 2.0]), np.array([-1.0, 2.0]), np.array([3.0, 2.0])]
+    for x in points + points:
+        np.testing.assert_allclose(jh(x), ad.hessian(f, engine="reference")(x), rtol=1e-13)
+    assert jh.traces == 2  # one variant per side, then replays only
+
+
+def test_transformations_of_a_jitted_function_record_the_function_itself():
+    """grad(jit(f)), jacfwd(jit(f)), hessian(jit(f)), jit(jit(f)): with traced arguments
+    a jitted function runs fun on them (the enclosing trace records it, guards
+    included) and leaves its own cache alone."""
+
+    def f(x):
+        return np.sum(np.sin(x) * x[::-1]) if x[0] > 0 else np.sum(np.cos(x) ** 2)
+
+    jf = ad.jit(f)
+    for x in (np.array([0.5, -1.0, 2.0]), np.array([-0.5, -1.0, 2.0])):
+        np.testing.assert_allclose(ad.grad(jf)(x), ad.grad(f)(x), rtol=1e-14)
+        np.testing.assert_allclose(ad.hessian(jf)(x), ad.hessian(f)(x), rtol=1e-14)
+        np.testing.assert_allclose(ad.jacfwd(ad.jit(np.sin))(x), np.diag(np.cos(x)), rtol=1e-14)
+        np.testing.assert_allclose(ad.jit(ad.grad(jf))(x), ad.grad(f)(x), rtol=1e-14)
+        assert ad.jit(jf)(x) == pytest.approx(f(x), rel=1e-14)
+    assert jf.traces == 0 and jf.variants() == 0
+    outer = ad.jit(jf, max_variants=3)  # its own settings and cache, not jf's
+    assert outer.max_variants == 3 and outer._cache is not jf._cache
+
+
 def test_constants_are_baked_in_and_the_check_says_so():
     A = np.eye(3)
     f = lambda x: A @ x

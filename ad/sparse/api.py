@@ -19,9 +19,11 @@ per function and input shape, the last Graph with its plan. The pattern is that 
 the control flow taken when ``f`` was traced first; at a later call the new trace is
 compared with the cached one (equations, shapes, index maps, masks and constants):
 when they are identical the cached Graph, its compiled program, pattern and colouring
-are reused, otherwise everything is recomputed from the new trace. A Hessian re-traces
-the gradient graph too (its derivative rules may bake values such as sign(x) in as
-constants) and reuses the plan under the same check.
+are reused, otherwise everything is recomputed from the new trace. A Hessian's plan keeps
+the gradient graph recorded from the first trace (forward over reverse), reused while
+f's trace is the same and the guards of the gradient graph hold (its derivative rules
+bake values such as sign(x) in as constants, each under a guard): otherwise the
+gradient graph is recorded again.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ad.engine import as_args
-from ad.errors import NonScalarOutputError, ShapeError
+from ad.engine import as_args, check_guards, guards_hold
+from ad.errors import NonScalarOutputError, ShapeError, TracerError
 from ad.ir import Graph
 from ad.sparse import choice, coloring
 from ad.sparse.compress import (
@@ -208,9 +210,14 @@ class JacobianPlan(_Entries):
 
     def __call__(self, args: Any, mode: str = "auto", engine: str = "compiled") -> sp.csr_array:
         """The Jacobian at ``args`` (one array per graph input, or a bare array) as a
-        ``scipy.sparse.csr_array`` with this plan's pattern (explicit zeros kept)."""
+        ``scipy.sparse.csr_array`` with this plan's pattern (explicit zeros kept).
+        Raises GuardError where the graph's recorded control flow does not hold."""
         _check_mode(mode)
         xs = as_args(self.graph, args)
+        check_guards(self.graph, xs, engine)
+        return self._evaluate(xs, mode, engine)
+
+    def _evaluate(self, xs: list[Any], mode: str, engine: str) -> sp.csr_array:
         comp = self.compression(self.mode() if mode == "auto" else mode)
         return _new_csr(self._proto, comp.run(xs, engine))
 
@@ -236,10 +243,16 @@ def jacobian_plan(graph: Graph, ordering: str = "best") -> JacobianPlan:
 class HessianPlan(_Entries):
     """The sparse Hessian of a scalar-output Graph: the gradient graph (recorded at the
     point given; valid where the control flow is the same), its symmetric pattern, a
-    star colouring and the forward sweeps over the gradient graph that recover it."""
+    star colouring and the forward sweeps over the gradient graph that recover it.
 
-    def __init__(self, grad_graph: Graph, ordering: str = "best"):
+    A call checks the guards of the gradient graph (what its derivative rules baked in:
+    the sign ``abs`` differentiates by, a ``max``'s tie weights) and, when ``graph``
+    (f's own Graph) is given, f's guards: GuardError rather than an answer along
+    another path."""
+
+    def __init__(self, grad_graph: Graph, ordering: str = "best", graph: Graph | None = None):
         self.grad_graph = grad_graph
+        self.graph = graph
         t0 = time.perf_counter()
         self.pattern = symmetrize(jacobian_pattern(grad_graph))
         self.detect_s = time.perf_counter() - t0
@@ -271,19 +284,26 @@ class HessianPlan(_Entries):
     def __call__(self, args: Any, method: str = "star", engine: str = "compiled") -> sp.csr_array:
         """The Hessian at ``args`` as a symmetric ``scipy.sparse.csr_array``."""
         xs = as_args(self.grad_graph, args)
+        if self.graph is not None:
+            check_guards(self.graph, xs, engine)
+        check_guards(self.grad_graph, xs, engine)
+        return self._evaluate(xs, method, engine)
+
+    def _evaluate(self, xs: list[Any], method: str, engine: str) -> sp.csr_array:
         return _new_csr(self._proto, self.compression(method).run(xs, engine))
 
 
 def hessian_plan(graph: Graph, args: Any, ordering: str = "best") -> HessianPlan:
-    """The sparse-Hessian plan of a scalar-output graph, with its gradient graph
-    recorded at ``args`` (cached on the graph: reuse it where the control flow and
-    the values baked into the gradient graph are the same)."""
+    """The sparse-Hessian plan of a scalar-output graph, with a gradient graph valid at
+    ``args``: cached on the graph, and recorded again at ``args`` when the guards of the
+    cached one (the values its derivative rules baked in) do not hold there."""
+    from ad.reverse import gradient_graph
+
     plans = _PLANS.setdefault(graph, {})
     key = ("sparse_hessian", ordering)
     plan = plans.get(key)
-    if plan is None:
-        _, grad = hessian_pattern(graph, args)
-        plan = plans[key] = HessianPlan(grad, ordering)
+    if plan is None or not guards_hold(plan.grad_graph, as_args(graph, args)):
+        plan = plans[key] = HessianPlan(gradient_graph(graph, args), ordering, graph)
     return plan
 
 
@@ -357,18 +377,24 @@ def _trace(f: Callable[..., Any], x: Any) -> tuple[Graph, list[Any]]:
     return trace(f, *xs), xs
 
 
-def _cached(key: Any, graph: Graph, build: Callable[[Graph], Any]) -> tuple[Graph, Any]:
-    """The cached (graph, plan) if the new trace is identical, else a new plan."""
+def _cached(
+    key: Any,
+    graph: Graph,
+    build: Callable[[Graph], Any],
+    holds: Callable[[Any], bool] | None = None,
+) -> Any:
+    """The cached plan if the new trace is identical (and ``holds(plan)``), else a
+    plan built from the new trace."""
     sig = signature(graph)
     hit = _CACHE.get(key)
-    if hit is not None and hit[0] == sig:
+    if hit is not None and hit[0] == sig and (holds is None or holds(hit[2])):
         _CACHE.move_to_end(key)
-        return hit[1], hit[2]
+        return hit[2]
     plan = build(graph)
     _CACHE[key] = (sig, graph, plan)
     while len(_CACHE) > CACHE_SIZE:
         _CACHE.popitem(last=False)
-    return graph, plan
+    return plan
 
 
 def _key(kind: str, f: Any, x: Any) -> Any:
@@ -396,8 +422,30 @@ def hessian_sparsity(f: Callable[..., Any], x: Any) -> sp.csr_array:
     return hessian_pattern(graph, xs)[0]
 
 
+def _jitted(f: Any, x: Any) -> tuple[Graph, list[Any]] | None:
+    """For ``f = ad.jit(g)``: g's Graph at ``x`` from the jit's cache (a variant whose
+    guards hold at ``x``, or a new trace the jit keeps) and the inputs; else None."""
+    trace_at = getattr(f, "trace_at", None)
+    if trace_at is None:
+        return None
+    from ad.trace import check_input
+
+    return trace_at(check_input(x, "x"))
+
+
+def _check_traced(x: Any, name: str) -> None:
+    from ad.trace import Tracer
+
+    if isinstance(x, Tracer):
+        raise TracerError(
+            f"ad.{name} returns a scipy.sparse array, which a trace (ad.jit, ad.grad, ...) "
+            f"cannot record; to reuse a trace in a loop, pass a jitted function: "
+            f"ad.{name}(ad.jit(f), x)"
+        )
+
+
 def _check_scalar(graph: Graph) -> None:
-    if graph.out_tree is not None or graph.outputs[0].size != 1:
+    if len(graph.outputs) != 1 or graph.outputs[0].size != 1:
         raise NonScalarOutputError(
             f"sparse_hessian needs a scalar output, got shape(s) {[v.shape for v in graph.outputs]}"
         )
@@ -413,14 +461,23 @@ def sparse_jacobian(
     "colored_forward" (one tangent per column colour), "colored_reverse" (one adjoint
     per row colour), "forward" / "reverse" (dense sweeps, read back sparse). The
     pattern and colouring are cached per function and input shape, and reused while
-    the traced Wengert list stays the same (see the module docstring). Example::
+    the traced Wengert list stays the same (see the module docstring). With
+    ``f = ad.jit(g)`` the jit's trace is used (no re-trace: its guards are checked at
+    ``x``, and a failing guard traces a new variant), the fast form in a loop. Example::
 
         J = ad.sparse_jacobian(lambda x: x[1:] * x[:-1], np.arange(5.0))
+        jf = ad.jit(lambda x: x[1:] * x[:-1])
+        J = ad.sparse_jacobian(jf, np.arange(5.0))     # later calls: the sweeps only
     """
     _check_mode(mode)
+    _check_traced(x, "sparse_jacobian")
+    jitted = _jitted(f, x)
+    if jitted is not None:  # the jit's Graph, its guards checked at x: its plan
+        graph, xs = jitted
+        return jacobian_plan(graph)._evaluate(xs, mode, engine)
     graph, xs = _trace(f, x)
-    graph, plan = _cached(_key("jacobian", f, x), graph, jacobian_plan)
-    return plan(xs, mode, engine)
+    plan = _cached(_key("jacobian", f, x), graph, jacobian_plan)
+    return plan._evaluate(xs, mode, engine)  # traced at xs: its guards hold there
 
 
 def sparse_hessian(
@@ -430,17 +487,32 @@ def sparse_hessian(
     a star colouring of its pattern and one forward sweep over the recorded gradient
     (forward over reverse) with one direction per colour, then direct recovery.
 
-    ``method="dense"`` runs n directions instead (for comparison). Example::
+    ``method="dense"`` runs n directions instead (for comparison). The plan (gradient
+    graph, pattern, star colouring) is cached per function and input shape while f's
+    trace stays the same and the gradient graph's guards hold; with ``f = ad.jit(g)``
+    the jit's trace is used, as in :func:`sparse_jacobian`. Example::
 
         H = ad.sparse_hessian(lambda x: np.sum((x[1:] - x[:-1]) ** 4), np.arange(5.0))
     """
     from ad.reverse import gradient_graph
 
+    _check_traced(x, "sparse_hessian")
+    jitted = _jitted(f, x)
+    if jitted is not None:  # the jit's Graph (f's guards hold at x), its plan
+        graph, xs = jitted
+        _check_scalar(graph)
+        return hessian_plan(graph, xs)._evaluate(xs, method, engine)
     graph, xs = _trace(f, x)
     _check_scalar(graph)
-    grad = gradient_graph(graph, xs)
-    grad, plan = _cached(_key("hessian", f, x), grad, HessianPlan)
-    return plan(xs, method, engine)
+
+    def holds(plan: HessianPlan) -> bool:  # what the derivative rules baked in
+        return guards_hold(plan.grad_graph, xs)
+
+    def build(graph: Graph) -> HessianPlan:
+        return HessianPlan(gradient_graph(graph, xs), graph=graph)
+
+    plan = _cached(_key("hessian", f, x), graph, build, holds)
+    return plan._evaluate(xs, method, engine)  # f traced and its gradient checked at xs
 
 
 def explain(f_or_graph: Any, *args: Any) -> str:

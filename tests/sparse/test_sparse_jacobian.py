@@ -146,6 +146,75 @@ def test_hessian_plan_is_rebuilt_when_values_baked_into_the_gradient_change(rng)
         assert_close(ad.sparse_hessian(f, point), ad.hessian(f)(point))
 
 
+def test_public_sparse_hessian_reuses_its_gradient_graph_while_the_guards_hold(rng):
+    """The plan (gradient graph, pattern, colouring) is keyed on f's trace and kept
+    while the guards its gradient graph recorded hold: same signs, same plan; other
+    signs, a gradient graph recorded again."""
+    api._CACHE.clear()
+    f = lambda x: np.sum(np.abs(x) ** 3 * x[::-1])
+    x = rng.standard_normal(10)
+    plans = []
+    for point in (x, 2.0 * x, -x, -3.0 * x, x):
+        assert_close(ad.sparse_hessian(f, point), ad.hessian(f, engine="reference")(point))
+        plans.append(next(iter(api._CACHE.values()))[2])
+    assert plans[1] is plans[0] and plans[2] is not plans[1] and plans[3] is plans[2]
+    assert plans[4] is not plans[3]
+
+
+def test_plans_raise_where_the_recorded_control_flow_does_not_hold(rng):
+    """A plan evaluated away from the path it was recorded on raises GuardError, for
+    f's own guards (a branch) and for the gradient graph's (abs's signs)."""
+
+    def branchy(x):
+        return np.sin(x) * x[::-1] if np.sum(x) > 0 else np.cos(x) * x[::-1]
+
+    x = np.abs(rng.standard_normal(6))
+    G = ad.trace(branchy, x)
+    plan = api.JacobianPlan(G)
+    assert_close(plan(2.0 * x), ad.jacfwd(branchy)(2.0 * x))
+    with pytest.raises(ad.errors.GuardError):
+        plan(-x)
+    scalar = lambda x: np.sum(branchy(x))
+    hp = api.hessian_plan(ad.trace(scalar, x), x)
+    assert_close(hp(2.0 * x), ad.hessian(scalar)(2.0 * x))
+    with pytest.raises(ad.errors.GuardError):
+        hp(-x)
+    a = lambda x: np.sum(np.abs(x) ** 3)  # no guard in f's graph, one in its gradient's
+    hp = api.hessian_plan(ad.trace(a, x), x)
+    assert not hp.graph.guards and hp.grad_graph.guards
+    assert_close(hp(2.0 * x), ad.hessian(a)(2.0 * x))
+    with pytest.raises(ad.errors.GuardError):
+        hp(-x)
+
+
+def test_sparse_calls_on_a_jitted_function_reuse_its_trace(rng):
+    """ad.sparse_jacobian(ad.jit(f), x) and ad.sparse_hessian(ad.jit(f), x): the jit's
+    Graph (traced once per path), the plan cached on it; guards checked at each x."""
+
+    def f(x):  # a branch on x: two variants
+        return np.sin(x[1:]) * x[:-1] if x[0] > 0 else np.cos(x[1:]) * x[:-1] ** 2
+
+    jf = ad.jit(f)
+    x = np.abs(rng.standard_normal(12)) + 0.1
+    for point in (x, 2.0 * x, -x, 3.0 * x, -2.0 * x):
+        assert_close(ad.sparse_jacobian(jf, point), ad.jacfwd(f)(point))
+    assert jf.traces == 2
+    s = lambda x: np.sum(np.abs(x) ** 3 * x[::-1])  # guards only in its gradient graph
+    js = ad.jit(s)
+    for point in (x, 2.0 * x, -x, -3.0 * x, x):
+        assert_close(ad.sparse_hessian(js, point), ad.hessian(s, engine="reference")(point))
+    assert js.traces == 1
+    hessian_of = ad.jit(ad.grad(s))  # a jitted gradient: its Jacobian is the Hessian
+    assert_close(ad.sparse_jacobian(hessian_of, -x), ad.hessian(s)(-x))
+
+
+def test_sparse_calls_cannot_be_traced_and_say_what_to_do(rng):
+    f = lambda x: x[1:] * x[:-1]
+    for call in (ad.sparse_jacobian, lambda f, x: ad.sparse_hessian(lambda x: np.sum(f(x)), x)):
+        with pytest.raises(ad.errors.TracerError, match=r"ad.jit\(f\), x\)"):
+            ad.jit(lambda x, call=call: call(f, x))(rng.standard_normal(5))
+
+
 def test_sparse_hessian_needs_a_scalar(rng):
     with pytest.raises(NonScalarOutputError):
         ad.sparse_hessian(np.sin, rng.standard_normal(3))
