@@ -72,6 +72,52 @@ def test_laplacian_takes_at_most_5_colours_in_forward_mode(k):
     assert c.n_colors <= 5 and c.lower_bound == (5 if k >= 3 else 3)
 
 
+def grid(k1, k2, points=5):
+    """The 5-point (or 9-point) stencil on a k1 x k2 grid, row-major unknowns."""
+    tri = lambda k: sp.diags_array([np.ones(k - 1), np.ones(k), np.ones(k - 1)], offsets=[-1, 0, 1])
+    if points == 9:
+        return sp.kron(tri(k1), tri(k2)).tocsr().astype(bool)
+    return (
+        (sp.kron(sp.eye_array(k1), tri(k2)) + sp.kron(tri(k1), sp.eye_array(k2)))
+        .tocsr()
+        .astype(bool)
+    )
+
+
+@pytest.mark.parametrize("points", [5, 9])
+def test_lattice_grouping_meets_the_bound_on_stencils_of_every_grid(points):
+    """Goldfarb-Toint: a linear form of the grid coordinates mod w. On every grid with
+    both sides >= 3 it finds w = the lower bound (5 or 9); its colours are checked
+    independently, and as a star colouring of the symmetric pattern."""
+    for k1 in range(3, 30):
+        for k2 in (3, 4, 7, 10, 31, 100)[: 6 if k1 < 12 else 3]:
+            if k1 * k2 <= points:  # as many colours as columns: nothing to group
+                continue
+            P = grid(k1, k2, points)
+            c = column_coloring(P, "lattice")
+            assert c.ordering == "lattice" and c.n_colors == c.lower_bound == points, (k1, k2)
+            assert is_column_coloring(P, c.colors)
+            r = row_coloring(P, "lattice")
+            assert r.n_colors == points and is_column_coloring(P.T, r.colors)
+            s = star_coloring(P, "lattice")
+            assert s.n_colors == points and is_star_coloring(P, s.colors)
+    assert column_coloring(grid(40, 50)).ordering == "lattice"  # "best" takes it first
+
+
+def test_lattice_grouping_falls_back_where_there_is_none():
+    # a 2 x k grid: lower bound 4, no colouring with 4 colours by a lattice
+    P = grid(2, 9)
+    c = column_coloring(P, "lattice")
+    assert c.ordering == "natural" and is_column_coloring(P, c.colors)
+    assert star_coloring(P, "lattice").ordering == "lattice"  # natural greedy inside
+    assert is_star_coloring(P, star_coloring(P, "lattice").colors)
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # random patterns: the screen and the full check reject
+        R = random_pattern(rng, 60, 50, 0.06)
+        got = column_coloring(R, "lattice")
+        assert is_column_coloring(R, got.colors)
+
+
 def test_laplace_family_pattern_takes_5_colours_both_ways():
     p = family.make(2500, 2500, 0, 0, "laplace2d")
     P = jacobian_pattern(p.graph)
