@@ -224,16 +224,19 @@ class Graph:
         """Ids of the Vars the guards read (a replay must keep their values)."""
         return {v.id for g in self.guards for v in g.operands if isinstance(v, Var)}
 
-    def needed(self, wanted: set[int]) -> tuple[list[bool], set[int]]:
-        """Which equations the Vars ``wanted`` (ids) depend on, and the ids of every
-        Var they read (one backward pass over the list)."""
-        need = set(wanted)
-        keep = [False] * len(self.eqns)
-        for i in range(len(self.eqns) - 1, -1, -1):
+    def needed(self, wanted: set[int]) -> tuple[list[bool], dict[int, int]]:
+        """Which equations the Vars ``wanted`` (ids) depend on, and for every Var they
+        read (and every wanted one) the index of its last reader among them
+        (``len(eqns)`` for a wanted Var): one backward pass over the list."""
+        end = len(self.eqns)
+        need = dict.fromkeys(wanted, end)
+        keep = [False] * end
+        for i in range(end - 1, -1, -1):
             e = self.eqns[i]
             if any(v.id in need for v in e.outputs):
                 keep[i] = True
-                need.update(v.id for v in e.inputs)
+                for v in e.inputs:
+                    need.setdefault(v.id, i)
         return keep, need
 
     def live(self) -> Graph:

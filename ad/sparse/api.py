@@ -72,6 +72,12 @@ def _prototype(pattern: sp.csr_array) -> sp.csr_array:
     scipy picks for them (int32 when the shape and nnz allow), sorted. Its data is
     never read (each result brings its own), so it is left uninitialised."""
     dtype = sp.get_index_dtype(maxval=max(*pattern.shape, pattern.nnz))
+    if isinstance(pattern, sp.csr_array) and pattern.has_canonical_format:
+        out = copy.copy(pattern)  # what detection returns: no constructor checks again
+        out.data = np.empty(pattern.nnz)
+        out.indices = pattern.indices.astype(dtype)
+        out.indptr = pattern.indptr.astype(dtype)
+        return out
     out = sp.csr_array(
         (np.empty(pattern.nnz), pattern.indices.astype(dtype), pattern.indptr.astype(dtype)),
         shape=pattern.shape,

@@ -417,16 +417,28 @@ def _star_bound(ptr, adj, n):
     0 without vertices, 1 without edges, 2 if every component is a star, else 3 (an
     edge u-v with further neighbours a of u and b of v is a triangle if a == b, else
     the path a-u-v-b, which two colours cannot star-colour)."""
-    deg = _degrees_adj(ptr, adj, n)
+    deg = np.full(n, -1, np.int64)  # degrees, counted when first needed
     bound = 1 if n else 0
     for u in range(n):
+        du = _degree(ptr, adj, u)
         for a in range(ptr[u], ptr[u + 1]):
             v = adj[a]
             if v != u:
                 bound = 2
-                if deg[u] >= 2 and deg[v] >= 2:
-                    return 3
+                if du >= 2:
+                    if deg[v] < 0:
+                        deg[v] = _degree(ptr, adj, v)
+                    if deg[v] >= 2:
+                        return 3  # in the first rows of any graph that is not a forest
     return bound
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _degree(ptr, adj, v):
+    d = 0
+    for a in range(ptr[v], ptr[v + 1]):
+        d += adj[a] != v
+    return d
 
 
 @_jit
@@ -520,13 +532,9 @@ def _lattice(ptr, idx, n, w, with_row):
 
 @_jit
 def _degrees_adj(ptr, adj, n):
-    deg = np.zeros(n, np.int64)
+    deg = np.empty(n, np.int64)
     for v in range(n):
-        d = 0
-        for a in range(ptr[v], ptr[v + 1]):
-            if adj[a] != v:
-                d += 1
-        deg[v] = d
+        deg[v] = _degree(ptr, adj, v)
     return deg
 
 

@@ -37,6 +37,7 @@ graph (:func:`ad.reverse.gradient_graph`), made symmetric.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -423,22 +424,35 @@ def transpose(ptr, idx, n_cols):
 
 @_jit
 def is_symmetric(ptr, idx):
-    """True if the square CSR pattern (sorted rows) equals its transpose. Reading the
-    rows in order, the entries (r, c) of column c come in increasing r: they must be
-    row c's entries in order, so one cursor per row walks it once."""
+    """True if the square CSR pattern (sorted, unique rows) equals its transpose: every
+    entry (r, c) above the diagonal has its mirror (c, r), found in row c (a scan of a
+    short row, a bisection of a long one), and there are as many entries below the
+    diagonal as above (so the mirrors are all of them). Reads only: no cursor array."""
     n = ptr.shape[0] - 1
-    pos = ptr[:-1].copy()
+    above = 0
+    below = 0
     for r in range(n):
         for t in range(ptr[r], ptr[r + 1]):
             c = idx[t]
-            p = pos[c]
-            if p == ptr[c + 1] or idx[p] != r:
-                return False
-            pos[c] = p + 1
-    for c in range(n):
-        if pos[c] != ptr[c + 1]:
-            return False
-    return True
+            if c < r:
+                below += 1
+            elif c > r:
+                above += 1
+                a, b = ptr[c], ptr[c + 1]
+                if b - a > 16:
+                    hi = b
+                    while a < hi:
+                        mid = (a + hi) >> 1
+                        if idx[mid] < r:
+                            a = mid + 1
+                        else:
+                            hi = mid
+                else:
+                    while a < b and idx[a] < r:
+                        a += 1
+                if a == b or idx[a] != r:
+                    return False
+    return above == below
 
 
 # ----------------------------------------------------------------------------------
@@ -471,6 +485,7 @@ class Pattern:
         "_value",
         "zero",
         "_zero_known",
+        "offset",
     )
 
     def __init__(
@@ -492,6 +507,8 @@ class Pattern:
         self._value = value
         self.zero = zero if zero is not None and zero.any() else None  # None: none known
         self._zero_known = zero is not None or indptr is not None or col is not None
+        #: an input's own pattern: entry k depends on column offset + k (else -1)
+        self.offset = -1
 
     @property
     def indptr(self) -> np.ndarray | None:
@@ -585,6 +602,8 @@ class Ops:
             if a.size == 1:  # a scalar, maybe broadcast: all zero or none
                 x.zero = np.ones(x.size, bool) if x.size and a.reshape(-1)[0] == 0 else None
                 return x.zero
+            if np.count_nonzero(a) == a.size:  # no zero: no mask to build
+                return None
             z = np.broadcast_to(a == 0, x.shape).reshape(-1)
         except (TypeError, ValueError):  # a traced constant: value unknown here
             return None
@@ -618,10 +637,16 @@ class Ops:
 
     def linear(self, *xs: Pattern) -> Pattern:
         """Elementwise and zero where every operand is zero (add, sub, neg)."""
-        masks = [self.zeros(x) for x in xs]
         out = self.union(*xs)
-        if any(m is None for m in masks):
-            return out
+        for x in xs:  # an operand without known zeros decides it (constants: computed)
+            if x._zero_known and x.zero is None:
+                return out
+        masks = []
+        for x in xs:
+            m = self.zeros(x)
+            if m is None:
+                return out
+            masks.append(m)
         both = masks[0]
         for m in masks[1:]:
             both = both & m
@@ -690,6 +715,8 @@ class Ops:
             src = flat if nb == 1 else _stacked_rows(flat, np.array(sizes, np.int64), nb)
             base = self._stack(xs)
         zero = self._take_zeros(xs, src, [nb * s for s in sizes])
+        if base.offset >= 0 and zero is None and src.size:  # an input, every entry read:
+            return Pattern(shape, col=src + base.offset if base.offset else src)  # the map
         if base.col is not None:
             return _single(shape, _take_single(base.col, src), zero)
         ptr, out = _gather_rows(base, src)
@@ -725,6 +752,9 @@ class Ops:
             targets = flat[None, :] + size * np.arange(nb)[:, None]
             targets = np.where(flat[None, :] >= 0, targets, -1).reshape(-1)
         z = self.zeros(x)
+        lead, first, count = _run(targets)
+        if lead == 0 and count == targets.size and count:  # x lands on one run of cells
+            return _shifted(x, shape, first, z)  # (a zero padding: a gradient's adjoint)
         inv, injective = _inverse(targets, nb * size)
         if injective:  # each cell receives at most one entry: a gather (padding adjoints)
             zero = inv < 0 if z is None else _take_mask(z, inv)[0]
@@ -796,6 +826,24 @@ class Ops:
         return Pattern((int(ptr.size - 1),), ptr.astype(np.int64), idx)
 
 
+def _shifted(x: Pattern, shape: tuple[int, ...], first: int, z: np.ndarray | None) -> Pattern:
+    """Entry first + k of a zero array of ``shape`` is x's entry k (the others known
+    zero): x's rows moved down by ``first``, its CSR indices shared."""
+    size, stop = math.prod(shape), first + x.size
+    zero = np.ones(size, bool)
+    zero[first:stop] = False if z is None else z
+    if x.col is not None:
+        col = np.full(size, -1, np.int64)
+        col[first:stop] = x.col
+        return _single(shape, col, zero)
+    xp = x.indptr
+    ptr = np.empty(size + 1, np.int64)
+    ptr[: first + 1] = 0
+    ptr[first + 1 : stop + 1] = xp[1:]
+    ptr[stop + 1 :] = xp[-1]
+    return Pattern(shape, ptr, x.indices, zero=zero)
+
+
 def _union_pair(a: Pattern, b: Pattern) -> Pattern:
     """Row-wise union of two non-constant patterns of one shape (known zeros dropped)."""
     if a.same(b):
@@ -825,7 +873,9 @@ def _shape(shape: tuple[int, ...] | int) -> tuple[int, ...]:
 
 
 def _identity(shape: tuple[int, ...], offset: int) -> Pattern:
-    return Pattern(shape, col=np.arange(offset, offset + math.prod(shape), dtype=np.int64))
+    p = Pattern(shape, col=np.arange(offset, offset + math.prod(shape), dtype=np.int64))
+    p.offset = offset
+    return p
 
 
 def _constant_value(prim: Any, ins: list[Pattern], params: dict[str, Any], k: int) -> Callable:
@@ -886,13 +936,9 @@ def propagate(graph: Graph) -> list[Pattern]:
         offset += v.size
     for v in graph.consts:
         env[v.id] = Pattern(v.shape, value=graph.const_values[v.id])
-    keep = {v.id for v in graph.outputs}
-    live, _ = graph.needed(keep)  # equations no output depends on are skipped
-    last: dict[int, int] = {}
-    for i, e in enumerate(graph.eqns):
-        if live[i]:
-            for v in e.inputs:
-                last[v.id] = i
+    # equations no output depends on are skipped; a pattern is dropped after its last
+    # reader (outputs: never)
+    live, last = graph.needed({v.id for v in graph.outputs})
     for i, e in enumerate(graph.eqns):
         if not live[i]:
             continue
@@ -900,16 +946,33 @@ def propagate(graph: Graph) -> list[Pattern]:
         for v, p in zip(e.outputs, _apply(S, e, ins)):
             env[v.id] = p
         for v in e.inputs:
-            if last.get(v.id) == i and v.id not in keep:
+            if last[v.id] == i:
                 env.pop(v.id, None)
     return [env[v.id] for v in graph.outputs]
 
 
+#: An empty canonical boolean CSR array: what :func:`_canonical` copies.
+_TEMPLATE = sp.csr_array((0, 0), dtype=bool)
+_TEMPLATE.has_canonical_format = True
+
+
 def _canonical(ptr: np.ndarray, idx: np.ndarray, shape: tuple[int, int]) -> sp.csr_array:
-    """A boolean CSR array over sorted, unique rows, marked canonical (so colouring
-    reads its arrays without a copy)."""
-    out = sp.csr_array((np.ones(idx.size, dtype=bool), idx, ptr), shape=shape)
-    out.has_canonical_format = True
+    """A boolean CSR array over sorted, unique rows (int64 arrays, kept as they are),
+    marked canonical (so colouring reads its arrays without a copy).
+
+    Detection builds these arrays itself, so the array is a shallow copy of an empty
+    one with the arrays and shape set (scipy's own attributes), not a call of the
+    constructor, whose checks cost 10-30 us at 10^4 rows; scipy versions without a
+    ``_shape`` attribute take the constructor (a test checks both agree)."""
+    if "_shape" not in _TEMPLATE.__dict__:
+        out = sp.csr_array((np.ones(idx.size, dtype=bool), idx, ptr), shape=shape)
+        out.has_canonical_format = True
+        return out
+    out = copy.copy(_TEMPLATE)
+    out.data = np.ones(idx.size, dtype=bool)
+    out.indices = idx
+    out.indptr = ptr
+    out._shape = (int(shape[0]), int(shape[1]))
     return out
 
 

@@ -162,3 +162,69 @@ def test_entry_rows_equal_numpys_repeat(shape, density):
     ptr = A.indptr.astype(np.int64)
     want = np.repeat(np.arange(shape[0]), np.diff(ptr))
     np.testing.assert_array_equal(P.entry_rows(ptr), want)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_symmetry_check_bisects_long_rows(seed):
+    # rows longer than 16 entries are searched by bisection: check against scipy
+    rng = np.random.default_rng(seed)
+    A = random_pattern(rng, 50, 50, 0.6)
+    S = (A + A.T).astype(bool).tocsr()
+    S.sort_indices()
+    assert P.is_symmetric(*arrays(S)) and not P.is_symmetric(*arrays(A))
+    arrow = np.eye(40, dtype=bool)
+    arrow[0, :] = arrow[:, 0] = True
+    assert P.is_symmetric(*arrays(sp.csr_array(arrow)))
+    for k in (1, 20, 39):  # a mirror missing from the long row, or from the long column
+        for missing in ((0, k), (k, 0)):
+            B = arrow.copy()
+            B[missing] = False
+            assert not P.is_symmetric(*arrays(sp.csr_array(B)))
+    swapped = np.zeros((3, 3), bool)  # one entry above and one below, not mirrors
+    swapped[0, 1] = swapped[2, 0] = True
+    assert not P.is_symmetric(*arrays(sp.csr_array(swapped)))
+
+
+def test_canonical_arrays_equal_scipys_constructor():
+    A = random_pattern(np.random.default_rng(3), 30, 20, 0.2)
+    ptr, idx = arrays(A)
+    got = P._canonical(ptr, idx, (30, 20))
+    want = sp.csr_array((np.ones(idx.size, bool), idx, ptr), shape=(30, 20))
+    assert got.indices is idx and got.indptr is ptr  # int64, not copied
+    assert isinstance(got, sp.csr_array) and got.shape == (30, 20) and got.dtype == bool
+    assert got.has_canonical_format and (got != want).nnz == 0
+    got.copy().check_format(full_check=True)  # (it may recast the arrays it checks)
+
+
+@pytest.mark.parametrize("kind", ["single", "csr", "zeros"])
+@pytest.mark.parametrize("first", [0, 3])
+def test_scatter_onto_one_run_of_cells_equals_the_general_path(kind, first):
+    # x (5 entries) added into cells first..first+4 of 10: the padding of an adjoint
+    S = P.Ops(8)
+    col = np.array([2, -1, 0, 7, 3])
+    if kind == "single":
+        x = P.Pattern((5,), col=col)
+    else:
+        x = P.Pattern((5,), *arrays(random_pattern(np.random.default_rng(first), 5, 8, 0.4)))
+        if kind == "zeros":
+            x = S.where_zero(x, np.array([False, True, False, False, True]))
+    got = S.add_into(x, np.arange(first, first + 5), (10,))
+    scattered = np.arange(first, first + 5)[::-1].copy()  # a permutation: the general path
+    want = S.add_into(S.take([x], np.arange(4, -1, -1)), scattered, (10,))
+    np.testing.assert_array_equal(got.indptr, want.indptr)
+    np.testing.assert_array_equal(got.indices, want.indices)
+    zero = np.zeros(10, bool) if got.zero is None else got.zero
+    want_zero = np.zeros(10, bool) if want.zero is None else want.zero
+    np.testing.assert_array_equal(zero, want_zero)
+    assert zero[:first].all() and zero[first + 5 :].all()
+
+
+def test_an_input_gathered_shares_the_index_map():
+    S = P.Ops(20)
+    x = P._identity((10,), 10)  # the second input of a graph: columns 10..19
+    idx = np.array([4, 5, 6, 9])
+    got = S.take([x], idx)
+    np.testing.assert_array_equal(got.col, idx + 10)
+    padded = S.take([x], np.array([-1, 2, 3]))  # a -1: the general path, a known zero
+    np.testing.assert_array_equal(padded.col, [-1, 12, 13])
+    assert padded.zero.tolist() == [True, False, False]
