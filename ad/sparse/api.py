@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -320,6 +321,8 @@ def hessian_plan(graph: Graph, args: Any, ordering: str = "best") -> HessianPlan
 #: Cached (signature, graph, plan) per (function, input shapes): at most this many.
 CACHE_SIZE = 32
 _CACHE: OrderedDict[Any, tuple[bytes, Graph, Any]] = OrderedDict()
+#: Guards the cache's order and size (calls may come from several threads).
+_LOCK = threading.Lock()
 
 
 #: Digests of the read-only index maps tracing shares (``ad.primitives.shape``), by
@@ -392,14 +395,18 @@ def _cached(
     """The cached plan if the new trace is identical (and ``holds(plan)``), else a
     plan built from the new trace."""
     sig = signature(graph)
-    hit = _CACHE.get(key)
+    with _LOCK:
+        hit = _CACHE.get(key)
     if hit is not None and hit[0] == sig and (holds is None or holds(hit[2])):
-        _CACHE.move_to_end(key)
+        with _LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
         return hit[2]
-    plan = build(graph)
-    _CACHE[key] = (sig, graph, plan)
-    while len(_CACHE) > CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    plan = build(graph)  # outside the lock: two threads may both build; either is right
+    with _LOCK:
+        _CACHE[key] = (sig, graph, plan)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return plan
 
 

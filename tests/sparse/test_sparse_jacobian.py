@@ -215,6 +215,35 @@ def test_sparse_calls_cannot_be_traced_and_say_what_to_do(rng):
             ad.jit(lambda x, call=call: call(f, x))(rng.standard_normal(5))
 
 
+def test_concurrent_calls_share_the_cache_safely(rng):
+    """Threads calling with more functions than the cache holds: every result right,
+    the cache within its size (its order and evictions are guarded)."""
+    import threading
+
+    fs = [lambda x, k=k: np.sin(k * x[1:]) * x[:-1] for k in range(api.CACHE_SIZE + 8)]
+    x = rng.standard_normal(30)
+    want = [ad.jacfwd(f)(x) for f in fs]
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(3 * len(fs)):
+                k = (i * 7 + offset) % len(fs)
+                np.testing.assert_allclose(
+                    ad.sparse_jacobian(fs[k], x).toarray(), want[k], rtol=1e-12, atol=1e-12
+                )
+        except BaseException as err:  # noqa: BLE001 (reported below)
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert len(api._CACHE) <= api.CACHE_SIZE
+
+
 def test_sparse_hessian_needs_a_scalar(rng):
     with pytest.raises(NonScalarOutputError):
         ad.sparse_hessian(np.sin, rng.standard_normal(3))
