@@ -77,3 +77,33 @@ def test_integer_constants_inside_the_function_are_fine():
     np.testing.assert_allclose(
         ad.grad(lambda x: np.sum(x * np.arange(3)), engine="reference")(np.ones(3)), [0, 1, 2]
     )
+
+
+def test_a_factor_of_ones_is_not_recorded():
+    """x * 1 is x bit for bit: a constant factor of ones that broadcasts nothing is
+    left out (the cotangent of a sum multiplies every partial of a gradient graph)."""
+    x = np.array([-0.0, 2.0, 3.0])
+    names = lambda f: [e.prim.name for e in ad.trace(f, x).eqns]
+    assert names(lambda x: x * 1.0) == [] and names(lambda x: np.ones(3) * x) == []
+    assert names(lambda x: x * True) == []
+    assert "mul" in names(lambda x: x * 2.0)
+    assert "mul" in names(lambda x: x * np.array([1.0, 1.0, 1.0 + 1e-15]))
+    assert "mul" in names(lambda x: x * x)
+    two = ad.trace(lambda x: x * np.ones((2, 3)), x)  # broadcasts x: recorded
+    assert two(x).shape == (2, 3)
+    same = ad.trace(lambda x: x * 1.0, x)(x)
+    assert np.signbit(same[0])  # -0.0, as NumPy gives it
+
+    def update(x):  # the product is a new array: updating it leaves x alone
+        y = x * np.ones(3)
+        y[0] = 5.0
+        return x + y
+
+    z = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(ad.trace(update, z)(z), update(z))
+    np.testing.assert_array_equal(ad.jacfwd(update)(z), np.diag([1.0, 2.0, 2.0]))
+    grad_graph = ad.reverse.gradient_graph(ad.trace(lambda x: np.sum(np.sin(x)), z), z)
+    ones = [
+        v.id for v in grad_graph.consts if np.all(np.asarray(grad_graph.const_values[v.id]) == 1)
+    ]
+    assert not any(set(ones) & {v.id for v in e.inputs} for e in grad_graph.eqns)

@@ -17,7 +17,7 @@ import numpy as np
 from ad.errors import ShapeError
 from ad.primitives.core import ELEMENTWISE, Primitive, defjvp, defsparsity, defvjp
 from ad.primitives.shape import broadcast_to, traced
-from ad.trace import concrete, guard, lift, shape_of
+from ad.trace import Tracer, concrete, guard, lift, shape_of
 
 
 def _same_shape(*shapes, **params):
@@ -90,10 +90,17 @@ def _unary(prim: Primitive):
     return _register(prim, fn)
 
 
-def _binary(prim: Primitive):
+def _binary(prim: Primitive, shortcut: Any = None):
+    """The public function of a binary primitive; ``shortcut(x, y)``, if given, may
+    answer a traced call without recording it (None: record)."""
+
     def fn(x: Any, y: Any) -> Any:
         if not traced(x, y):
             return prim.impl(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        if shortcut is not None:
+            got = shortcut(x, y)
+            if got is not None:
+                return got
         return prim.bind(*_broadcast(x, y))
 
     fn.__name__ = prim.name
@@ -125,7 +132,22 @@ subtract = _binary(sub_p)
 mul_p = elementwise("mul", np.multiply, 2)
 defderiv(mul_p, lambda ans, x, y: y, lambda ans, x, y: x)
 defsparsity(mul_p, lambda S, x, y: S.product(x, y))  # a known-zero factor: no dependency
-multiply = _binary(mul_p)
+
+
+def _unit_factor(x: Any, y: Any) -> Any:
+    """``x * y`` when one factor is a constant 1 everywhere that broadcasts nothing:
+    the other, bit for bit (x * 1.0 is x in IEEE arithmetic), not recorded. The
+    cotangent of a ``sum`` (ones) multiplies every partial of a gradient graph. A new
+    tracer of the same variable: an in-place update of one does not rebind the other."""
+    for a, b in ((x, y), (y, x)):
+        if type(a) is Tracer and not isinstance(b, Tracer):
+            sb = np.shape(b)
+            if (sb == () or sb == a.shape) and np.all(np.asarray(b) == 1.0):
+                return Tracer(a._trace, a._var, a._value)
+    return None
+
+
+multiply = _binary(mul_p, _unit_factor)
 
 # -- div: d(x/y) = dx / y - (x/y) dy / y ----------------------------------------------
 div_p = elementwise("div", np.divide, 2)
