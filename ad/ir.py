@@ -410,6 +410,8 @@ class GraphBuilder:
         self.consts: list[Var] = []
         self.const_values: dict[int, Any] = {}
         self.eqns: list[Eqn] = []
+        #: the equation that computed each single-output Var (for peephole rules)
+        self.producer: dict[int, Eqn] = {}
 
     def _new(self, shape: Shape) -> Var:
         v = Var(self._next, shape if type(shape) is tuple else tuple(int(d) for d in shape))
@@ -466,6 +468,7 @@ class GraphBuilder:
             out = Var(self._next, shapes[0])
             self._next += 1
             self.eqns.append(Eqn(prim, inputs, (out,), params))
+            self.producer[out.id] = self.eqns[-1]
         else:
             out = tuple(self._new(s) for s in shapes)
             self.eqns.append(Eqn(prim, inputs, out, params))

@@ -32,7 +32,7 @@ import numpy as np
 from ad import policy
 from ad.ir import Graph
 from ad.primitives.core import rule
-from ad.primitives.elementwise import add
+from ad.primitives.elementwise import add, subtract
 from ad.trace import Tracer
 
 
@@ -75,6 +75,12 @@ def _acc(a: Any, b: Any) -> Any:
         return a
     if isinstance(a, tuple):
         return tuple(_acc(x, y) for x, y in zip(a, b))
+    for p, q in ((a, b), (b, a)):  # p + neg(c) is p - c bit for bit (IEEE): record that
+        if type(q) is Tracer:  # (the cotangent sub passes to its subtrahend is a neg)
+            e = q._trace.builder.producer.get(q._var.id)
+            if e is not None and e.prim.name == "neg":
+                c = e.inputs[0]
+                return subtract(p, Tracer(q._trace, c, q._trace.values[c.id]))
     return add(a, b)
 
 
