@@ -86,6 +86,8 @@ def test_a_factor_of_ones_is_not_recorded():
     names = lambda f: [e.prim.name for e in ad.trace(f, x).eqns]
     assert names(lambda x: x * 1.0) == [] and names(lambda x: np.ones(3) * x) == []
     assert names(lambda x: x * True) == []
+    with pytest.raises(InputTypeError, match="complex"):  # not a silent real x
+        ad.trace(lambda x: x * (1.0 + 0.0j), x)
     assert "mul" in names(lambda x: x * 2.0)
     assert "mul" in names(lambda x: x * np.array([1.0, 1.0, 1.0 + 1e-15]))
     assert "mul" in names(lambda x: x * x)

@@ -144,6 +144,8 @@ def _unit_factor(x: Any, y: Any) -> Any:
             sb = np.shape(b)
             if sb == () or sb == a.shape:
                 flat = np.asarray(b).reshape(-1)  # a few entries first: other arrays
+                if flat.dtype.kind not in "biuf":  # complex, object: the usual error
+                    return None
                 step = max(1, flat.size // 8)  # (weights) cost O(1), not a pass
                 if (flat[::step] == 1.0).all() and (flat == 1.0).all():
                     return Tracer(a._trace, a._var, a._value)
