@@ -836,12 +836,12 @@ def _shifted(x: Pattern, shape: tuple[int, ...], first: int, z: np.ndarray | Non
         col = np.full(size, -1, np.int64)
         col[first:stop] = x.col
         return _single(shape, col, zero)
-    xp = x.indptr
+    xp, base = x.indptr, x.indptr[0]
     ptr = np.empty(size + 1, np.int64)
     ptr[: first + 1] = 0
-    ptr[first + 1 : stop + 1] = xp[1:]
-    ptr[stop + 1 :] = xp[-1]
-    return Pattern(shape, ptr, x.indices, zero=zero)
+    ptr[first + 1 : stop + 1] = xp[1:] - base
+    ptr[stop + 1 :] = xp[-1] - base
+    return Pattern(shape, ptr, x.indices[base : xp[-1]], zero=zero)
 
 
 def _union_pair(a: Pattern, b: Pattern) -> Pattern:
