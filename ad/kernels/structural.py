@@ -31,6 +31,7 @@ import numpy as np
 
 from ad.kernels.jit import kjit
 from ad.kernels.table import (
+    MEMBER,
     VIEWS,
     Instruction,
     arg,
@@ -201,8 +202,9 @@ def check_walks(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) ->
         lo, hi = _check_walk(F, ins, name, strides)
         bad = (lo < 0) | (hi >= prog.n_values)
         # dual rows: the output's when the derivative is needed, the source's if active
+        # (a member of a fused group runs in no dual sweep, see ad.kernels.fusion)
         need = (act & 1) != 0 if bit == 1 else ((act & 1) != 0) & ((act & bit) != 0)
-        bad |= need & (hi >= prog.n_reverse)
+        bad |= need & ((act & MEMBER) == 0) & (hi >= prog.n_reverse)
         empty = np.prod(F[:, [ins.index[f"n{d}"] for d in range(MAX_AXES)]], axis=1) == 0
         if np.any(bad & ~empty):
             return f"{name} walk outside the value slots"
@@ -475,6 +477,128 @@ SUM = declare(
         fusable=True,
     )
 )
+
+# ==================================================================================
+# runs: a gather inside a fused group, as runs of consecutive slots  ->  row copies
+# ==================================================================================
+# A slice, a pad, a concatenation or a shift is a gather whose map is a few runs of
+# consecutive source slots (or of zeros). In a fused group (ad.kernels.fusion) such a
+# gather runs block by block as copies of those runs: the pool holds the number of runs
+# and (first entry, first source slot or -1, length) per run, in entry order, each run
+# inside one activity region (its source slots all have dual rows, or none has). The
+# member gets ``x`` = the block's first entry, ``n`` = the runs' pool offset.
+
+
+@kjit
+def _first_run(pool, m, lo):
+    """The run holding entry ``lo`` (the last run starting at or before it)."""
+    a, b = 0, pool[m] - 1
+    while a < b:
+        c = (a + b + 1) // 2
+        if pool[m + 1 + 3 * c] <= lo:
+            a = c
+        else:
+            b = c - 1
+    return a
+
+
+@kjit
+def runs_primal(act, pool, values, work, out, x, size, n):
+    t, count = _first_run(pool, n, x), pool[n]
+    while t < count:
+        o, s, ln = pool[n + 1 + 3 * t], pool[n + 2 + 3 * t], pool[n + 3 + 3 * t]
+        if o >= x + size:
+            break
+        a, b = max(o, x), min(o + ln, x + size)
+        if s >= 0:
+            values[out + a - x : out + b - x] = values[s + a - o : s + b - o]
+        else:
+            values[out + a - x : out + b - x] = 0.0
+        t += 1
+    return 0
+
+
+@kjit
+def runs_forward(act, pool, values, duals, work, unit, out, x, size, n):
+    runs_primal(act, pool, values, work, out, x, size, n)
+    if not act & 1:
+        return 0
+    t, count, rows = _first_run(pool, n, x), pool[n], duals.shape[0]
+    while t < count:
+        o, s, ln = pool[n + 1 + 3 * t], pool[n + 2 + 3 * t], pool[n + 3 + 3 * t]
+        if o >= x + size:
+            break
+        a, b = max(o, x), min(o + ln, x + size)
+        if 0 <= s < rows:
+            duals[out + a - x : out + b - x] = duals[s + a - o : s + b - o]
+        else:
+            duals[out + a - x : out + b - x] = 0.0
+        t += 1
+    return 0
+
+
+@kjit
+def runs_reverse(act, pool, values, duals, work, unit, out, x, size, n):
+    t, count, rows = _first_run(pool, n, x), pool[n], duals.shape[0]
+    while t < count:
+        o, s, ln = pool[n + 1 + 3 * t], pool[n + 2 + 3 * t], pool[n + 3 + 3 * t]
+        if o >= x + size:
+            break
+        a, b = max(o, x), min(o + ln, x + size)
+        if 0 <= s < rows:
+            duals[s + a - o : s + b - o] += duals[out + a - x : out + b - x]
+        t += 1
+    return 0
+
+
+def runs_of(amap: np.ndarray, boundary: int = 0) -> np.ndarray:
+    """``(first entry, first source slot or -1, length)`` of the runs of a gather map:
+    consecutive sources (or zeros), broken where a source crosses ``boundary`` (the
+    first slot without dual rows)."""
+    if amap.size == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    prev, cur = amap[:-1], amap[1:]
+    same = ((cur == prev + 1) & (prev >= 0) & ((prev < boundary) == (cur < boundary))) | (
+        (cur < 0) & (prev < 0)
+    )
+    starts = np.concatenate(([0], np.flatnonzero(~same) + 1))
+    lengths = np.diff(np.concatenate((starts, [amap.size])))
+    return np.stack([starts, np.where(amap[starts] >= 0, amap[starts], -1), lengths], axis=1)
+
+
+def check_runs(prog: Any, runs: np.ndarray | None, size: int) -> str | None:
+    """Validation of a fused group's runs: they tile [0, size) in order, each source run
+    inside the value slots and on one side of the dual rows' end."""
+    if runs is None or runs.size % 3:
+        return "runs outside the pool"
+    o, s, ln = runs[0::3], runs[1::3], runs[2::3]
+    if o.size == 0 or o[0] != 0 or np.any(ln < 1) or o[-1] + ln[-1] != size:
+        return "runs do not tile the group"
+    if np.any(o[1:] != o[:-1] + ln[:-1]):
+        return "runs do not tile the group"
+    src = s >= 0
+    if np.any(s < -1) or np.any(s[src] + ln[src] > prog.n_values):
+        return "run source outside the value slots"
+    if np.any(src & (s < prog.n_reverse) & (s + ln > prog.n_reverse)):
+        return "run source crosses the end of the dual rows"
+    return None
+
+
+RUNS = declare(
+    Instruction(
+        "runs",
+        (out("out", "size"), num("x"), num("size"), num("n")),
+        runs_primal,
+        runs_forward,
+        runs_reverse,
+        cost="structural",
+        work="size",
+        check=lambda prog, ins, rows, F: "runs: an instruction of fused groups only",
+        doc="a gather by runs of consecutive slots, inside a fused group only",
+        fusable=True,
+    )
+)
+
 
 # ==================================================================================
 # gather: out[k] = values[map[k]] (0 where -1)  ->  copies of rows ; src_bar += out_bar

@@ -34,6 +34,7 @@ from ad.kernels.elementwise import (
 )
 from ad.kernels.fusion import (
     _add_rows,
+    _runs_tangents,
     _stage,
     _tangent_plan,
     _unstage,
@@ -96,6 +97,9 @@ from ad.kernels.structural import (
     reduce_max_primal,
     reduce_min_forward,
     reduce_min_primal,
+    runs_forward,
+    runs_primal,
+    runs_reverse,
     scatter_forward,
     scatter_primal,
     scatter_reverse,
@@ -4282,6 +4286,10 @@ def _fused_tangents(pool, values, duals, work, m, count, size, block):
                     for r in range(p):
                         part = _sum(T[cols[t, 1], r, :k])
                         duals[out, r] = part if lo == 0 else duals[out, r] + part
+            elif op == 55:  # values, then the tangents from the dual rows
+                runs_primal(a, pool, values, work, out, x, k, nn)
+                if a & 1:
+                    _runs_tangents(duals, T[cols[t, 0]], pool, x, k, nn)
             elif a & 1:
                 _fusable_tangents(
                     op, a, values, T, D, cols[t, 0], cols[t, 1], cols[t, 2],
@@ -4377,6 +4385,8 @@ def _fusable_primal(op, a, pool, values, work, out, x, y, k, sx, sy, nn):
         return _logaddexp_primal(a, pool, values, work, out, x, y, k, sx, sy)
     elif op == 54:  # sum
         return sum_primal(a, pool, values, work, out, x, k)
+    elif op == 55:  # runs
+        return runs_primal(a, pool, values, work, out, x, k, nn)
     return 0
 
 
@@ -4436,6 +4446,8 @@ def _fusable_forward(op, a, pool, values, duals, work, unit, out, x, y, k, sx, s
         return _logaddexp_forward(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 54:  # sum
         return sum_forward(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 55:  # runs
+        return runs_forward(a, pool, values, duals, work, unit, out, x, k, nn)
     return 0
 
 
@@ -4495,6 +4507,8 @@ def _fusable_reverse(op, a, pool, values, duals, work, unit, out, x, y, k, sx, s
         return _logaddexp_reverse(a, pool, values, duals, work, unit, out, x, y, k, sx, sy)
     elif op == 54:  # sum
         return sum_reverse(a, pool, values, duals, work, unit, out, x, k)
+    elif op == 55:  # runs
+        return runs_reverse(a, pool, values, duals, work, unit, out, x, k, nn)
     return 0
 
 
@@ -4735,67 +4749,70 @@ def primal_sweep(ops, ptr, code, pool, act, values, work, fused):
         elif op == 54:  # sum
             # out, x, size
             st = sum_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 55:  # gather
+        elif op == 55:  # runs
+            # out, x, size, n
+            st = runs_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
+        elif op == 56:  # gather
             # out, size, m
             st = gather_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 56:  # scatter
+        elif op == 57:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 57:  # select
+        elif op == 58:  # select
             # out, a, b, size, m
             st = select_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 58:  # reduce_max
+        elif op == 59:  # reduce_max
             # out, out_size, x, x_size, m
             st = reduce_max_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 59:  # reduce_min
+        elif op == 60:  # reduce_min
             # out, out_size, x, x_size, m
             st = reduce_min_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 60:  # cumsum
+        elif op == 61:  # cumsum
             # out, x, outer, n, inner, reverse
             st = cumsum_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 61:  # sort
+        elif op == 62:  # sort
             # y, perm, x, outer, n, inner
             st = sort_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 62:  # matmul
+        elif op == 63:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 63:  # inv
+        elif op == 64:  # inv
             # out, x, n
             st = inv_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
-        elif op == 64:  # solve
+        elif op == 65:  # solve
             # out, a, b, n, k, res
             st = solve_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 65:  # det
+        elif op == 66:  # det
             # out, x, n, res
             st = det_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 66:  # adjugate
+        elif op == 67:  # adjugate
             # out, x, n, res
             st = adjugate_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 67:  # slogdet
+        elif op == 68:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 68:  # cholesky
+        elif op == 69:  # cholesky
             # out, x, n, res
             st = cholesky_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 69:  # eigh
+        elif op == 70:  # eigh
             # w, v, x, n, upper
             st = eigh_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 70:  # eigvalsh
+        elif op == 71:  # eigvalsh
             # w, v, x, n, upper
             st = eigh_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 71:  # svd
+        elif op == 72:  # svd
             # u, s, vt, x, m, n, full
             st = svd_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 72:  # svdvals
+        elif op == 73:  # svdvals
             # u, s, vt, x, m, n, full
             st = svd_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 73:  # qr
+        elif op == 74:  # qr
             # q, r, x, m, n
             st = qr_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 74:  # pinv
+        elif op == 75:  # pinv
             # out, x, m, n, rcond
             st = pinv_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 75:  # fused
+        elif op == 76:  # fused
             # m, count, size, block, s0, s1
             st = _fused_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:
@@ -5219,67 +5236,70 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
         elif op == 54:  # sum
             # out, x, size
             st = sum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 55:  # gather
+        elif op == 55:  # runs
+            # out, x, size, n
+            st = runs_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
+        elif op == 56:  # gather
             # out, size, m
             st = gather_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 56:  # scatter
+        elif op == 57:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 57:  # select
+        elif op == 58:  # select
             # out, a, b, size, m
             st = select_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 58:  # reduce_max
+        elif op == 59:  # reduce_max
             # out, out_size, x, x_size, m
             st = reduce_max_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 59:  # reduce_min
+        elif op == 60:  # reduce_min
             # out, out_size, x, x_size, m
             st = reduce_min_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 60:  # cumsum
+        elif op == 61:  # cumsum
             # out, x, outer, n, inner, reverse
             st = cumsum_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 61:  # sort
+        elif op == 62:  # sort
             # y, perm, x, outer, n, inner
             st = sort_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 62:  # matmul
+        elif op == 63:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 63:  # inv
+        elif op == 64:  # inv
             # out, x, n
             st = inv_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 64:  # solve
+        elif op == 65:  # solve
             # out, a, b, n, k, res
             st = solve_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 65:  # det
+        elif op == 66:  # det
             # out, x, n, res
             st = det_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 66:  # adjugate
+        elif op == 67:  # adjugate
             # out, x, n, res
             st = adjugate_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 67:  # slogdet
+        elif op == 68:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 68:  # cholesky
+        elif op == 69:  # cholesky
             # out, x, n, res
             st = cholesky_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 69:  # eigh
+        elif op == 70:  # eigh
             # w, v, x, n, upper
             st = eigh_forward_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 70:  # eigvalsh
+        elif op == 71:  # eigvalsh
             # w, v, x, n, upper
             st = eigvalsh_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 71:  # svd
+        elif op == 72:  # svd
             # u, s, vt, x, m, n, full
             st = svd_forward_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 72:  # svdvals
+        elif op == 73:  # svdvals
             # u, s, vt, x, m, n, full
             st = svdvals_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 73:  # qr
+        elif op == 74:  # qr
             # q, r, x, m, n
             st = qr_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 74:  # pinv
+        elif op == 75:  # pinv
             # out, x, m, n, rcond
             st = pinv_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 75:  # fused
+        elif op == 76:  # fused
             # m, count, size, block, s0, s1
             st = _fused_forward(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:
@@ -5590,67 +5610,70 @@ def reverse_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
         elif op == 54:  # sum
             # out, x, size
             st = sum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 55:  # gather
+        elif op == 55:  # runs
+            # out, x, size, n
+            st = runs_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
+        elif op == 56:  # gather
             # out, size, m
             st = gather_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 56:  # scatter
+        elif op == 57:  # scatter
             # out, out_size, g, g_size, m
             st = scatter_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 57:  # select
+        elif op == 58:  # select
             # out, a, b, size, m
             st = select_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 58:  # reduce_max
+        elif op == 59:  # reduce_max
             # out, out_size, x, x_size, m
             st = _extreme_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 59:  # reduce_min
+        elif op == 60:  # reduce_min
             # out, out_size, x, x_size, m
             st = _extreme_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 60:  # cumsum
+        elif op == 61:  # cumsum
             # out, x, outer, n, inner, reverse
             st = cumsum_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 61:  # sort
+        elif op == 62:  # sort
             # y, perm, x, outer, n, inner
             st = sort_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 62:  # matmul
+        elif op == 63:  # matmul
             # out, a, b, batch, m, k, n
             st = matmul_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 63:  # inv
+        elif op == 64:  # inv
             # out, x, n
             st = inv_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2])
-        elif op == 64:  # solve
+        elif op == 65:  # solve
             # out, a, b, n, k, res
             st = solve_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
-        elif op == 65:  # det
+        elif op == 66:  # det
             # out, x, n, res
             st = det_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 66:  # adjugate
+        elif op == 67:  # adjugate
             # out, x, n, res
             st = adjugate_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 67:  # slogdet
+        elif op == 68:  # slogdet
             # sign, lad, x, n, res
             st = slogdet_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 68:  # cholesky
+        elif op == 69:  # cholesky
             # out, x, n, res
             st = cholesky_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3])
-        elif op == 69:  # eigh
+        elif op == 70:  # eigh
             # w, v, x, n, upper
             st = eigh_reverse_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 70:  # eigvalsh
+        elif op == 71:  # eigvalsh
             # w, v, x, n, upper
             st = eigvalsh_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 71:  # svd
+        elif op == 72:  # svd
             # u, s, vt, x, m, n, full
             st = svd_reverse_v(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 72:  # svdvals
+        elif op == 73:  # svdvals
             # u, s, vt, x, m, n, full
             st = svdvals_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5], code[j + 6])
-        elif op == 73:  # qr
+        elif op == 74:  # qr
             # q, r, x, m, n
             st = qr_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 74:  # pinv
+        elif op == 75:  # pinv
             # out, x, m, n, rcond
             st = pinv_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4])
-        elif op == 75:  # fused
+        elif op == 76:  # fused
             # m, count, size, block, s0, s1
             st = _fused_reverse(a, pool, values, duals, work, unit, code[j], code[j + 1], code[j + 2], code[j + 3], code[j + 4], code[j + 5])
         else:

@@ -87,3 +87,97 @@ def test_tangent_major_and_row_major_forward_sweeps_agree(p):
         one = run.jvp(prog, [x, c], [tx[r : r + 1], tc[r : r + 1]])[1]
         for got, want in zip(one, tans):
             np.testing.assert_allclose(got[0], want[r], rtol=1e-13, atol=1e-13)
+
+
+# -- slices, pads and concatenations run inside the groups (RUNS members) ---------------
+
+
+def stencil(x, w):
+    """Broyden's tridiagonal residual with its zero padding (two concatenations), a
+    concatenation of the active x with the inactive w, and a 2-D interior slice of a
+    padded grid (a strided move): every gather is runs of consecutive slots."""
+    left = np.concatenate([np.zeros(1), x[:-1]])
+    right = np.concatenate([x[1:], np.zeros(1)])
+    r = (3.0 - 2.0 * x) * x - left - 2.0 * right + 1.0
+    both = np.concatenate([x[: SIZE // 2], w[SIZE // 2 :]])
+    g = np.pad(np.reshape(np.exp(0.1 * x), (-1, 15)), 1)  # (rows + 2, 17)
+    inner = np.reshape(g[1:-1, 1:-1] - 0.25 * g[:-2, 1:-1], -1)
+    return r * both + inner
+
+
+def runs_members(prog):
+    """Number of RUNS members in the fused groups of ``prog``."""
+    found = 0
+    for i in np.flatnonzero(prog.ops == table.BY_NAME["fused"].opcode):
+        ins, j = table.BY_NAME["fused"], prog.ptr[i]
+        m, count = prog.code[j + ins.index["m"]], prog.code[j + ins.index["count"]]
+        desc = prog.pool[m : m + count * fusion.MEMBER_WIDTH].reshape(count, -1)
+        found += int(np.sum(desc[:, 0] == table.BY_NAME["runs"].opcode))
+    return found
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    rng = np.random.default_rng(5)
+    x, w = rng.uniform(-1, 1, SIZE), rng.uniform(-1, 1, SIZE)
+    g = ad.trace(lambda x: stencil(x, w), x)
+    return g, run.compile(g), x, w, rng
+
+
+def test_slices_pads_and_concatenations_are_members_of_the_group(shifted):
+    g, prog, x, w, _ = shifted
+    assert runs_members(prog) == 5  # left, right, both and the two grid slices
+    np.testing.assert_allclose(run.primal(prog, [x])[0], stencil(x, w), rtol=1e-14)
+    want = reference.evaluate(g, [x])[g.outputs[0].id]
+    np.testing.assert_allclose(want, stencil(x, w), rtol=1e-14)
+
+
+@pytest.mark.parametrize("p", WIDTHS)
+def test_forward_sweeps_with_runs_members_match_the_reference(shifted, p):
+    g, prog, x, _, rng = shifted
+    tx = rng.standard_normal((p, SIZE))
+    outs, tans = run.jvp(prog, [x], [tx])
+    want_outs, want_tans = reference.jvp(g, [x], [tx])
+    np.testing.assert_allclose(outs[0], want_outs[0], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(tans[0], want_tans[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("q", [1, 3, 8])
+def test_reverse_sweeps_with_runs_members_match_the_reference(shifted, q):
+    g, prog, x, _, rng = shifted
+    bars = [rng.standard_normal((q, SIZE))]
+    got = run.vjp(prog, [x], bars)[1][0]
+    want = reference.vjp(g, [x], bars)[1][0]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_shift_of_a_value_of_the_group_starts_the_next_group():
+    """A gather reads its source at any entry: a source the group computes is not
+    complete while the group runs, so the shift of u begins a second group."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, SIZE)
+
+    def f(x):
+        u = np.sin(x) * x
+        v = np.concatenate([u[1:], np.zeros(1)])
+        return np.tanh(u * v + x)
+
+    g = ad.trace(f, x)
+    prog = run.compile(g)
+    assert [table.INSTRUCTIONS[op].name for op in prog.ops].count("fused") == 2
+    assert runs_members(prog) == 1
+    tx = rng.standard_normal((3, SIZE))
+    np.testing.assert_allclose(run.jvp(prog, [x], [tx])[1][0], reference.jvp(g, [x], [tx])[1][0])
+    bars = [rng.standard_normal((2, SIZE))]
+    np.testing.assert_allclose(run.vjp(prog, [x], bars)[1][0], reference.vjp(g, [x], bars)[1][0])
+    np.testing.assert_allclose(run.primal(prog, [x])[0], f(x), rtol=1e-14)
+
+
+def test_a_fancy_index_stays_out_of_the_groups():
+    """A gather of scattered entries (one run per entry) keeps its own instruction."""
+    rng = np.random.default_rng(4)
+    x, perm = rng.uniform(-1, 1, SIZE), rng.permutation(SIZE)
+    g = ad.trace(lambda x: np.sin(x) * x[perm] + x, x)
+    prog = run.compile(g)
+    assert runs_members(prog) == 0
+    assert "gather" in [table.INSTRUCTIONS[op].name for op in prog.ops]

@@ -378,3 +378,47 @@ def test_results_are_not_views_of_a_reused_workspace():
     kept = first.copy()
     run.vjp(prog, [2 * np.ones(3)], [np.ones((1,))])  # the same workspace, new values
     np.testing.assert_array_equal(first, kept)
+
+
+def _runs_member(prog):
+    """(pool offset of the runs, the group's scratch start) of the first RUNS member."""
+    ins = table.BY_NAME["fused"]
+    for i in np.flatnonzero(prog.ops == ins.opcode):
+        j = prog.ptr[i]
+        m, count = prog.code[j + ins.index["m"]], prog.code[j + ins.index["count"]]
+        for d in prog.pool[m : m + count * fusion.MEMBER_WIDTH].reshape(count, -1):
+            if d[0] == opcode("runs"):
+                return int(d[2]), int(prog.code[j + ins.index["s0"]])
+    raise AssertionError("no runs member")
+
+
+@pytest.mark.parametrize(
+    "what, message",
+    [
+        ("length", "runs do not tile the group"),
+        ("scratch", "reads a value its group writes"),
+        ("range", "run source outside the value slots"),
+    ],
+)
+def test_corrupted_runs_of_a_fused_group_are_rejected(what, message):
+    x = np.linspace(-1, 1, 64)
+    g = ad.trace(lambda x: np.sin(x) * np.concatenate([x[1:], np.zeros(1)]) + x, x)
+    prog = fresh_program(g)
+    validate(prog)
+    r, s0 = _runs_member(prog)
+    prog.pool = prog.pool.copy()
+    if what == "length":
+        prog.pool[r + 3] += 1  # the first run one entry longer
+    elif what == "scratch":
+        prog.pool[r + 2] = s0  # the first run reads the groups' scratch
+    else:
+        prog.pool[r + 2] = prog.n_values - 1
+    with pytest.raises(GraphError, match=message):
+        validate(prog)
+
+
+def test_a_runs_instruction_outside_a_group_is_rejected():
+    g = ad.trace(lambda x: x**3, np.ones(3))  # integer_pow: four fields, as runs
+    prog = _tampered(g, "ops", 0, opcode("runs"))
+    with pytest.raises(GraphError, match="fused groups only"):
+        validate(prog)
