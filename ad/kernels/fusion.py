@@ -38,7 +38,8 @@ tangent-major sweep) and, in reverse, adds its adjoints to the sources' rows. A
 stencil residual (a pad and shifted slices, then arithmetic) is then one group: the
 shifted copies stay in scratch instead of taking a pass of their own over memory
 (measured on the ``sparse`` bench's Broyden residual at n = 10^4, p = 3, one core: the
-forward sweep 157 -> 103 us; on its 2-D Laplacian at p = 5: 441 -> 294 us).
+forward sweep 157 -> 104 us; on its 2-D Laplacian at p = 5: 441 -> 281 us, its zero
+pad a runs instruction of its own).
 
 The members keep their own instructions, which follow the ``fused`` one in the
 program, marked with the MEMBER activity bit: the unfused primal sweep that error
@@ -60,11 +61,14 @@ from ad.ir import Eqn, Var
 from ad.kernels import table
 from ad.kernels.jit import kjit
 from ad.kernels.structural import (
+    RUN_ENTRIES,
     RUNS,
     SUM,
-    _first_run,
+    _block_runs,
+    _clip,
     _sum,
     check_runs,
+    few_runs,
     gather_map,
     runs_of,
     runs_primal,
@@ -174,17 +178,13 @@ def _fused_tangents(pool, values, duals, work, m, count, size, block):
 def _runs_tangents(duals, O, pool, x, k, n):
     """A runs member's tangents for entries [x, x + k): each run's dual rows transposed
     into ``O`` (zeros for a run of zeros or of sources without dual rows)."""
-    t, count, rows = _first_run(pool, n, x), pool[n], duals.shape[0]
-    while t < count:
-        o, s, ln = pool[n + 1 + 3 * t], pool[n + 2 + 3 * t], pool[n + 3 + 3 * t]
-        if o >= x + k:
-            break
-        a, b = max(o, x), min(o + ln, x + k)
-        if 0 <= s < rows:
-            _transpose(duals[s + a - o : s + b - o], O[:, a - x : b - x], b - a, True)
+    t0, t1 = _block_runs(pool, n, x, k)
+    for t in range(t0, t1):
+        e, s, ln = _clip(pool, n, t, x, k)
+        if 0 <= s < duals.shape[0]:
+            _transpose(duals[s : s + ln], O[:, e : e + ln], ln, True)
         else:
-            O[:, a - x : b - x] = 0.0
-        t += 1
+            O[:, e : e + ln] = 0.0
 
 
 @kjit
@@ -464,22 +464,18 @@ def find_groups(lw: Any) -> list[Group]:
     return groups
 
 
-#: A gather joins a fused group when its map has at most one run per this many entries.
-RUN_ENTRIES = 8
-
-
 def _few_runs(lw: Any, e: Eqn) -> bool:
     """A gather whose map is runs of consecutive slots (a slice, a pad, a shift, a
     concatenation) averaging at least :data:`RUN_ENTRIES` entries."""
     if e.prim.name != "gather" or e.outputs[0].size < 2 * RUN_ENTRIES:
-        return False
+        return False  # (a quick no before the map)
     bases = {v.id: (k + 1) << 40 for k, v in enumerate(e.inputs)}  # apart, as slots are
 
     def address(v: Var) -> tuple[int, int]:
         return bases[v.id], 0 if lw.storage(v)[0] == "broadcast" else 1
 
     amap = gather_map(lw, e, address)
-    return RUN_ENTRIES * len(runs_of(amap)) <= amap.size
+    return few_runs(runs_of(amap), amap.size)
 
 
 def _gather_ok(lw: Any, e: Eqn, grp: Group) -> bool:

@@ -482,11 +482,16 @@ SUM = declare(
 # runs: a gather inside a fused group, as runs of consecutive slots  ->  row copies
 # ==================================================================================
 # A slice, a pad, a concatenation or a shift is a gather whose map is a few runs of
-# consecutive source slots (or of zeros). In a fused group (ad.kernels.fusion) such a
-# gather runs block by block as copies of those runs: the pool holds the number of runs
-# and (first entry, first source slot or -1, length) per run, in entry order, each run
-# inside one activity region (its source slots all have dual rows, or none has). The
-# member gets ``x`` = the block's first entry, ``n`` = the runs' pool offset.
+# consecutive source slots (or of zeros): it runs as copies of those runs (memory
+# speed, where the gather's map is read entry by entry). The pool holds the number of
+# runs and (first entry, first source slot or -1, length) per run, in entry order, each
+# run inside one activity region (its source slots all have dual rows, or none has).
+# ``x`` is the first entry copied: 0 for the instruction, the block's first entry for a
+# member of a fused group (ad.kernels.fusion), which runs it block by block; ``n`` is
+# the runs' pool offset.
+
+#: A gather runs as copies of runs when its map has at most one run per this many entries.
+RUN_ENTRIES = 8
 
 
 @kjit
@@ -503,51 +508,60 @@ def _first_run(pool, m, lo):
 
 
 @kjit
-def runs_primal(act, pool, values, work, out, x, size, n):
-    t, count = _first_run(pool, n, x), pool[n]
-    while t < count:
-        o, s, ln = pool[n + 1 + 3 * t], pool[n + 2 + 3 * t], pool[n + 3 + 3 * t]
-        if o >= x + size:
-            break
-        a, b = max(o, x), min(o + ln, x + size)
-        if s >= 0:
-            values[out + a - x : out + b - x] = values[s + a - o : s + b - o]
+def _block_runs(pool, n, x, size):
+    """The runs t0 .. t1 - 1 that overlap entries [x, x + size)."""
+    t0 = _first_run(pool, n, x)
+    t1 = t0
+    while t1 < pool[n] and pool[n + 1 + 3 * t1] < x + size:
+        t1 += 1
+    return t0, t1
+
+
+@kjit
+def _clip(pool, n, t, x, size):
+    """Run t within entries [x, x + size): its first entry - x, its first source slot
+    (-1: zeros) and its length there."""
+    o, s, ln = pool[n + 1 + 3 * t], pool[n + 2 + 3 * t], pool[n + 3 + 3 * t]
+    a, b = max(o, x), min(o + ln, x + size)
+    return a - x, s + a - o if s >= 0 else -1, b - a
+
+
+@kjit
+def _move_runs(buf, pool, n, out, x, size, back):
+    """Entries [x, x + size) of the output's rows of ``buf`` (the values, or the dual
+    rows: a run's sources have rows in both or in neither) from its runs' rows, zero
+    where a run has none; ``back``: the transpose, the output's rows added to the
+    sources' rows."""
+    t0, t1 = _block_runs(pool, n, x, size)
+    for t in range(t0, t1):
+        e, s, ln = _clip(pool, n, t, x, size)
+        has = 0 <= s < buf.shape[0]
+        if back:
+            if has:
+                buf[s : s + ln] += buf[out + e : out + e + ln]
+        elif has:
+            buf[out + e : out + e + ln] = buf[s : s + ln]
         else:
-            values[out + a - x : out + b - x] = 0.0
-        t += 1
+            buf[out + e : out + e + ln] = 0.0
+
+
+@kjit
+def runs_primal(act, pool, values, work, out, x, size, n):
+    _move_runs(values, pool, n, out, x, size, False)
     return 0
 
 
 @kjit
 def runs_forward(act, pool, values, duals, work, unit, out, x, size, n):
-    runs_primal(act, pool, values, work, out, x, size, n)
-    if not act & 1:
-        return 0
-    t, count, rows = _first_run(pool, n, x), pool[n], duals.shape[0]
-    while t < count:
-        o, s, ln = pool[n + 1 + 3 * t], pool[n + 2 + 3 * t], pool[n + 3 + 3 * t]
-        if o >= x + size:
-            break
-        a, b = max(o, x), min(o + ln, x + size)
-        if 0 <= s < rows:
-            duals[out + a - x : out + b - x] = duals[s + a - o : s + b - o]
-        else:
-            duals[out + a - x : out + b - x] = 0.0
-        t += 1
+    _move_runs(values, pool, n, out, x, size, False)
+    if act & 1:
+        _move_runs(duals, pool, n, out, x, size, False)
     return 0
 
 
 @kjit
 def runs_reverse(act, pool, values, duals, work, unit, out, x, size, n):
-    t, count, rows = _first_run(pool, n, x), pool[n], duals.shape[0]
-    while t < count:
-        o, s, ln = pool[n + 1 + 3 * t], pool[n + 2 + 3 * t], pool[n + 3 + 3 * t]
-        if o >= x + size:
-            break
-        a, b = max(o, x), min(o + ln, x + size)
-        if 0 <= s < rows:
-            duals[s + a - o : s + b - o] += duals[out + a - x : out + b - x]
-        t += 1
+    _move_runs(duals, pool, n, out, x, size, True)
     return 0
 
 
@@ -564,6 +578,11 @@ def runs_of(amap: np.ndarray, boundary: int = 0) -> np.ndarray:
     starts = np.concatenate(([0], np.flatnonzero(~same) + 1))
     lengths = np.diff(np.concatenate((starts, [amap.size])))
     return np.stack([starts, np.where(amap[starts] >= 0, amap[starts], -1), lengths], axis=1)
+
+
+def few_runs(runs: np.ndarray, size: int) -> bool:
+    """Whether ``runs`` (from :func:`runs_of`) average :data:`RUN_ENTRIES` entries."""
+    return size >= 2 * RUN_ENTRIES and RUN_ENTRIES * len(runs) <= size
 
 
 def check_runs(prog: Any, runs: np.ndarray | None, size: int) -> str | None:
@@ -584,6 +603,21 @@ def check_runs(prog: Any, runs: np.ndarray | None, size: int) -> str | None:
     return None
 
 
+def _check_runs_rows(prog: Any, ins: Instruction, F: np.ndarray) -> str | None:
+    """Validation of runs instructions: the runs tile the output and read no slot of it."""
+    for row in F:
+        out_, x, size, n = (ins.get(row, f) for f in ("out", "x", "size", "n"))
+        count = prog.pool_slice(n, 1)
+        runs = None if count is None else prog.pool_slice(n + 1, 3 * int(count[0]))
+        problem = "runs start past the first entry" if x else check_runs(prog, runs, size)
+        if problem:
+            return problem
+        src, ln = runs[1::3], runs[2::3]
+        if np.any((src >= 0) & (src < out_ + size) & (src + ln > out_)):
+            return "runs read the slots they write"
+    return None
+
+
 RUNS = declare(
     Instruction(
         "runs",
@@ -593,8 +627,8 @@ RUNS = declare(
         runs_reverse,
         cost="structural",
         work="size",
-        check=lambda prog, ins, rows, F: "runs: an instruction of fused groups only",
-        doc="a gather by runs of consecutive slots, inside a fused group only",
+        check=lambda prog, ins, rows, F: _check_runs_rows(prog, ins, F),
+        doc="a gather by runs of consecutive slots (slices, pads, concatenations)",
         fusable=True,
     )
 )
@@ -1127,7 +1161,11 @@ def lower_gather(lw: Any, e: Any) -> None:
         if len(dims) <= MAX_AXES:
             lw.emit("move", out=lw.slot(o), src=base, **padded(dims, dst, src))
             return
-    if o.size:
+    runs = runs_of(amap, lw.n_active)
+    if few_runs(runs, o.size):
+        m = lw.pool(np.concatenate(([len(runs)], runs.reshape(-1))))
+        lw.emit("runs", out=lw.slot(o), x=0, size=o.size, n=m)
+    elif o.size:
         lw.emit("gather", out=lw.slot(o), size=o.size, m=lw.pool(amap))
 
 

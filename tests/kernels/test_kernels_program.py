@@ -417,8 +417,22 @@ def test_corrupted_runs_of_a_fused_group_are_rejected(what, message):
         validate(prog)
 
 
-def test_a_runs_instruction_outside_a_group_is_rejected():
-    g = ad.trace(lambda x: x**3, np.ones(3))  # integer_pow: four fields, as runs
-    prog = _tampered(g, "ops", 0, opcode("runs"))
-    with pytest.raises(GraphError, match="fused groups only"):
+@pytest.mark.parametrize(
+    "what, message",
+    [("x", "runs start past the first entry"), ("self", "runs read the slots they write")],
+)
+def test_a_corrupted_runs_instruction_is_rejected(what, message):
+    """A zero pad outside any group is one runs instruction (copies of its runs)."""
+    g = ad.trace(lambda x: np.concatenate([x, np.zeros(20)]), np.ones(20))
+    prog = fresh_program(g)
+    (i,) = np.flatnonzero(prog.ops == opcode("runs"))
+    validate(prog)
+    if what == "x":
+        prog.code = prog.code.copy()
+        prog.code[field(prog, i, "x")] = 1
+    else:
+        r = prog.code[field(prog, i, "n")]
+        prog.pool = prog.pool.copy()
+        prog.pool[r + 2] = prog.code[field(prog, i, "out")]  # the first run reads the output
+    with pytest.raises(GraphError, match=message):
         validate(prog)
