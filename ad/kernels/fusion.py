@@ -347,7 +347,7 @@ def check_members(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) 
         if desc is None:
             return "fused group members outside the pool"
         written: set[int] = set()  # scratch runs the members wrote so far
-        maps, runs = [], []  # the gathers' maps; the runs of slots the members write
+        maps, writes = [], []  # the runs members' sources; the slots the members write
         for d in desc.reshape(count, MEMBER_WIDTH):
             if int(d[0]) not in fusable:
                 return "fused group member is not fusable"
@@ -362,7 +362,7 @@ def check_members(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) 
                 maps.append(found)
                 operands = ()
             if d[3] == FULL:
-                runs.append((int(d[4]), int(d[4]) + size))
+                writes.append((int(d[4]), int(d[4]) + size))
             for bit, mode, slot in (*operands, (1, d[3], d[4])):
                 if mode == SCRATCH and bit != 1 and int(slot) not in written:
                     return "fused group member reads scratch no member wrote before"
@@ -379,7 +379,7 @@ def check_members(prog: Any, ins: Instruction, rows: np.ndarray, F: np.ndarray) 
                 if mode == SCRATCH and not (s0 <= slot and slot + extent <= s1):
                     return "fused group member scratch outside its region"
         for src, ln in maps:  # no run reads what a member of the group writes
-            for lo, hi in (*runs, (s0, prog.n_reverse)):
+            for lo, hi in (*writes, (s0, prog.n_reverse)):
                 if np.any((src >= 0) & (src < hi) & (src + ln > lo)):
                     return "fused runs member reads a value its group writes"
     return None
@@ -468,7 +468,7 @@ def _few_runs(lw: Any, e: Eqn) -> bool:
     """A gather whose map is runs of consecutive slots (a slice, a pad, a shift, a
     concatenation) averaging at least :data:`RUN_ENTRIES` entries."""
     if e.prim.name != "gather" or e.outputs[0].size < 2 * RUN_ENTRIES:
-        return False  # (a quick no before the map)
+        return False  # (decided without building the map)
     bases = {v.id: (k + 1) << 40 for k, v in enumerate(e.inputs)}  # apart, as slots are
 
     def address(v: Var) -> tuple[int, int]:

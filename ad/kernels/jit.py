@@ -89,20 +89,26 @@ def _borrow_in_python(arr: Any) -> Any:
 borrowed = _borrow_in_python if numba.config.DISABLE_JIT else _borrow
 
 
-def invalidate_stale_cache(folder: Path = Path(__file__).parent) -> bool:
-    """Delete the cached kernels of ``folder`` if its sources changed; True if it did."""
+def sources_digest(folder: Path = Path(__file__).parent) -> str:
+    """The digest of the kernel package's sources (what its compiled code depends on)."""
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def invalidate_stale_cache(folder: Path = Path(__file__).parent) -> bool:
+    """Delete the cached kernels of ``folder`` if its sources changed; True if it did."""
+    digest = sources_digest(folder)
     cache = folder / "__pycache__"
     stamp = cache / "kernel-sources.sha256"
     try:
-        if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        if stamp.exists() and stamp.read_text() == digest:
             return False
         for old in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
             old.unlink(missing_ok=True)
         cache.mkdir(exist_ok=True)
-        stamp.write_text(digest.hexdigest())
+        stamp.write_text(digest)
     except OSError:  # a read-only install: Numba falls back to its own cache dir
         return False
     return True

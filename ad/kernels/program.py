@@ -104,6 +104,8 @@ class Program:
         )
         self.needed = active & useful
         self._free: list[Workspace] = []
+        # the specialised sweeps (ad.kernels.specialise), shared with with_constants
+        self.specialised: dict[Any, Any] = {}
 
     def with_constants(self, graph: Graph) -> Program:
         """This program for ``graph``, a graph of the same structure: the same

@@ -34,6 +34,7 @@ import numpy as np
 from ad import policy, reference
 from ad.errors import NonFiniteError
 from ad.ir import Graph, Guard
+from ad.kernels import specialise
 from ad.kernels.jit import kjit
 from ad.kernels.lower import lower_graph
 from ad.kernels.program import Program, Workspace, status_error, validate
@@ -259,9 +260,13 @@ NO_UNIT = np.zeros(3, dtype=np.int64)
 
 def _forward(prog: Program, ws: Workspace, P: np.ndarray, unit: np.ndarray = NO_UNIT) -> None:
     """The forward sweep over the loaded inputs with the partials buffer ``P``."""
-    st = forward_sweep(
-        prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work, unit
-    )
+    plan = specialise.forward_plan(prog, P.shape[1])
+    if plan is not None:
+        st = plan.run(prog, ws.values, P, ws.work, unit)
+    else:
+        st = forward_sweep(
+            prog.ops, prog.ptr, prog.code, prog.pool, prog.act, ws.values, P, ws.work, unit
+        )
     if st != 0:
         raise status_error(prog, ws.values, st)
 

@@ -479,7 +479,7 @@ SUM = declare(
 )
 
 # ==================================================================================
-# runs: a gather inside a fused group, as runs of consecutive slots  ->  row copies
+# runs: a gather by runs of consecutive slots (pads, concatenations)  ->  row copies
 # ==================================================================================
 # A slice, a pad, a concatenation or a shift is a gather whose map is a few runs of
 # consecutive source slots (or of zeros): it runs as copies of those runs (memory
@@ -586,8 +586,9 @@ def few_runs(runs: np.ndarray, size: int) -> bool:
 
 
 def check_runs(prog: Any, runs: np.ndarray | None, size: int) -> str | None:
-    """Validation of a fused group's runs: they tile [0, size) in order, each source run
-    inside the value slots and on one side of the dual rows' end."""
+    """Validation of runs (an instruction's or a group member's): they tile [0, size)
+    in order, each source run inside the value slots and on one side of the dual rows'
+    end."""
     if runs is None or runs.size % 3:
         return "runs outside the pool"
     o, s, ln = runs[0::3], runs[1::3], runs[2::3]
