@@ -47,7 +47,7 @@ from ad.kernels.table import STATUS_STRIDE
 #: Widths p with a specialised loop (p partials per value in registers).
 MAX_P = 12
 #: Entries a group needs before its program is worth specialising.
-MIN_SIZE = 2048
+MIN_SIZE = 512
 #: The call of a program's forward sweep (at one width) that specialises it.
 HOT_CALLS = 2
 #: Where the generated modules go (Numba caches their machine code beside them).
