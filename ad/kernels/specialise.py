@@ -86,6 +86,7 @@ class _Writer:
         self.local: dict[tuple[int, int], str] = {}  # (mode, slot) -> value's name
         self.tangents: dict[str, list[str]] = {}  # value's name -> its partials' names
         self.outside: dict[str, tuple[int, int]] = {}  # names of values read from slots
+        self.views: set[str] = set()
         self.count = 0
 
     def slot(self, slot: int) -> str:
@@ -93,6 +94,18 @@ class _Writer:
             self.slots.append(slot)
             self.head.append(f"    s{len(self.slots) - 1} = S[{len(self.slots) - 1}]")
         return f"s{self.slots.index(slot)}"
+
+    def view(self, slot: int, buffer: str) -> str:
+        """The name of a view of ``buffer`` (values, duals) from ``slot`` over the
+        group's entries: indexed by the loop's own counter, never by a signed offset
+        (Numba would check it for wraparound at every access, which costs a quarter of
+        the loop and keeps LLVM from vectorising)."""
+        s = self.slot(slot)
+        name = f"{buffer}{s[1:]}"
+        if name not in self.views:
+            self.views.add(name)
+            self.head.append(f"    {name} = {buffer}[{s} : {s} + size]")
+        return name
 
     def fresh(self) -> str:
         self.count += 1
@@ -108,22 +121,21 @@ class _Writer:
             name = self.fresh()
             self.local[key] = name
             self.outside[name] = key
-            self._load(name, "values[{at}]", key)
+            self._load(name, "values", "", key)
         if active and name not in self.tangents:
             if name not in self.outside:  # a group value without partials: not expected
                 raise UnsupportedGroupError(f"active operand {name} has no partials")
             self.tangents[name] = [f"{name}_{r}" for r in range(self.p)]
             for r in range(self.p):
-                self._load(f"{name}_{r}", f"duals[{{at}}, {r}]", key)
+                self._load(f"{name}_{r}", "duals", f", {r}", key)
         return name, (self.tangents[name] if active else None)
 
-    def _load(self, name: str, what: str, key: tuple[int, int]) -> None:
+    def _load(self, name: str, buffer: str, column: str, key: tuple[int, int]) -> None:
         mode, slot = key
-        s = self.slot(slot)
         if mode == BROADCAST:  # one number: read once, before the loop
-            self.head.append(f"    {name} = " + what.format(at=s))
+            self.head.append(f"    {name} = {buffer}[{self.slot(slot)}{column}]")
         else:
-            self.body.append(f"        {name} = " + what.format(at=f"{s} + j"))
+            self.body.append(f"        {name} = {self.view(slot, buffer)}[j{column}]")
 
     def define(self, mode: int, slot: int, active: bool) -> tuple[str, list[str] | None]:
         """A new name for a member's output (its slot now holds this value)."""
@@ -137,9 +149,10 @@ class _Writer:
     def store(self, mode: int, slot: int, name: str, parts: list[str] | None) -> None:
         if mode != FULL:
             return
-        s = self.slot(slot)
-        self.body.append(f"        values[{s} + j] = {name}")
-        self.body += [f"        duals[{s} + j, {r}] = {t}" for r, t in enumerate(parts or ())]
+        self.body.append(f"        {self.view(slot, 'values')}[j] = {name}")
+        if parts:
+            d = self.view(slot, "duals")
+            self.body += [f"        {d}[j, {r}] = {t}" for r, t in enumerate(parts)]
 
 
 def group_source(fn: str, rows: np.ndarray, p: int) -> tuple[str, list[int], list[int]]:
