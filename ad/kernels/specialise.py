@@ -80,7 +80,7 @@ class _Writer:
     def __init__(self, p: int):
         self.p = p
         self.head: list[str] = []  # before the loop: slots, broadcast numbers
-        self.body: list[str] = []  # per entry j
+        self.body: list = []  # per entry j (lines; a runs member's read: a tuple)
         self.tail: list[str] = []  # after the loop: the sums
         self.slots: list[int] = []  # S[i] = slots[i]
         self.local: dict[tuple[int, int], str] = {}  # (mode, slot) -> value's name
@@ -155,13 +155,15 @@ class _Writer:
             self.body += [f"        {d}[j, {r}] = {t}" for r, t in enumerate(parts)]
 
 
-def group_source(fn: str, rows: np.ndarray, p: int) -> tuple[str, list[int], list[int]]:
+def group_source(fn: str, rows: np.ndarray, p: int) -> tuple[str, list[int], list]:
     """The loop of the group whose member descriptions are ``rows`` (count x 9, see
     :mod:`ad.kernels.fusion`) at width ``p``: ``(source, slots, runs)`` where the loop
-    is ``fn(values, duals, S, R, size)`` with ``S`` = the slots in this order and ``R``
-    the entry maps of the runs members (pool offsets ``runs``, one row each)."""
+    is ``fn(values, duals, S, R, G, size)`` with ``S`` = the slots in this order, and
+    for the runs members ``runs`` (the pool offset of each one's runs, whether it
+    needs partials) ``R`` their entry maps (:func:`_entry_maps`) and ``G`` the
+    segments (:func:`_segments`)."""
     w = _Writer(p)
-    runs: list[int] = []
+    runs: list[tuple[int, bool]] = []
     for op, a, nn, om, os_, xm, xs, ym, ys in (tuple(int(v) for v in r) for r in rows):
         name = table.INSTRUCTIONS[op].name
         need = bool(a & 1)
@@ -177,19 +179,10 @@ def group_source(fn: str, rows: np.ndarray, p: int) -> tuple[str, list[int], lis
                 w.body += [f"        {acc}_{r} += {t}" for r, t in enumerate(parts)]
                 w.tail += [f"    duals[{s}, {r}] = {acc}_{r}" for r in range(p)]
             continue
-        if op == RUNS.opcode:  # the entry's source slot (-1: a zero), its row if any
-            k = len(runs)
-            runs.append(nn)
+        if op == RUNS.opcode:  # rendered per kind of segment (_render)
             out, parts = w.define(om, os_, need)
-            w.body += [
-                f"        i = R[{k}, j]",
-                f"        {out} = values[i] if i >= 0 else 0.0",
-            ]
-            if parts:
-                w.body.append("        if 0 <= i < nd:")
-                w.body += [f"            {t} = duals[i, {r}]" for r, t in enumerate(parts)]
-                w.body.append("        else:")
-                w.body += [f"            {t} = 0.0" for t in parts]
+            w.body.append(("runs", len(runs), out, parts))
+            runs.append((nn, need))
             w.store(om, os_, out, parts)
             continue
         if name not in UNARY and name not in BINARY:
@@ -219,16 +212,55 @@ def group_source(fn: str, rows: np.ndarray, p: int) -> tuple[str, list[int], lis
             for r, o in enumerate(parts):
                 w.body.append(f"        {o} = " + " + ".join(f"{d} * {t[r]}" for d, t in terms))
         w.store(om, os_, out, parts)
-    lines = [
-        f"def {fn}(values, duals, S, R, size):",
-        "    nd = duals.shape[0]",
-        *w.head,
-        "    for j in range(size):",
-        *w.body,
-        *w.tail,
-        "    return 0",
-    ]
+    head = [f"def {fn}(values, duals, S, R, G, size):", "    nd = duals.shape[0]", *w.head]
+    if not runs:
+        loop = ["    for j in range(size):", *_render(w.body, False, "")]
+    else:  # segments: every runs member one run (fast: a source with partials each)
+        bases = [f"b{k} = uint64(G[g, {3 + k}])" for k in range(len(runs))]
+        loop = [
+            "    for g in range(G.shape[0]):",
+            "        lo, hi = G[g, 0], G[g, 1]",
+            "        if G[g, 2]:",
+            "            ulo = uint64(lo)",
+            *(f"            {b}" for b in bases),
+            "            for jj in range(lo, hi):",
+            "                j = uint64(jj)",
+            "                e = j - ulo",
+            *_render(w.body, True, "        "),
+            "        else:",
+            "            for j in range(lo, hi):",
+            *_render(w.body, False, "        "),
+        ]
+    lines = [*head, *loop, *w.tail, "    return 0"]
     return "\n".join(lines) + "\n", w.slots, runs
+
+
+def _render(body: list, fast: bool, indent: str) -> list[str]:
+    """The loop body's lines, a runs member's read rendered for a fast segment (its
+    source run from ``b<k>``, entry ``e`` of the segment) or through the entry map
+    ``R`` (-1: a zero; partials only from sources with dual rows)."""
+    out: list[str] = []
+    for line in body:
+        if isinstance(line, str):
+            out.append(indent + line)
+            continue
+        _, k, name, parts = line
+        if fast:
+            out.append(f"{indent}        {name} = values[b{k} + e]")
+            out += [
+                f"{indent}        {t} = duals[b{k} + e, {r}]" for r, t in enumerate(parts or ())
+            ]
+            continue
+        out += [
+            f"{indent}        i = R[{k}, j]",
+            f"{indent}        {name} = values[i] if i >= 0 else 0.0",
+        ]
+        if parts:
+            out.append(f"{indent}        if 0 <= i < nd:")
+            out += [f"{indent}            {t} = duals[i, {r}]" for r, t in enumerate(parts)]
+            out.append(f"{indent}        else:")
+            out += [f"{indent}            {t} = 0.0" for t in parts]
+    return out
 
 
 #: The scalar helpers the maths calls (``_div``, ``_log``, ...).
@@ -247,6 +279,7 @@ import math
 
 from ad.kernels.elementwise import {", ".join(HELPERS)}
 from ad.kernels.jit import kjit
+from numba import uint64
 
 '''
 
@@ -314,7 +347,9 @@ class ForwardPlan:
                 continue
             self._stretch(prog, start, i)
             S = np.array(slots, dtype=np.int64)
-            self.steps.append(("group", loop, S, _entry_maps(prog.pool, runs, size), size))
+            R = _entry_maps(prog.pool, [at for at, _ in runs], size)
+            G = _segments(R, [need for _, need in runs], prog.n_active)
+            self.steps.append(("group", loop, (S, R, G, size)))
             self.groups += 1
             start = i + 1
         self._stretch(prog, start, len(prog.ops))
@@ -322,7 +357,9 @@ class ForwardPlan:
     def _stretch(self, prog: Any, i0: int, i1: int) -> None:
         if i0 < i1:
             sl = slice(i0, i1)
-            self.steps.append(("sweep", prog.ops[sl], prog.ptr[sl], prog.act[sl], i0))
+            self.steps.append(
+                ("sweep", forward_sweep, (prog.ops[sl], prog.ptr[sl], prog.act[sl], i0))
+            )
 
     def run(
         self, prog: Any, values: np.ndarray, duals: np.ndarray, work: np.ndarray, unit: Any
@@ -330,13 +367,14 @@ class ForwardPlan:
         """The forward sweep: the same results as ``forward_sweep`` (bit for bit: the
         same expressions in the same order; a sum adds its terms in entry order, not
         in the interpreter's blocks of four accumulators), the same status convention."""
-        for kind, a, b, c, d in self.steps:
+        for kind, fn, args in self.steps:
             if kind == "group":
-                a(values, duals, b, c, d)
+                fn(values, duals, *args)
                 continue
-            st = forward_sweep(a, b, prog.code, prog.pool, c, values, duals, work, unit)
+            ops, ptr, act, first = args
+            st = fn(ops, ptr, prog.code, prog.pool, act, values, duals, work, unit)
             if st != 0:
-                return st + STATUS_STRIDE * d
+                return st + STATUS_STRIDE * first
         return 0
 
 
@@ -349,6 +387,30 @@ def _entry_maps(pool: np.ndarray, runs: list[int], size: int) -> np.ndarray:
             if s >= 0:
                 R[k, o : o + ln] = np.arange(s, s + ln)
     return R
+
+
+def _segments(R: np.ndarray, need: list[bool], n_active: int) -> np.ndarray:
+    """The entries cut where any runs member's run starts or ends: per segment ``(lo,
+    hi, fast, first source of each member)``; fast: every member reads a source (no
+    zeros), with dual rows where it needs partials, so its entries are one affine run
+    (-1 where a member has no source at lo)."""
+    size = R.shape[1]
+    if not need:
+        return np.zeros((1, 3), dtype=np.int64)
+    step = np.zeros(size, dtype=bool)
+    step[0] = True
+    for row in R:
+        step[1:] |= row[1:] != row[:-1] + 1
+        step[1:] |= (row[1:] < 0) != (row[:-1] < 0)
+        step[1:] |= (row[1:] < n_active) != (row[:-1] < n_active)
+    lo = np.flatnonzero(step)
+    hi = np.append(lo[1:], size)
+    first = R[: len(need), lo].T  # (segments, members)
+    ok = first >= 0
+    for k, needs in enumerate(need):
+        if needs:
+            ok[:, k] &= first[:, k] < n_active
+    return np.column_stack([lo, hi, ok.all(axis=1), first]).astype(np.int64)
 
 
 def forward_plan(prog: Any, p: int) -> ForwardPlan | None:

@@ -48,14 +48,15 @@ def every_rule(x, y):
 
 def stencil(x, w):
     """Runs members: zero pads and shifts of x, a concatenation of x with the inactive
-    w (no partials), a 2-D interior slice of a padded grid; a sum of the result."""
+    w (no partials), a rotation of w alone (an inactive member), a 2-D interior slice
+    of a padded grid; a sum of the result."""
     left = np.concatenate([np.zeros(1), x[:-1]])
     right = np.concatenate([x[1:], np.zeros(1)])
     both = np.concatenate([x[: SIZE // 2], w[SIZE // 2 :]])
     r = (3.0 - 2.0 * x) * x - left - 2.0 * right + 1.0
     grid = np.pad(np.reshape(np.exp(0.1 * x), (-1, 7)), 1)
     inner = np.reshape(grid[1:-1, 1:-1] - 0.25 * grid[:-2, 1:-1], -1)
-    out = r * both + inner
+    out = r * both + inner * np.concatenate([w[1:], w[:1]])
     return out, np.sum(out * out)
 
 
@@ -176,3 +177,14 @@ def test_a_sparse_jacobian_through_the_public_api_with_the_loop_is_the_dense_one
     dense = ad.jacobian(residual)(x + 0.5)
     np.testing.assert_allclose(second.toarray(), dense, rtol=1e-12, atol=1e-12)
     assert first.nnz == second.nnz == 3 * SIZE - 2
+
+
+def test_the_stencil_runs_both_kinds_of_segments():
+    """Zeros at the ends and w's rows without partials take the entry-map path, the
+    rest the affine one: the comparisons above exercise both."""
+    f, xs = cases()["stencil"]
+    plan = specialise.ForwardPlan(run.compile(ad.trace(f, *xs)), 3)
+    (G,) = [args[2] for kind, _, args in plan.steps if kind == "group" and len(args[2]) > 1]
+    fast = G[:, 2].astype(bool)
+    assert fast.any() and not fast.all()
+    assert np.array_equal(G[1:, 0], G[:-1, 1]) and G[0, 0] == 0  # they tile the entries
