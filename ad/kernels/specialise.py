@@ -72,9 +72,9 @@ class UnsupportedGroupError(Exception):
 _LOOPS: dict[str, Any] = {}  # source digest -> compiled loop
 
 
-def enabled() -> bool:
-    """Whether hot programs are specialised (``AD_SPECIALISE=0`` turns it off)."""
-    return os.environ.get("AD_SPECIALISE", "1") != "0"
+#: Whether hot programs are specialised: ``AD_SPECIALISE=0`` in the environment at
+#: import turns it off (read once: every forward call consults it).
+ENABLED = os.environ.get("AD_SPECIALISE", "1") != "0"
 
 
 # ==================================================================================
@@ -425,15 +425,16 @@ def _segments(R: np.ndarray, need: list[bool], n_active: int) -> np.ndarray:
 def forward_plan(prog: Any, p: int) -> ForwardPlan | None:
     """The specialised forward sweep of ``prog`` at width ``p``, or None for the
     interpreted one (see the module docstring for when)."""
-    if p > MAX_P or not enabled():
+    if not ENABLED or p > MAX_P:
         return None
     state = prog.specialised  # shared by the programs of one structure
     plan = state.get(p)
     if plan is not None:
         return plan or None
-    if "hot" not in state:
-        state["hot"] = _has_large_group(prog)
-    if not state["hot"]:
+    hot = state.get("hot")
+    if hot is None:
+        hot = state["hot"] = _has_large_group(prog)
+    if not hot:  # the common case of a small program: two dictionary reads
         return None
     calls = state.get(("calls", p), 0) + 1
     state[("calls", p)] = calls

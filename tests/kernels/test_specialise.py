@@ -24,7 +24,7 @@ def small_groups(monkeypatch, tmp_path):
     """Specialise groups from 64 entries, on the first call, into a fresh cache."""
     monkeypatch.setattr(specialise, "MIN_SIZE", 64)
     monkeypatch.setattr(specialise, "HOT_CALLS", 1)
-    monkeypatch.setenv("AD_SPECIALISE", "1")
+    monkeypatch.setattr(specialise, "ENABLED", True)
 
 
 def every_rule(x, y):
@@ -81,7 +81,7 @@ def cases():
 
 
 def jvp(prog, xs, tangents, on, monkeypatch):
-    monkeypatch.setenv("AD_SPECIALISE", "1" if on else "0")
+    monkeypatch.setattr(specialise, "ENABLED", on)
     return run.jvp(prog, xs, tangents)
 
 
@@ -137,9 +137,9 @@ def test_wide_sweeps_and_the_switch_keep_the_interpreter(monkeypatch):
     f, xs = cases()["mixed"]
     prog = run.compile(ad.trace(f, *xs))
     assert specialise.forward_plan(prog, specialise.MAX_P + 1) is None
-    monkeypatch.setenv("AD_SPECIALISE", "0")
+    monkeypatch.setattr(specialise, "ENABLED", False)  # AD_SPECIALISE=0 at import
     assert specialise.forward_plan(prog, 2) is None
-    monkeypatch.setenv("AD_SPECIALISE", "1")
+    monkeypatch.setattr(specialise, "ENABLED", True)
     assert specialise.forward_plan(prog, 2).groups == 1
 
 
