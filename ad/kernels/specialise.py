@@ -70,6 +70,8 @@ class UnsupportedGroupError(Exception):
 
 
 _LOOPS: dict[str, Any] = {}  # source digest -> compiled loop
+#: The loop's one signature: values, duals, S, R, G, size.
+SIGNATURE = "int64(float64[::1], float64[:, ::1], int64[::1], int64[:, ::1], int64[:, ::1], int64)"
 
 
 #: Whether hot programs are specialised: ``AD_SPECIALISE=0`` in the environment at
@@ -323,7 +325,13 @@ def _compile(source: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # Numba's disk cache finds the module's globals by name
     spec.loader.exec_module(module)
-    _LOOPS[digest] = loop = module.loop
+    loop = module.loop
+    if hasattr(loop, "compile"):  # Numba (not NUMBA_DISABLE_JIT): compile it now
+        try:
+            loop.compile(SIGNATURE)
+        except Exception as e:  # noqa: BLE001  (any compiler error: stay interpreted)
+            raise UnsupportedGroupError(f"Numba could not compile {path}: {e}") from e
+    _LOOPS[digest] = loop
     return loop
 
 

@@ -188,3 +188,24 @@ def test_the_stencil_runs_both_kinds_of_segments():
     fast = G[:, 2].astype(bool)
     assert fast.any() and not fast.all()
     assert np.array_equal(G[1:, 0], G[:-1, 1]) and G[0, 0] == 0  # they tile the entries
+
+
+def test_a_loop_numba_cannot_compile_leaves_the_group_interpreted(monkeypatch):
+    if not hasattr(numba_loop_probe(), "compile"):
+        pytest.skip("NUMBA_DISABLE_JIT: nothing is compiled")
+    monkeypatch.setattr(specialise, "SIGNATURE", "int64(float64)")  # cannot type the loop
+    monkeypatch.setattr(specialise, "_LOOPS", {})
+    f, xs = cases()["mixed"]
+    prog = run.compile(ad.trace(lambda x, c: np.tan(f(x, c)[2]), *xs))  # a new program
+    tangents = [np.ones((2,) + np.shape(x)) for x in xs]
+    got = run.jvp(prog, xs, tangents)
+    assert prog.specialised[2] is False
+    want = reference.jvp(prog.graph, xs, tangents)
+    np.testing.assert_allclose(got[1][0], want[1][0], rtol=1e-12)
+
+
+def numba_loop_probe():
+    """A compiled group loop (a Numba dispatcher unless NUMBA_DISABLE_JIT=1)."""
+    f, xs = cases()["mixed"]
+    plan = specialise.ForwardPlan(run.compile(ad.trace(f, *xs)), 1)
+    return next(fn for kind, fn, _ in plan.steps if kind == "group")
