@@ -9,8 +9,9 @@ sweep it holds every intermediate value: it IS the tape of the reverse mode), th
 ``work`` scratch and the dual buffers ``(n_active, width)``. A call takes a workspace
 from the program's free list and gives it back when done, so concurrent calls (threads)
 never share buffers, and nothing a call leaves in a workspace is trusted by the next
-one: every call loads its inputs and runs its sweeps from the start. An interrupted
-call simply does not give its workspace back.
+one: every call loads its inputs and runs its sweeps from the start (one exception,
+:meth:`Workspace.seeded`: a frozen seed block the forward buffer still holds is not
+copied again). An interrupted call simply does not give its workspace back.
 
 :func:`validate` checks every opcode, payload length, slot range and pool range in
 Python (vectorised per opcode, from the fields the table declares) before any kernel
@@ -45,17 +46,38 @@ class Workspace:
         self.work = np.zeros(prog.work_size)
         self._rows = {"forward": prog.n_active, "reverse": prog.n_reverse}
         self._duals: dict[tuple[str, int], np.ndarray] = {}
+        #: per forward width, the frozen seed block its buffer's input rows hold
+        self._seeds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def duals(self, sweep: str, width: int) -> np.ndarray:
         """The partials (``sweep="forward"``, ``(n_active, width)``) or adjoints
         (``"reverse"``, ``(n_reverse, width)``) buffer; contents arbitrary: the forward
         sweep writes every row it reads, the reverse caller zeroes it."""
         key = (sweep, width)
+        if sweep == "forward":
+            self._seeds.pop(width, None)  # the caller may write the input rows
         buf = self._duals.get(key)
         if buf is None:
             if len(self._duals) >= MAX_DUAL_WIDTHS:
                 self._duals.pop(next(iter(self._duals)))
             buf = self._duals[key] = np.empty((max(self._rows[sweep], 1), width))
+        return buf
+
+    def seeded(self, rows: np.ndarray) -> np.ndarray:
+        """The forward buffer at width ``rows.shape[1]`` with ``rows`` in its first
+        rows (the inputs' seeds).
+
+        The copy is skipped when this buffer still holds this very block from an
+        earlier call: ``rows`` frozen (read-only and owning its data: a compressed
+        Jacobian's seed block, the same at every call) and the buffer not handed out
+        since (:meth:`duals` forgets what it held; no sweep writes an input's rows)."""
+        width = rows.shape[1]
+        held = self._seeds.get(width)
+        buf = self.duals("forward", width)
+        if held is None or held[0] is not rows or held[1] is not buf:
+            buf[: rows.shape[0]] = rows
+        if not rows.flags.writeable and rows.base is None:
+            self._seeds[width] = (rows, buf)
         return buf
 
 

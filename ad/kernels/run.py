@@ -499,13 +499,13 @@ def jvp_take(
 
     ``seed_rows``: the p tangent directions as a C-contiguous ``(prog.n_in, p)`` array
     (row i: the seeds of flattened input i), copied into the inputs' dual rows with one
-    assignment; the result is gathered straight out of the dual buffer. Equal to
+    assignment (not again while the workspace holds it, if it is frozen:
+    :meth:`~ad.kernels.program.Workspace.seeded`); the result is gathered straight out
+    of the dual buffer. Equal to
     :func:`jvp`'s tangents read at those entries, and under ``policy.raising()`` a
     non-finite output value or tangent raises the same NonFiniteError."""
-    p = seed_rows.shape[1]
     ws = prog.acquire()
-    P = ws.duals("forward", p)
-    P[: prog.n_in] = seed_rows
+    P = ws.seeded(seed_rows)
     prog.load(ws, xs)
     _forward(prog, ws, P)
     if policy.raising():

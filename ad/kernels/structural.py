@@ -1119,6 +1119,33 @@ def gather_map(lw: Any, e: Any, address: Any) -> np.ndarray:
     return amap.reshape(-1)
 
 
+def scatter_cells(e: Any) -> np.ndarray:
+    """The output entry each entry of a ``scatter_add``'s operand adds into (batch rows
+    expanded; -1: none)."""
+    idx = np.asarray(e.params["idx"], dtype=np.int64).reshape(-1)
+    g = e.inputs[0]
+    size = math.prod(e.params["out_shape"])
+    batch = g.size // idx.size if idx.size else 0
+    cells = np.where(idx >= 0, np.arange(batch, dtype=np.int64)[:, None] * size + idx, -1)
+    return cells.reshape(-1)
+
+
+def scatter_map(e: Any, address: Any) -> np.ndarray | None:
+    """The gather map of a ``scatter_add`` that writes each output entry at most once
+    (a zero pad, a shift into zeros: the transpose of a slice, as reverse mode makes
+    it): the address of the entry each output entry holds, -1 = zero; None when two
+    entries add into one (a sum, not a gather)."""
+    ((g,), (o,)) = e.inputs, e.outputs
+    cells = scatter_cells(e)
+    hit = cells >= 0
+    if np.unique(cells[hit]).size != np.count_nonzero(hit):
+        return None
+    base, stride = address(g)
+    amap = np.full(o.size, -1, dtype=np.int64)
+    amap[cells[hit]] = base + np.flatnonzero(hit) * stride
+    return amap
+
+
 def gather_view(lw: Any, e: Any) -> tuple[str, Any, int] | None:
     """An alias or broadcast view for a one-operand gather that needs no copy."""
     (o,) = e.outputs
@@ -1172,12 +1199,8 @@ def lower_gather(lw: Any, e: Any) -> None:
 
 @lowering("scatter_add")
 def lower_scatter_add(lw: Any, e: Any) -> None:
-    idx = np.asarray(e.params["idx"], dtype=np.int64).reshape(-1)
     ((g,), (o,)) = e.inputs, e.outputs
-    size = math.prod(e.params["out_shape"])
-    batch = g.size // idx.size if idx.size else 0
-    cells = np.where(idx >= 0, np.arange(batch, dtype=np.int64)[:, None] * size + idx, -1)
-    cells = cells.reshape(-1)
+    cells = scatter_cells(e)
     out_slot, g_slot = lw.slot(o), lw.slot(g)
     if g.size and o.size == 1 and np.all(cells == 0):
         lw.emit("sum", out=out_slot, x=g_slot, size=g.size)

@@ -24,7 +24,9 @@ sweep of 100 was 2x faster than four of 25.
 The engines are called in one place only, :func:`sweep`: on the compiled engine it
 takes a fast path (:func:`ad.kernels.run.jvp_take`, ``vjp_take``) when the
 compression has one (:meth:`Compression.direct`): the chunk's seeds as one
-``(seeded entries, p)`` block copied into the dual rows of the inputs (outputs), and
+``(seeded entries, p)`` block copied into the dual rows of the inputs (outputs; a
+forward chunk's block is frozen, and a workspace that still holds it skips the copy),
+and
 one flat index per chunk that reads its nonzeros straight out of the dual buffer; no
 tangent, output value or sweep result is copied on the way. The reference engine, and
 a graph where the fast path does not apply (a nonzero read in an inactive output, seeds
@@ -115,8 +117,8 @@ def _split(flat: np.ndarray, vars_: Sequence[Var]) -> list[np.ndarray | None]:
 @dataclass
 class Direct:
     """The compiled engine's fast path of one chunk: its program, its seeds as one
-    C-contiguous ``(seeded entries, p)`` block (row i: the p seeds of flattened input
-    i, forward, or output i, reverse) and the flat index of its nonzeros in the
+    C-contiguous ``(seeded entries, p)`` block, read-only (row i: the p seeds of
+    flattened input i, forward, or output i, reverse) and the flat index of its nonzeros in the
     ``(rows, p)`` dual buffer (:func:`ad.kernels.run.take_index`)."""
 
     prog: Program
@@ -228,7 +230,8 @@ class Compression:
             index = run.take_index(prog, self.mode, self.pos[sel], self.kread[sel] - ch.start, p)
             if index is None:
                 return None
-            rows = np.ascontiguousarray(self._seed_block(ch.start, ch.stop).T)
+            rows = np.array(self._seed_block(ch.start, ch.stop).T, order="C")
+            rows.flags.writeable = False  # frozen: a workspace may keep it (Workspace.seeded)
             out.append(Direct(prog, rows, index))
         return out
 

@@ -183,3 +183,54 @@ def test_a_fancy_index_stays_out_of_the_groups():
     prog = run.compile(g)
     assert runs_members(prog) == 0
     assert "gather" in [table.INSTRUCTIONS[op].name for op in prog.ops]
+
+
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def gradient_program(f, n, seed=6):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, n)
+    gg = ad.reverse.gradient_graph(ad.trace(f, x), [x])
+    return gg, run.compile(gg), x, rng
+
+
+def unfused_names(prog):
+    return [
+        table.INSTRUCTIONS[op].name for op, a in zip(prog.ops, prog.act) if not a & table.MEMBER
+    ]
+
+
+def test_the_shifted_accumulates_of_a_gradient_graph_are_runs_members():
+    """The reverse mode adds the adjoints of x[1:] and x[:-1] into zeros: each entry
+    once, so from SCATTER_RUNS_MIN entries both accumulates and their sum are one
+    group (below, instructions of their own); the sweeps match the reference."""
+    assert SIZE >= fusion.SCATTER_RUNS_MIN
+    gg, prog, x, rng = gradient_program(rosenbrock, SIZE)
+    assert unfused_names(prog) == ["fused", "fused"]
+    assert runs_members(prog) == 2
+    small = gradient_program(rosenbrock, fusion.SCATTER_RUNS_MIN - 1)[1]
+    assert unfused_names(small).count("accumulate") == 2
+    np.testing.assert_allclose(
+        run.primal(prog, [x])[0], reference.evaluate(gg, [x])[gg.outputs[0].id], rtol=1e-14
+    )
+    for p in (1, 3, fusion.TANGENT_MAX_P + 1):
+        tx = rng.standard_normal((p, SIZE))
+        got, want = run.jvp(prog, [x], [tx])[1][0], reference.jvp(gg, [x], [tx])[1][0]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    bars = [rng.standard_normal((3, SIZE))]
+    got, want = run.vjp(prog, [x], bars)[1][0], reference.vjp(gg, [x], bars)[1][0]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_scatter_that_adds_two_entries_into_one_stays_an_instruction():
+    """The transpose of x[idx] with a repeated index sums: not a runs member."""
+    idx = np.concatenate([np.arange(SIZE - 1), [0]])
+    gg, prog, x, rng = gradient_program(lambda x: np.sum(np.sin(x[idx]) * x), SIZE)
+    assert runs_members(prog) == 1  # x[idx] itself: two runs
+    assert "scatter" in unfused_names(prog)
+    tx = rng.standard_normal((2, SIZE))
+    np.testing.assert_allclose(
+        run.jvp(prog, [x], [tx])[1][0], reference.jvp(gg, [x], [tx])[1][0], rtol=1e-12, atol=1e-12
+    )

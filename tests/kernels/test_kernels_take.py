@@ -94,3 +94,47 @@ def test_a_non_finite_tangent_raises_the_jvp_error(rng):
         with pytest.raises(NonFiniteError) as slow:
             run.jvp(prog, [x], [rows.T.copy()])
     assert str(fast.value) == str(slow.value) and "tangent" in str(fast.value)
+
+
+def _take_all(prog, xs, rows):
+    """Every tangent entry of every output with dual rows, by ``jvp_take``."""
+    p = rows.shape[1]
+    live = [size for (_, size, _), a in zip(prog.outputs, prog.out_active) if a]
+    pos = np.arange(live[0])  # the first output is active (two_by_three)
+    lanes = np.repeat(np.arange(p), pos.size)
+    index = run.take_index(prog, "forward", np.tile(pos, p), lanes, p)
+    return run.jvp_take(prog, xs, rows, index)
+
+
+def test_a_frozen_seed_block_is_kept_only_while_the_buffer_holds_it(program, rng):
+    """``Workspace.seeded`` skips the copy of a frozen block the buffer still holds: the
+    results stay those of fresh seeds after a jvp at the same width wrote the input
+    rows, after another width evicted the buffer, and with the block's values changed
+    (a writable block is copied at every call)."""
+    prog, xs = program
+    p = 3
+
+    def expect(rows):
+        tangents = [
+            np.ascontiguousarray(rows[:N].T),
+            np.ascontiguousarray(rows[N:].T).reshape(p, 2, N),
+        ]
+        return np.reshape(run.jvp(prog, xs, tangents)[1][0], -1)
+
+    frozen = np.array(rng.standard_normal((prog.n_in, p)), order="C")
+    frozen.flags.writeable = False
+    want = expect(frozen)
+    np.testing.assert_array_equal(_take_all(prog, xs, frozen), want)
+    np.testing.assert_array_equal(_take_all(prog, xs, frozen), want)  # copy skipped
+    other = rng.standard_normal((prog.n_in, p))
+    np.testing.assert_array_equal(_take_all(prog, xs, other), expect(other))
+    np.testing.assert_array_equal(_take_all(prog, xs, frozen), want)  # copied again
+    expect(other)  # a jvp at width p writes the input rows of the same buffer
+    np.testing.assert_array_equal(_take_all(prog, xs, frozen), want)
+    for width in (5, 7):  # two other widths: the width-p buffer is evicted
+        _take_all(prog, xs, rng.standard_normal((prog.n_in, width)))
+    np.testing.assert_array_equal(_take_all(prog, xs, frozen), want)
+    writable = frozen.copy()
+    np.testing.assert_array_equal(_take_all(prog, xs, writable), want)
+    writable[:] = other
+    np.testing.assert_array_equal(_take_all(prog, xs, writable), expect(other))

@@ -12,7 +12,7 @@ import pytest
 import ad
 from ad import reference
 from ad.errors import NonFiniteError
-from ad.kernels import run, specialise
+from ad.kernels import fusion, run, specialise
 from ad.kernels.elementwise import BINARY, UNARY
 
 SIZE = 301  # entries per group here (MIN_SIZE is lowered to 64 for these tests)
@@ -103,6 +103,29 @@ def test_the_loop_equals_the_interpreted_group_and_the_reference(name, p, monkey
         else:  # a sum adds the same terms in another order
             np.testing.assert_allclose(a, b, rtol=1e-14)
     want = reference.jvp(g, xs, tangents)
+    for a, b in zip(got[0] + got[1], want[0] + want[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("p", WIDTHS)
+def test_the_loop_of_a_gradient_graphs_accumulates_equals_the_interpreter(p, monkeypatch):
+    """The chained Rosenbrock's gradient graph: its shifted accumulates and their sum
+    are a group of two scatter runs members (from ``SCATTER_RUNS_MIN`` entries)."""
+    n = fusion.SCATTER_RUNS_MIN + 5
+    x = np.random.default_rng(8).uniform(-1, 1, n)
+
+    def f(x):
+        return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    g = ad.reverse.gradient_graph(ad.trace(f, x), [x])
+    prog = run.compile(g)
+    tangents = [np.random.default_rng(p).standard_normal((p, n))]
+    got = jvp(prog, [x], tangents, True, monkeypatch)
+    assert prog.specialised[p].groups == 2
+    interpreted = jvp(prog, [x], tangents, False, monkeypatch)
+    for a, b in zip(got[0] + got[1], interpreted[0] + interpreted[1]):
+        np.testing.assert_array_equal(a, b)
+    want = reference.jvp(g, [x], tangents)
     for a, b in zip(got[0] + got[1], want[0] + want[1]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
