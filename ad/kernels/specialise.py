@@ -205,9 +205,10 @@ def group_source(fn: str, rows: np.ndarray, p: int) -> tuple[str, list[int], lis
         else:
             value, dx, dy = BINARY[name]
             y, ty = w.read(ym, ys, need and bool(a & 4))
-        subs = {"x": x, "y": y or x, "n": str(nn)}
         out, parts = w.define(om, os_, need)
-        w.body.append(f"        x, y, n = {subs['x']}, {subs['y']}, {subs['n']}")
+        w.body += [f"        x = {x}", f"        y = {y or x}"]  # one name each: no tuple
+        if any(re.search(r"\bn\b", e) for e in (value, dx, dy) if e):
+            w.body.append(f"        n = {nn}")
         w.body.append(f"        ans = {value}")
         w.body.append(f"        {out} = ans")
         if parts:
@@ -364,8 +365,7 @@ class ForwardPlan:
                 continue
             self._stretch(prog, start, i)
             S = np.array(slots, dtype=np.int64)
-            R = _entry_maps(prog.pool, [at for at, _ in runs], size)
-            G = _segments(R, [need for _, need in runs], prog.n_active)
+            R, G = _maps(prog, i, runs, size)
             self.steps.append(("group", loop, (S, R, G, size)))
             self.groups += 1
             start = i + 1
@@ -393,6 +393,17 @@ class ForwardPlan:
             if st != 0:
                 return st + STATUS_STRIDE * first
         return 0
+
+
+def _maps(prog: Any, i: int, runs: list[tuple[int, bool]], size: int) -> tuple[Any, Any]:
+    """The entry maps and segments of the group at instruction ``i``: built once per
+    program structure (they do not depend on the width), kept in ``prog.specialised``."""
+    key = ("maps", i)
+    found = prog.specialised.get(key)
+    if found is None:
+        R = _entry_maps(prog.pool, [at for at, _ in runs], size)
+        found = prog.specialised[key] = R, _segments(R, [need for _, need in runs], prog.n_active)
+    return found
 
 
 def _entry_maps(pool: np.ndarray, runs: list[int], size: int) -> np.ndarray:

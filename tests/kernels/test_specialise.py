@@ -213,6 +213,17 @@ def test_the_stencil_runs_both_kinds_of_segments():
     assert np.array_equal(G[1:, 0], G[:-1, 1]) and G[0, 0] == 0  # they tile the entries
 
 
+def test_the_entry_maps_are_built_once_for_every_width():
+    """A group's entry maps and segments depend on the program, not on p: the plans at
+    two widths, of two traces of one structure, share them."""
+    f, xs = cases()["stencil"]
+    plans = [specialise.ForwardPlan(run.compile(ad.trace(f, *xs)), p) for p in (3, 5)]
+    maps = [[args[1:3] for kind, _, args in plan.steps if kind == "group"] for plan in plans]
+    assert maps[0]
+    for (R3, G3), (R5, G5) in zip(*maps):
+        assert R3 is R5 and G3 is G5
+
+
 def test_a_loop_numba_cannot_compile_leaves_the_group_interpreted(monkeypatch):
     if not hasattr(numba_loop_probe(), "compile"):
         pytest.skip("NUMBA_DISABLE_JIT: nothing is compiled")
