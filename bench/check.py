@@ -32,11 +32,16 @@ and revision it came from). Tolerances (stored in the baseline):
   moved the slopes by at most 0.02, a 2x slowdown of every sweep leaves a slope alone
   but a fixed per-call cost doubling does not).
 
-A figure out of tolerance is confirmed by measuring once more and keeping, per figure,
-the better of the two runs (a real slowdown shows in both; a burst of load from another
-process rarely hits the same case twice). Exit status: 1 if any figure regressed, 0
-otherwise (2 for usage errors).
-``--update-baseline`` writes the measured figures as the new baseline; ``--figures``
+A figure out of tolerance is confirmed by measuring again, up to ``CONFIRMATIONS`` (2)
+more runs while anything is still out, keeping per figure the best of the runs (a real
+slowdown shows in every run; a burst of load from another process rarely hits the same
+case in each run). One confirmation was seen to fall short on a loaded CI host: four
+figures of revision 14a4dc3 at 1.55-1.67 in both runs, all within 1.44 in a check of the
+same tree on the development machine right after. Exit status: 1 if any figure
+regressed, 0 otherwise (2 for usage errors).
+``--update-baseline`` writes the new baseline, each figure the median of ``BASELINE_RUNS``
+(3) runs (one run on this noisy host put a figure at 2x its typical value, which would
+loosen the check, or at 0.7x, which would make it fail on unchanged code); ``--figures``
 compares previously measured figures instead of measuring.
 """
 
@@ -57,6 +62,8 @@ from bench import grid, machine, sweep, timing
 
 BASELINE = Path(__file__).with_name("baseline.json")
 TOLERANCE = {"ratio": 1.5, "slope": 0.2}
+CONFIRMATIONS = 2  # runs measured again, at most, while a figure is out of tolerance
+BASELINE_RUNS = 3  # --update-baseline writes each figure's median over this many runs
 JAX_MODES = {"primal": "both", "jvp": "forward", "vjp": "reverse"}
 
 
@@ -302,6 +309,19 @@ def best_of(
     return out
 
 
+def median_of(runs: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per figure, the median over runs of its finite values (NaN if it has none)."""
+    out = {}
+    for name in sorted(set().union(*runs)):
+        vals = sorted(
+            r[name]["value"] for r in runs if name in r and math.isfinite(r[name]["value"])
+        )
+        first = next(r[name] for r in runs if name in r)
+        mid = (vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2 if vals else math.nan
+        out[name] = dict(first, value=mid)
+    return out
+
+
 def compare(now: dict[str, dict[str, Any]], base: dict[str, Any]) -> tuple[list[list[str]], bool]:
     """Rows (figure, engine, baseline, now, ratio, verdict) and whether anything regressed."""
     tol = {**TOLERANCE, **base.get("tolerance", {})}
@@ -373,6 +393,10 @@ def main(args: Any, engines: list[str], cpu: int, out_root: Path) -> int:
     if args.figures is None:
         result = measure(engines, cpu, out, quick=args.quick)
         print(f"measured {len(result['figures'])} figures in {result['meta']['seconds']:.0f} s")
+        if args.update_baseline and not args.quick:  # the typical run, not a lucky one
+            more = [measure(engines, cpu, out)["figures"] for _ in range(BASELINE_RUNS - 1)]
+            result["figures"] = median_of([result["figures"], *more])
+            print(f"baseline: each figure the median of {BASELINE_RUNS} runs")
     if args.update_baseline:
         try:
             _validate_figures(result["figures"], "this run")
@@ -400,13 +424,16 @@ def main(args: Any, engines: list[str], cpu: int, out_root: Path) -> int:
         f"{base.get('machine', {}).get('cpu_model')}, measured {base.get('measured')})"
     )
     rows, bad = compare(result["figures"], base)
-    if bad and args.figures is None:
+    runs = 1
+    while bad and args.figures is None and runs < CONFIRMATIONS + 1:
         out_of = [r[0] for r in rows if r[-1] in ("REGRESSION", "MISSING", "NOT FINITE")]
         print(f"out of tolerance: {', '.join(out_of)}; measuring once more to confirm")
         again = measure(engines, cpu, out, quick=args.quick)
         result["figures"] = best_of(result["figures"], again["figures"], base)
         rows, bad = compare(result["figures"], base)
-        print("figures below: the better of the two runs")
+        runs += 1
+    if runs > 1:
+        print(f"figures below: the best of {runs} runs")
     print_table(rows, {**TOLERANCE, **base.get("tolerance", {})})
     if os.environ.get("BENCH_SLOWDOWN"):
         print(f"note: BENCH_SLOWDOWN={os.environ['BENCH_SLOWDOWN']} was injected")

@@ -1,6 +1,7 @@
 """The regression check: tolerances, and that a 2x slowdown of either engine fails."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -246,3 +247,16 @@ def test_measured_figures_that_are_missing_or_nan_fail_the_check(tmp_path):
     r = _run("check", "--figures", str(figs), "--baseline", str(tmp_path / "base.json"))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "MISSING" in r.stdout and "NOT FINITE" in r.stdout and "check: REGRESSION" in r.stdout
+
+
+def test_the_baseline_takes_each_figures_median_over_runs():
+    from bench.check import median_of
+
+    lucky = {k: dict(v, value=v["value"] * 0.6) for k, v in FIGS.items()}
+    burst = {k: dict(v, value=v["value"] * 2) for k, v in FIGS.items()}
+    nan = {k: dict(v, value=float("nan")) for k, v in FIGS.items()}
+    assert median_of([lucky, FIGS, burst]) == FIGS
+    assert median_of([burst, nan, FIGS, lucky]) == FIGS  # the NaN run is left out
+    two = median_of([FIGS, burst])
+    assert all(two[k]["value"] == 1.5 * v["value"] for k, v in FIGS.items())
+    assert all(math.isnan(f["value"]) for f in median_of([nan]).values())
