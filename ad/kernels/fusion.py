@@ -33,10 +33,9 @@ A gather whose map is runs of consecutive slots (a slice, a zero pad, a shift, a
 concatenation: at least :data:`RUN_ENTRIES` entries per run on average), or a
 ``scatter_add`` of at least :data:`SCATTER_RUNS_MIN` entries that writes each entry at
 most once (a slice's transpose: what the reverse mode makes of ``x[1:]``, so a gradient
-graph's stencil is a group too), joins a
-group as a ``runs`` member (:data:`ad.kernels.structural.RUNS`) when none of its sources
-is defined in the group (it reads them at any entry, so they must be complete): per block
-it copies the runs' values and dual rows (transposed into its tangent column in the
+graph's stencil is a group too), joins a group as a ``runs`` member
+(:data:`ad.kernels.structural.RUNS`) when none of its sources is defined in the group
+(it reads them at any entry, so they must be complete): per block it copies the runs' values and dual rows (transposed into its tangent column in the
 tangent-major sweep) and, in reverse, adds its adjoints to the sources' rows. A
 stencil residual (a pad and shifted slices, then arithmetic) is then one group: the
 shifted copies stay in scratch instead of taking a pass of their own over memory

@@ -26,9 +26,8 @@ takes a fast path (:func:`ad.kernels.run.jvp_take`, ``vjp_take``) when the
 compression has one (:meth:`Compression.direct`): the chunk's seeds as one
 ``(seeded entries, p)`` block copied into the dual rows of the inputs (outputs; a
 forward chunk's block is frozen, and a workspace that still holds it skips the copy),
-and
-one flat index per chunk that reads its nonzeros straight out of the dual buffer; no
-tangent, output value or sweep result is copied on the way. The reference engine, and
+and one flat index per chunk that reads its nonzeros straight out of the dual buffer;
+no tangent, output value or sweep result is copied on the way. The reference engine, and
 a graph where the fast path does not apply (a nonzero read in an inactive output, seeds
 too large to keep), take the general path: per-variable tangents in, per-variable
 results out, then the nonzeros taken from them.
