@@ -35,13 +35,13 @@ concatenation: at least :data:`RUN_ENTRIES` entries per run on average), or a
 most once (a slice's transpose: what the reverse mode makes of ``x[1:]``, so a gradient
 graph's stencil is a group too), joins a group as a ``runs`` member
 (:data:`ad.kernels.structural.RUNS`) when none of its sources is defined in the group
-(it reads them at any entry, so they must be complete): per block it copies the runs' values and dual rows (transposed into its tangent column in the
-tangent-major sweep) and, in reverse, adds its adjoints to the sources' rows. A
-stencil residual (a pad and shifted slices, then arithmetic) is then one group: the
-shifted copies stay in scratch instead of taking a pass of their own over memory
-(measured on the ``sparse`` bench's Broyden residual at n = 10^4, p = 3, one core: the
-forward sweep 157 -> 104 us; on its 2-D Laplacian at p = 5: 441 -> 281 us, its zero
-pad a runs instruction of its own).
+(it reads them at any entry, so they must be complete): per block it copies the runs'
+values and dual rows (transposed into its tangent column in the tangent-major sweep)
+and, in reverse, adds its adjoints to the sources' rows. A stencil residual (a pad and
+shifted slices, then arithmetic) is then one group: the shifted copies stay in scratch
+instead of taking a pass of their own over memory (measured on the ``sparse`` bench's
+Broyden residual at n = 10^4, p = 3, one core: the forward sweep 157 -> 104 us; on its
+2-D Laplacian at p = 5: 441 -> 281 us, its zero pad a runs instruction of its own).
 
 The members keep their own instructions, which follow the ``fused`` one in the
 program, marked with the MEMBER activity bit: the unfused primal sweep that error

@@ -164,6 +164,15 @@ def test_entry_rows_equal_numpys_repeat(shape, density):
     np.testing.assert_array_equal(P.entry_rows(ptr), want)
 
 
+@pytest.mark.parametrize(
+    "counts", [[0, 0, 2, 0, 0, 3, 0], [4], [0], [], [1, 0, 0], [0, 0, 1], [2, 2, 0, 0]]
+)
+def test_entry_rows_with_empty_rows_at_either_end(counts):
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    want = np.repeat(np.arange(len(counts)), counts)
+    np.testing.assert_array_equal(P.entry_rows(ptr), want)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_symmetry_check_bisects_long_rows(seed):
     # rows longer than 16 entries are searched by bisection: check against scipy
