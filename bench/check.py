@@ -41,8 +41,9 @@ same tree on the development machine right after. Exit status: 1 if any figure
 regressed, 0 otherwise (2 for usage errors).
 ``--update-baseline`` writes the new baseline, each figure the median of ``BASELINE_RUNS``
 (3) runs (one run on this noisy host put a figure at 2x its typical value, which would
-loosen the check, or at 0.7x, which would make it fail on unchanged code); ``--figures``
-compares previously measured figures instead of measuring.
+loosen the check, or at 0.7x, which would make it fail on unchanged code; ``--quick``,
+the tests' tiny grid, takes one run); ``--figures`` compares previously measured figures
+instead of measuring.
 """
 
 from __future__ import annotations
