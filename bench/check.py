@@ -33,17 +33,17 @@ and revision it came from). Tolerances (stored in the baseline):
   but a fixed per-call cost doubling does not).
 
 A figure out of tolerance is confirmed by measuring again, up to ``CONFIRMATIONS`` (2)
-more runs while anything is still out, keeping per figure the best of the runs (a real
-slowdown shows in every run; a burst of load from another process rarely hits the same
-case in each run). One confirmation was seen to fall short on a loaded CI host: four
-figures of revision 14a4dc3 at 1.55-1.67 in both runs, all within 1.44 in a check of the
-same tree on the development machine right after. Exit status: 1 if any figure
-regressed, 0 otherwise (2 for usage errors).
-``--update-baseline`` writes the new baseline, each figure the median of ``BASELINE_RUNS``
-(3) runs (one run on this noisy host put a figure at 2x its typical value, which would
-loosen the check, or at 0.7x, which would make it fail on unchanged code; ``--quick``,
-the tests' tiny grid, takes one run); ``--figures`` compares previously measured figures
-instead of measuring.
+more runs, each in a fresh process (:func:`measure_apart`), while anything is still out,
+keeping per figure the best of the runs (a real slowdown shows in every run; a burst of
+load from another process rarely hits the same case in each run). One confirmation was
+seen to fall short on a loaded CI host: four figures of revision 14a4dc3 at 1.55-1.67 in
+both runs, all within 1.44 in a check of the same tree on the development machine right
+after. Exit status: 1 if any figure regressed, 0 otherwise (2 for usage errors).
+``--update-baseline`` writes the new baseline, each figure the median of
+``BASELINE_RUNS`` (3) runs in separate processes (one run on this noisy host put a
+figure at 2x its typical value, which would loosen the check, or at 0.7x, which would
+make it fail on unchanged code; ``--quick``, the tests' tiny grid, takes one run);
+``--figures`` compares previously measured figures instead of measuring.
 """
 
 from __future__ import annotations
@@ -237,6 +237,17 @@ def measure(engines: list[str], cpu: int, out: Path, quick: bool = False) -> dic
     return result
 
 
+def measure_apart(engines: list[str], cpu: int, out: Path, quick: bool = False) -> dict[str, Any]:
+    """:func:`measure` in a fresh process (spawned: it inherits the pinning and the
+    environment). Some figures are bimodal per process on this host (``vector_fwd``:
+    0.14 in one process, 0.20-0.21 in most others, every run within each), so runs meant
+    to differ in that must not share one."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(measure, (engines, cpu, out, quick))
+
+
 def _fig(value: float, engine: str, kind: str = "ratio") -> dict[str, Any]:
     return {"value": float(value), "engine": engine, "kind": kind}
 
@@ -395,7 +406,7 @@ def main(args: Any, engines: list[str], cpu: int, out_root: Path) -> int:
         result = measure(engines, cpu, out, quick=args.quick)
         print(f"measured {len(result['figures'])} figures in {result['meta']['seconds']:.0f} s")
         if args.update_baseline and not args.quick:  # the typical run, not a lucky one
-            more = [measure(engines, cpu, out)["figures"] for _ in range(BASELINE_RUNS - 1)]
+            more = [measure_apart(engines, cpu, out)["figures"] for _ in range(BASELINE_RUNS - 1)]
             result["figures"] = median_of([result["figures"], *more])
             print(f"baseline: each figure the median of {BASELINE_RUNS} runs")
     if args.update_baseline:
@@ -429,7 +440,7 @@ def main(args: Any, engines: list[str], cpu: int, out_root: Path) -> int:
     while bad and args.figures is None and runs < CONFIRMATIONS + 1:
         out_of = [r[0] for r in rows if r[-1] in ("REGRESSION", "MISSING", "NOT FINITE")]
         print(f"out of tolerance: {', '.join(out_of)}; measuring once more to confirm")
-        again = measure(engines, cpu, out, quick=args.quick)
+        again = measure_apart(engines, cpu, out, quick=args.quick)
         result["figures"] = best_of(result["figures"], again["figures"], base)
         rows, bad = compare(result["figures"], base)
         runs += 1
