@@ -256,7 +256,7 @@ def check() -> dict[str, list[Cell]]:
         "random": [
             Cell("random", n, 8, RANDOM_T, (1, 8), False, False, ("vs_n",)) for n in (8, 32, 128)
         ]
-        + [Cell("random", 8, m, RANDOM_T, (1, 8), False, False, ("vs_m",)) for m in (32, 128)],
+        + [Cell("random", 8, m, RANDOM_T, (1, 8), False, False, ("vs_m",)) for m in (32, 128, 512)],
         "linear": [Cell("linear", LINEAR_N, LINEAR_N, fd=False, tags=("ratio",))],
         "mlp": [Cell("mlp", 32, 8, fd=False, tags=("vs_n",))],
         "rosenbrock": [Cell("rosenbrock", 1000, 1, fd=False, tags=("size",))],
