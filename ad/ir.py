@@ -228,15 +228,18 @@ class Graph:
         """Which equations the Vars ``wanted`` (ids) depend on, and for every Var they
         read (and every wanted one) the index of its last reader among them
         (``len(eqns)`` for a wanted Var): one backward pass over the list."""
-        end = len(self.eqns)
+        eqns = self.eqns
+        end = len(eqns)
         need = dict.fromkeys(wanted, end)
         keep = [False] * end
         for i in range(end - 1, -1, -1):
-            e = self.eqns[i]
-            if any(v.id in need for v in e.outputs):
-                keep[i] = True
-                for v in e.inputs:
-                    need.setdefault(v.id, i)
+            e = eqns[i]
+            for v in e.outputs:
+                if v.id in need:
+                    keep[i] = True
+                    for u in e.inputs:
+                        need.setdefault(u.id, i)
+                    break
         return keep, need
 
     def live(self) -> Graph:

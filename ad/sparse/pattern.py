@@ -127,7 +127,9 @@ def _gather_rows(base: Pattern, src: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 @_jit
 def _union2(pa, ia, pb, ib):
-    """Row-wise union of two patterns with equal row counts (sorted merge)."""
+    """Row-wise union of two patterns with equal row counts (sorted merge). The
+    indices are a view of a buffer of both inputs' length (no copy to the exact size:
+    63 -> 56 us for the last union of the Rosenbrock Hessian's detection at 10^4)."""
     n = pa.shape[0] - 1
     ptr = np.empty(n + 1, np.int64)
     out = np.empty(ia.shape[0] + ib.shape[0], np.int64)
@@ -157,7 +159,7 @@ def _union2(pa, ia, pb, ib):
             j += 1
             o += 1
         ptr[r + 1] = o
-    return ptr, out[:o].copy()
+    return ptr, out[:o]
 
 
 @_jit
@@ -360,7 +362,7 @@ def _union_singles(a, b):
             idx[o] = y
             o += 1
         ptr[r + 1] = o
-    return np.empty(0, np.int64), ptr, idx[:o].copy()
+    return np.empty(0, np.int64), ptr, idx[:o]
 
 
 @_jit
@@ -427,35 +429,33 @@ def transpose(ptr, idx, n_cols):
 
 @_jit
 def is_symmetric(ptr, idx):
-    """True if the square CSR pattern (sorted, unique rows) equals its transpose: every
-    entry (r, c) above the diagonal has its mirror (c, r), found in row c (a scan of a
-    short row, a bisection of a long one), and there are as many entries below the
-    diagonal as above (so the mirrors are all of them). Reads only: no cursor array."""
+    """True if the square CSR pattern (sorted, unique rows) equals its transpose.
+
+    One pass over the rows in order, no search: row c's entries above the diagonal
+    (c, r1 < r2 < ...) must be mirrored by the entries (r1, c), (r2, c), ... that rows
+    r1 < r2 < ... hold below theirs, and those arrive in that order. A cursor per row
+    points at its next unmatched entry above the diagonal; every entry below the
+    diagonal must be where its column's cursor points, and at the end every cursor
+    must have reached its row's end (1.3-2x faster than a search per entry above the
+    diagonal, on the sparse bench's patterns at n = 10^4)."""
     n = ptr.shape[0] - 1
-    above = 0
-    below = 0
+    cur = np.empty(n, np.int64)
     for r in range(n):
-        for t in range(ptr[r], ptr[r + 1]):
+        t, end = ptr[r], ptr[r + 1]
+        while t < end and idx[t] < r:
             c = idx[t]
-            if c < r:
-                below += 1
-            elif c > r:
-                above += 1
-                a, b = ptr[c], ptr[c + 1]
-                if b - a > 16:
-                    hi = b
-                    while a < hi:
-                        mid = (a + hi) >> 1
-                        if idx[mid] < r:
-                            a = mid + 1
-                        else:
-                            hi = mid
-                else:
-                    while a < b and idx[a] < r:
-                        a += 1
-                if a == b or idx[a] != r:
-                    return False
-    return above == below
+            u = cur[c]
+            if u == ptr[c + 1] or idx[u] != r:
+                return False
+            cur[c] = u + 1
+            t += 1
+        if t < end and idx[t] == r:
+            t += 1
+        cur[r] = t
+    for r in range(n):
+        if cur[r] != ptr[r + 1]:
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------------

@@ -63,6 +63,28 @@ def test_symmetry_check_on_delicate_patterns():
     assert P.is_symmetric(np.zeros(4, np.int64), np.zeros(0, np.int64))  # 3 x 3, empty
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 12), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1), st.data())
+def test_symmetry_check_finds_any_one_entry_without_its_mirror(n, density, seed, data):
+    """Symmetric patterns, then each with one entry dropped: the check agrees with
+    scipy's A == A^T on both (dropping a diagonal entry keeps the symmetry)."""
+    A = random_pattern(np.random.default_rng(seed), n, n, density)
+    S = (A + A.T).astype(bool).tocsr()
+    S.sort_indices()
+    assert P.is_symmetric(*arrays(S))
+    if S.nnz == 0:
+        return
+    drop = data.draw(st.integers(0, S.nnz - 1))
+    ptr, idx = arrays(S)
+    row = np.searchsorted(ptr, drop, side="right") - 1
+    D = sp.csr_array(
+        (np.ones(S.nnz - 1, bool), np.delete(idx, drop), ptr - (np.arange(n + 1) > row)),
+        shape=(n, n),
+    )
+    assert P.is_symmetric(*arrays(D)) == (idx[drop] == row)
+    assert P.is_symmetric(*arrays(D)) == ((D != D.T).nnz == 0)
+
+
 singles = st.lists(st.integers(-1, 6), min_size=1, max_size=12)
 
 
