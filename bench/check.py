@@ -244,8 +244,8 @@ def measure(engines: list[str], cpu: int, out: Path, quick: bool = False) -> dic
 def measure_apart(engines: list[str], cpu: int, out: Path, quick: bool = False) -> dict[str, Any]:
     """:func:`measure` in a fresh process (spawned: it inherits the pinning and the
     environment). Some figures are bimodal per process on this host (``vector_fwd``:
-    0.14 in one process, 0.20-0.21 in most others, every run within each), so runs meant
-    to differ in that must not share one."""
+    the best of three runs 0.16 in one process, 0.21 in another; the median of three
+    runs in one process 0.14), so runs meant to differ in that must not share one."""
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
