@@ -125,6 +125,19 @@ def test_confirmation_keeps_a_real_slowdown_and_drops_a_burst():
 # -- the baseline is validated before measuring; missing and NaN figures fail --------------
 
 
+def test_a_confirmation_measures_only_the_families_of_the_figures_out():
+    from bench.check import families_of
+
+    assert families_of(["omega_rev:mlp"]) == {"mlp"}
+    assert families_of(["jax:seminar:trace_inv:jvp", "omega_fwd:seminar:trace_inv"]) == {"seminar"}
+    assert families_of(["slope_rev_m:random", "vector_fwd:random", "jax:linear:vjp"]) == {
+        "random",
+        "linear",
+    }
+    assert families_of(["omega_fwd:linear"], quick=True) == {"linear"}
+    assert families_of([]) == set()
+
+
 def test_a_missing_or_non_finite_figure_fails_the_comparison():
     now = {k: dict(v) for k, v in FIGS.items() if k != "omega_rev:random"}
     now["omega_fwd:random"]["value"] = float("nan")
