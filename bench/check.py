@@ -42,7 +42,7 @@ and revision it came from). Tolerances (stored in the baseline):
 A figure out of tolerance is confirmed by measuring again the families whose figures
 are out (:func:`families_of`: 10-50 s for one family, against about 90 for the whole
 grid), each time in a fresh process (:func:`measure_apart`), while anything is still out:
-up to ``CONFIRMATIONS`` (4) more runs, none started after ``CONFIRM_SECONDS`` (240) of
+up to ``CONFIRMATIONS`` (4) more runs, none started after ``CONFIRM_SECONDS`` (180) of
 confirming, keeping per figure the best of the runs (a real slowdown shows in every run;
 a burst of load from another process rarely hits the same case in each run). Fewer
 whole-grid runs were seen to fall short: on a loaded CI host, four figures of revision
@@ -76,7 +76,7 @@ from bench import grid, machine, sweep, timing
 BASELINE = Path(__file__).with_name("baseline.json")
 TOLERANCE = {"ratio": 1.5, "slope": 0.3}
 CONFIRMATIONS = 4  # runs measured again, at most, while a figure is out of tolerance
-CONFIRM_SECONDS = 240  # ... and no new one after this many seconds of confirming
+CONFIRM_SECONDS = 180  # ... and none started after this many seconds (CI: under 20 min)
 BASELINE_RUNS = 5  # --update-baseline writes each figure's median over this many runs
 JAX_MODES = {"primal": "both", "jvp": "forward", "vjp": "reverse"}
 
