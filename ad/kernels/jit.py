@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numba
+import numpy as np
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -87,6 +88,27 @@ def _borrow_in_python(arr: Any) -> Any:
 #: forward sweep (p = 1) 1.28 -> 1.13 x primal, record + adjoint 1.75 -> 1.5 x primal.
 #: Under ``NUMBA_DISABLE_JIT=1`` it returns ``arr`` itself.
 borrowed = _borrow_in_python if numba.config.DISABLE_JIT else _borrow
+
+
+@intrinsic
+def _bits_as_float(typingctx: Any, bits: Any) -> Any:
+    if not isinstance(bits, types.Integer) or bits.bitwidth != 64:
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(bits), codegen
+
+
+def _bits_as_float_in_python(bits: int) -> float:
+    return float(np.int64(bits).view(np.float64))
+
+
+#: ``bits_as_float(i)`` (inside a kernel): the float64 whose IEEE bit pattern is the
+#: int64 ``i`` (a bit cast, one instruction that LLVM vectorises; ``_exp`` builds its
+#: power of two with it). Under ``NUMBA_DISABLE_JIT=1``, NumPy's ``view``.
+bits_as_float = _bits_as_float_in_python if numba.config.DISABLE_JIT else _bits_as_float
 
 
 def sources_digest(folder: Path = Path(__file__).parent) -> str:

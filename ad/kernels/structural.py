@@ -531,18 +531,29 @@ def _move_runs(buf, pool, n, out, x, size, back):
     """Entries [x, x + size) of the output's rows of ``buf`` (the values, or the dual
     rows: a run's sources have rows in both or in neither) from its runs' rows, zero
     where a run has none; ``back``: the transpose, the output's rows added to the
-    sources' rows."""
+    sources' rows.
+
+    A run of rows is one contiguous range of the flat buffer, copied by a loop over
+    views indexed by its own counter (which vectorises). A slice assignment of rows
+    ``buf[a:b] = buf[c:d]`` would run Numba's generic loop nest over (rows, p), 5x
+    slower at p = 5 (the pad of the ``sparse`` bench's Laplacian at n = 10^4: 50 us)."""
+    flat = buf.reshape(-1)
+    w = flat.size // buf.shape[0] if buf.shape[0] else 1
     t0, t1 = _block_runs(pool, n, x, size)
     for t in range(t0, t1):
         e, s, ln = _clip(pool, n, t, x, size)
         has = 0 <= s < buf.shape[0]
-        if back:
-            if has:
-                buf[s : s + ln] += buf[out + e : out + e + ln]
-        elif has:
-            buf[out + e : out + e + ln] = buf[s : s + ln]
-        else:
-            buf[out + e : out + e + ln] = 0.0
+        mine = flat[(out + e) * w : (out + e + ln) * w]
+        if has:
+            src = flat[s * w : (s + ln) * w]
+            if back:
+                for i in range(mine.size):
+                    src[i] += mine[i]
+            else:
+                for i in range(mine.size):
+                    mine[i] = src[i]
+        elif not back:
+            mine[:] = 0.0
 
 
 @kjit

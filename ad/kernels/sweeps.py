@@ -21,6 +21,7 @@ from ad.kernels.elementwise import (
     _asin,
     _dipow,
     _div,
+    _exp,
     _ipow,
     _log,
     _log1p,
@@ -411,7 +412,7 @@ def _exp_primal(act, pool, values, work, out, x_, size):
     o_v, x_v = values[out : out + size], values[x_ : x_ + size]
     for k in range(size):
         x = x_v[k]
-        o_v[k] = math.exp(x)
+        o_v[k] = _exp(x)
     return 0
 
 
@@ -421,7 +422,7 @@ def _exp_forward(act, pool, values, duals, work, unit, out, x_, size):
     if not act & 1:
         for k in range(size):
             x = x_v[k]
-            o_v[k] = math.exp(x)
+            o_v[k] = _exp(x)
         return 0
     p = duals.shape[1]
     o_d, x_d = duals[out : out + size], duals[x_ : x_ + size]
@@ -429,13 +430,13 @@ def _exp_forward(act, pool, values, duals, work, unit, out, x_, size):
         o_1, x_1 = o_d.reshape(size), x_d.reshape(size)
         for k in range(size):
             x = x_v[k]
-            ans = math.exp(x)
+            ans = _exp(x)
             o_v[k] = ans
             o_1[k] = (ans) * x_1[k]
         return 0
     for k in range(size):
         x = x_v[k]
-        ans = math.exp(x)
+        ans = _exp(x)
         o_v[k] = ans
         d = ans
         for r in range(p):
@@ -468,7 +469,7 @@ def _exp_tangents(act, values, T, D, co, cx, cy, out, x_, size):
     d_v = D[0, :size]
     for k in range(size):
         x = x_v[k]
-        ans = math.exp(x)
+        ans = _exp(x)
         o_v[k] = ans
         d_v[k] = ans
     O, X = T[co], T[cx]
@@ -4613,7 +4614,7 @@ def primal_sweep(ops, ptr, code, pool, act, values, work, fused):
             st = _exp_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
         elif op == 9:  # exp.s
             x = values[code[j + 1]]
-            values[code[j]] = math.exp(x)
+            values[code[j]] = _exp(x)
         elif op == 10:  # log
             # out, x, size
             st = _log_primal(a, pool, values, work, code[j], code[j + 1], code[j + 2])
@@ -4888,7 +4889,7 @@ def forward_sweep(ops, ptr, code, pool, act, values, duals, work, unit):
         elif op == 9:  # exp.s
             o_, x_ = code[j], code[j + 1]
             x = values[x_]
-            ans = math.exp(x)
+            ans = _exp(x)
             values[o_] = ans
             if a & 1:
                 d = ans
