@@ -117,10 +117,12 @@ def _exp(x):
     Not ``math.exp``: libm's exp is a call, and a call keeps LLVM from vectorising the
     loop around it. Every step here is arithmetic, a table read, a select or a bit
     cast, so a loop of ``_exp`` vectorises. Measured on this project's host (AVX-512,
-    10^4 entries, one core): 6x libm's exp in a loop, within 1.3x of NumPy's own SIMD
-    exp; and where the loop does not vectorise (p partials per entry) still faster
-    than libm's. The power 2^k' is two factors, each normal for every k' in range, so
-    overflow, underflow and subnormal results come out of one rounded product."""
+    10^4 entries, one core): 10.9 us against 43 us for libm's exp in the same loop
+    (NumPy's own SIMD exp: 8.1 us). Where the loop does not vectorise (p partials per
+    entry) it is about libm's speed: faster in throughput (66 against 80 us with 5
+    products per entry), slower on a dependency chain (20 against 11 ns a step). The
+    power 2^k' is two factors, each normal for every k' in range, so overflow,
+    underflow and subnormal results come out of one rounded product."""
     xc = 710.0 if x > 710.0 else x  # e^710 overflows, e^-746 underflows: k stays small
     xc = -746.0 if xc < -746.0 else xc  # NaN passes both through
     k = math.floor((0.0 if xc != xc else xc) * _EXP_SCALE + 0.5)
