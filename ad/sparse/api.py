@@ -57,6 +57,7 @@ from ad.sparse.pattern import (
     hessian_pattern,
     is_symmetric,
     jacobian_pattern,
+    max_column_count,
     symmetrize,
 )
 
@@ -153,7 +154,7 @@ class JacobianPlan(_Entries):
         self._compressions: dict[str, Compression] = {}
         self._auto: str | None = None
         #: the lower bound of the row colours: the most nonzeros in a column
-        self.row_bound = int(np.bincount(self.pattern.indices, minlength=self.n).max(initial=0))
+        self.row_bound = int(max_column_count(csr_arrays(self.pattern)[1], self.n))
 
     def __repr__(self) -> str:
         return f"<JacobianPlan {self.m} x {self.n}, nnz={self.nnz}>"

@@ -43,10 +43,12 @@ mod 5). Unknowns numbered j = i k + l on a grid of width k, that is colour
 (j + s (j // k)) mod w: the grouping tries w = the lower bound, k each column offset
 within a widest row (the grid width is one) and s = 0..w-1, each pair first on that
 row alone, and keeps the first pair under which no row has two columns of one colour
-(a check of every row; at most 8 are run). When it succeeds it is optimal; 5 colours
-on the 5-point Laplacian at every grid size in the benchmark, in one or two passes
-over the pattern (smallest-last needs its distance-2 degrees and bucket queue first:
-0.12 against 1.1 ms at n = 10^4, timeit on one core).
+(a check of every row, at most 8 of them, each for a pair that has passed
+:data:`LATTICE_SAMPLE` rows spread over the pattern first: on the 5-point Laplacian
+the offsets next to the grid width pass the widest row and fail elsewhere). When it
+succeeds it is optimal; 5 colours on the 5-point Laplacian at every grid size in the
+benchmark, in one pass over the pattern (smallest-last needs its distance-2 degrees
+and bucket queue first: 0.12 against 1.1 ms at n = 10^4, timeit on one core).
 
 ``best`` (the default) stops as soon as the count meets the lower bound, trying in
 turn: the banded grouping (one pass; optimal on full bands), the lattice grouping,
@@ -91,6 +93,8 @@ ORDERINGS = (
 )
 #: What ``ordering="best"`` tries, cheapest first, until the count meets the lower bound.
 BEST = ("banded", "lattice", "smallest_last", "natural", "dsatur", "dsatur_degree")
+#: Rows a lattice pair is first tried on, spread over the pattern, before every row.
+LATTICE_SAMPLE = 64
 #: The kinds of colouring and the mode each serves.
 KINDS = {"column": "forward", "row": "reverse", "star": "forward over reverse"}
 
@@ -495,7 +499,8 @@ def _lattice(ptr, idx, n, w, with_row):
                     ok = False
                     break
                 seen[c] = -2 - s - w * t
-            if not ok:
+            step = max(1, (ptr.shape[0] - 1) // LATTICE_SAMPLE)
+            if not ok or not _lattice_rows(ptr, idx, n, w, k, s, with_row, seen, step, empty):
                 continue
             if full_checks == 8:
                 return empty
@@ -509,25 +514,37 @@ def _lattice(ptr, idx, n, w, with_row):
                 if jk == k:
                     jk = 0
                     qs = qs + s - w if qs + s >= w else qs + s
-            seen[:] = -1
-            for r in range(ptr.shape[0] - 1):
-                if with_row and r < n:
-                    seen[colors[r]] = r
-                for u in range(ptr[r], ptr[r + 1]):
-                    j = idx[u]
-                    if with_row and j == r:
-                        continue
-                    c = colors[j]
-                    if seen[c] == r:
-                        ok = False
-                        break
-                    seen[c] = r
-                if not ok:
-                    break
-            if ok:
+            if _lattice_rows(ptr, idx, n, w, k, s, with_row, seen, 1, colors):
                 return colors
-            seen[:] = -1
     return empty
+
+
+@_jit
+def _lattice_rows(ptr, idx, n, w, k, s, with_row, seen, step, colors):
+    """Whether rows 0, step, 2 step, ... have their columns (and, ``with_row``, the
+    row's own index) in distinct colours: ``colors[j]``, or when ``colors`` is empty
+    the lattice pair's (j + s (j // k)) mod w. With ``step`` = rows //
+    :data:`LATTICE_SAMPLE` a sample spread over the pattern, tried first (a pair that
+    fails somewhere mostly fails on many rows: on the 5-point Laplacian the offsets
+    next to the grid width do); with ``step`` = 1 the check of every row. Leaves
+    ``seen`` all -1."""
+    ok = True
+    for r in range(0, ptr.shape[0] - 1, step):
+        if with_row and r < n:
+            seen[colors[r] if colors.size else (r + s * (r // k)) % w] = r
+        for u in range(ptr[r], ptr[r + 1]):
+            j = idx[u]
+            if with_row and j == r:
+                continue
+            c = colors[j] if colors.size else (j + s * (j // k)) % w
+            if seen[c] == r:
+                ok = False
+                break
+            seen[c] = r
+        if not ok:
+            break
+    seen[:] = -1
+    return ok
 
 
 @_jit

@@ -17,10 +17,10 @@ the benchmark's families. Like the Graph, the pattern is that of the control flo
 taken when the function was traced (``np.where`` masks and indices are concrete).
 
 The set operations are Numba kernels over CSR arrays, so a banded pattern with 10^5
-rows costs a few milliseconds per equation. Patterns with at most one entry per row
-(inputs, slices, pads, concatenations, elementwise functions of one of them: most
-variables of a stencil or banded residual) are kept as one column per row instead,
-and their gathers and unions are single passes over that array.
+rows costs a few milliseconds per equation. Patterns with at most a few entries per row
+(inputs, slices, pads, concatenations, elementwise functions of a few of them: the
+variables of a stencil or banded residual) are kept as a table of columns per entry
+instead, and their gathers and unions are passes over its lines.
 
 Rules use them through :class:`Ops` (``S`` in a rule's signature): ``take`` (a
 gather), ``add_into`` (a scatter-add), ``union``, ``pairs`` (an arbitrary list of
@@ -289,33 +289,59 @@ def _group(targets, n_out):
 
 
 @_jit
-def _single_csr(col):
-    """CSR arrays of a one-entry-per-row pattern (col[k] < 0: row k empty)."""
-    n = col.shape[0]
-    ptr = np.empty(n + 1, np.int64)
-    ptr[0] = 0
-    k = 0
+def _table_csr(cols):
+    """CSR arrays of an entry-column table (K x n: entry r depends on the columns
+    ``cols[:, r]`` that are >= 0, distinct), each row sorted.
+
+    Every pass runs over whole lines, so none loops per entry over its few columns
+    (an insertion sort per entry took 1.4-2x the time, K = 3 to 5 at n = 10^4):
+    - a sorting network across the lines (odd-even transposition, compare-exchange of
+      two lines per pass) on a copy read as unsigned, where -1 (no column) is the
+      largest: each entry's columns come first, ascending;
+    - line q then goes to position ptr[r] + q of every entry r, written for all r
+      without a test, lines from the last to the first: a write past an entry's own
+      columns lands on a later entry's slot of a lower line (or the same line, a
+      later entry), which is written after it; K spare slots take the writes past
+      the end."""
+    K, n = cols.shape
+    u = cols.view(np.uint64).copy()
+    for rnd in range(K):
+        for i in range(rnd % 2, K - 1, 2):
+            a, b = u[i], u[i + 1]
+            for r in range(n):
+                x, y = a[r], b[r]
+                a[r] = min(x, y)
+                b[r] = max(x, y)
+    ptr = np.zeros(n + 1, np.int64)
+    for q in range(K):
+        line = cols[q]
+        for r in range(n):
+            ptr[r + 1] += line[r] >= 0
     for r in range(n):
-        if col[r] >= 0:
-            k += 1
-        ptr[r + 1] = k
-    idx = np.empty(k, np.int64)
-    k = 0
-    for r in range(n):
-        if col[r] >= 0:
-            idx[k] = col[r]
-            k += 1
-    return ptr, idx
+        ptr[r + 1] += ptr[r]
+    idx = np.empty(ptr[n] + K, np.int64)
+    ordered = u.view(np.int64)
+    for q in range(K - 1, -1, -1):
+        line = ordered[q]
+        for r in range(n):
+            idx[ptr[r] + q] = line[r]
+    return ptr, idx[: ptr[n]]
 
 
 @_jit
-def _take_single(col, src):
-    """A gather of a one-entry-per-row pattern: row r is row src[r] (-1: empty)."""
-    out = np.empty(src.shape[0], np.int64)
-    for r in range(src.shape[0]):
-        s = src[r]
-        out[r] = col[s] if s >= 0 else -1
-    return out
+def _take_table(cols, src):
+    """A gather of an entry-column table: entry r is entry src[r] (-1: empty); and
+    whether any entry has a column."""
+    out = np.empty((cols.shape[0], src.shape[0]), np.int64)
+    top = -1
+    for q in range(cols.shape[0]):
+        row, o = cols[q], out[q]
+        for r in range(src.shape[0]):
+            s = src[r]
+            c = row[s] if s >= 0 else -1
+            o[r] = c
+            top = max(top, c)
+    return out, top >= 0
 
 
 @_jit
@@ -327,42 +353,61 @@ def _take_mask(mask, src):
         s = src[r]
         z = True if s < 0 else mask[s]
         out[r] = z
-        known = known or z
+        known |= z  # no branch: the loop vectorises
     return out, known
 
 
 @_jit
-def _union_singles(a, b):
-    """Row-wise union of two one-entry-per-row patterns: (col, empty, empty) while
-    every row keeps at most one entry, else (empty, indptr, indices)."""
-    n = a.shape[0]
-    two = 0
-    for r in range(n):
-        if a[r] >= 0 and b[r] >= 0 and a[r] != b[r]:
-            two += 1
-    if two == 0:
-        col = np.empty(n, np.int64)
+def _union_tables(a, b):
+    """Row-wise union of two entry-column tables (Ka x n, Kb x n): a's lines, then
+    b's with the columns already in a's entry dropped (-1). A line of b with columns
+    left goes into the holes of a line already there if it fits (the lone corner
+    entry of a tridiagonal Hessian's third line), else is appended. ``a`` itself when
+    b adds nothing. Each pass runs over whole lines, so the loops vectorise (no loop
+    per entry over its few columns)."""
+    ka, n = a.shape
+    kb = b.shape[0]
+    extra = np.empty((kb, n), np.int64)
+    kept = np.zeros(kb, np.bool_)
+    for k in range(kb):
+        e = extra[k]
+        e[:] = b[k]
+        for q in range(ka):
+            aq = a[q]
+            for r in range(n):
+                e[r] = -1 if aq[r] == e[r] else e[r]
+        live = False
         for r in range(n):
-            col[r] = a[r] if a[r] >= 0 else b[r]
-        return col, np.empty(0, np.int64), np.empty(0, np.int64)
-    ptr = np.empty(n + 1, np.int64)
-    idx = np.empty(n + two, np.int64)
-    ptr[0] = 0
-    o = 0
-    for r in range(n):
-        x, y = a[r], b[r]
-        if x >= 0 and y >= 0 and x != y:
-            idx[o] = min(x, y)
-            idx[o + 1] = max(x, y)
-            o += 2
-        elif x >= 0:
-            idx[o] = x
-            o += 1
-        elif y >= 0:
-            idx[o] = y
-            o += 1
-        ptr[r + 1] = o
-    return np.empty(0, np.int64), ptr, idx[:o]
+            live |= e[r] >= 0
+        kept[k] = live
+    if not kept.any():
+        return a
+    out = np.empty((ka + kb, n), np.int64)
+    out[:ka] = a
+    lines = ka
+    for k in range(kb):
+        if not kept[k]:
+            continue
+        e = extra[k]
+        into = lines
+        for q in range(lines):
+            fits = True
+            line = out[q]
+            for r in range(n):
+                if e[r] >= 0 and line[r] >= 0:
+                    fits = False
+                    break
+            if fits:
+                into = q
+                break
+        if into == lines:
+            out[lines] = e
+            lines += 1
+        else:
+            line = out[into]
+            for r in range(n):
+                line[r] = e[r] if e[r] >= 0 else line[r]
+    return out[:lines]
 
 
 @_jit
@@ -405,6 +450,19 @@ def _union_with_single(indptr, indices, col):
             o += 1
         ptr[r + 1] = o
     return ptr, out
+
+
+@_jit
+def max_column_count(idx, n_cols):
+    """The most entries any of the ``n_cols`` columns has (int64 column indices): the
+    lower bound of a row colouring (one pass, against three for ``np.bincount``)."""
+    count = np.zeros(n_cols, np.int64)
+    for t in range(idx.shape[0]):
+        count[idx[t]] += 1
+    top = 0
+    for j in range(n_cols):
+        top = max(top, count[j])
+    return top
 
 
 @_jit
@@ -463,16 +521,21 @@ def is_symmetric(ptr, idx):
 # ----------------------------------------------------------------------------------
 
 _EMPTY = np.zeros(0, np.int64)
+#: The most lines an entry-column table takes before a union makes it CSR.
+TABLE_MAX = 8
 
 
 class Pattern:
     """The dependency sets of one variable: CSR arrays over its entries (C order), or
     none for a constant (no dependency; ``value()`` gives its value).
 
-    A pattern with at most one entry per row (an input, a slice, a pad, an elementwise
-    function of one of them) is kept as ``col`` instead, ``col[k]`` the column of row k
-    (-1: empty): gathers and unions of such patterns are one pass over an integer
-    array, not a CSR rebuild. ``indptr`` / ``indices`` are derived from it on first use.
+    A pattern with at most :data:`TABLE_MAX` entries per row (an input, a slice, a pad,
+    an elementwise function of a few of them: a stencil) is kept as an entry-column
+    table ``cols`` instead, K x size: row k's columns are ``cols[:, k]``, those >= 0,
+    distinct, in no order. Gathers and unions of tables are passes over K lines of
+    integers that vectorise, not CSR rebuilds with a loop per row of a few entries
+    (the Laplacian's four unions of shifted neighbours at n = 10^4: see the README's
+    sparse section). ``indptr`` / ``indices`` (rows sorted) are derived on first use.
 
     ``zero`` (flat boolean, or None) marks entries known to be exactly zero: their rows
     are empty, and a product with them contributes no dependency (the zero-padded
@@ -483,7 +546,7 @@ class Pattern:
         "size",
         "_indptr",
         "_indices",
-        "col",
+        "cols",
         "constant",
         "_value",
         "zero",
@@ -498,26 +561,26 @@ class Pattern:
         indices: np.ndarray | None = None,
         value: Any = None,
         zero: np.ndarray | None = None,
-        col: np.ndarray | None = None,
+        cols: np.ndarray | None = None,
     ):
         self.shape = shape if type(shape) is tuple else tuple(int(d) for d in shape)
         self.size = math.prod(self.shape)
         self._indptr = indptr
         self._indices = indices
-        self.col = col
+        self.cols = cols
         #: True if no entry depends on an input
-        self.constant = indptr is None and col is None
+        self.constant = indptr is None and cols is None
         self._value = value
         self.zero = zero if zero is not None and zero.any() else None  # None: none known
-        self._zero_known = zero is not None or indptr is not None or col is not None
+        self._zero_known = zero is not None or indptr is not None or cols is not None
         #: an input's own pattern: entry k depends on column offset + k (else -1)
         self.offset = -1
 
     @property
     def indptr(self) -> np.ndarray | None:
         """CSR row pointers (None for a constant)."""
-        if self._indptr is None and self.col is not None:
-            self._indptr, self._indices = _single_csr(self.col)
+        if self._indptr is None and self.cols is not None:
+            self._indptr, self._indices = _table_csr(np.ascontiguousarray(self.cols))
         return self._indptr
 
     @property
@@ -527,14 +590,14 @@ class Pattern:
 
     @property
     def nnz(self) -> int:
-        if self.col is not None:
-            return int(np.count_nonzero(self.col >= 0))
+        if self.cols is not None:
+            return int(np.count_nonzero(self.cols >= 0))
         return 0 if self._indptr is None else int(self._indptr[-1])
 
     def same(self, other: Pattern) -> bool:
         """True if both hold the same index arrays (equal dependency sets)."""
-        if self.col is not None:
-            return self.col is other.col
+        if self.cols is not None:
+            return self.cols is other.cols
         return self._indptr is other._indptr and self._indices is other._indices
 
     def value(self) -> np.ndarray | None:
@@ -551,11 +614,17 @@ class Pattern:
         return f"<Pattern shape={self.shape} {kind}>"
 
 
-def _single(shape: tuple[int, ...], col: np.ndarray, zero: np.ndarray | None = None) -> Pattern:
-    """A one-entry-per-row pattern (constant if every row is empty)."""
-    if col.size and col.max() >= 0:
-        return Pattern(shape, col=col, zero=zero)
-    return Pattern(shape, zero=zero)
+def _table(
+    shape: tuple[int, ...],
+    cols: np.ndarray,
+    zero: np.ndarray | None = None,
+    live: bool | None = None,
+) -> Pattern:
+    """A pattern held as an entry-column table (constant if every entry is empty;
+    ``live``: whether any entry has a column, if known)."""
+    if live is None:
+        live = bool(cols.size and cols.max() >= 0)
+    return Pattern(shape, cols=cols, zero=zero) if live else Pattern(shape, zero=zero)
 
 
 def _csr(p: Pattern) -> tuple[np.ndarray, np.ndarray]:
@@ -624,12 +693,12 @@ class Ops:
             return p
         if p.constant:
             return Pattern(p.shape, zero=mask)
-        if p.col is not None:
-            if not (p.col[mask] >= 0).any():
-                return Pattern(p.shape, col=p.col, zero=mask)
-            col = p.col.copy()
-            col[mask] = -1
-            return _single(p.shape, col, mask)
+        if p.cols is not None:
+            if not (p.cols[:, mask] >= 0).any():
+                return Pattern(p.shape, cols=p.cols, zero=mask)
+            cols = p.cols.copy()
+            cols[:, mask] = -1
+            return _table(p.shape, cols, mask)
         lengths = np.diff(p.indptr)
         if not lengths[mask].any():  # those rows are empty already
             return Pattern(p.shape, p.indptr, p.indices, zero=mask)
@@ -654,7 +723,7 @@ class Ops:
         for m in masks[1:]:
             both = both & m
         # the rows there are empty already (known zeros have no dependencies)
-        return Pattern(out.shape, out._indptr, out._indices, zero=both, col=out.col)
+        return Pattern(out.shape, out._indptr, out._indices, zero=both, cols=out.cols)
 
     def product(self, *xs: Pattern) -> Pattern:
         """Elementwise and zero where any operand is zero (mul, x ** n): a zero factor
@@ -685,7 +754,7 @@ class Ops:
             out = _union_pair(out, x)
         if out.zero is None:
             return out
-        return Pattern(shape, out._indptr, out._indices, col=out.col)  # f(0, ...) need not be 0
+        return Pattern(shape, out._indptr, out._indices, cols=out.cols)  # f(0, ...) need not be 0
 
     def take(
         self, xs: Sequence[Pattern], idx: np.ndarray, in_ndims: int | Sequence[int] | None = None
@@ -711,7 +780,7 @@ class Ops:
         flat = idx.reshape(-1)
         if len(xs) == 1 and nb == 1:
             if flat.size == x.size and _is_range(flat):  # a reshape: the same rows
-                return Pattern(shape, x._indptr, x._indices, zero=x.zero, col=x.col)
+                return Pattern(shape, x._indptr, x._indices, zero=x.zero, cols=x.cols)
             src, base, sizes = flat, x, (x.size,)
         else:  # stack the operands' rows; map (batch b, source g) to a stacked row
             sizes = [math.prod(y.shape[len(y.shape) - d :]) for y, d in zip(xs, nds)]
@@ -719,9 +788,11 @@ class Ops:
             base = self._stack(xs)
         zero = self._take_zeros(xs, src, [nb * s for s in sizes])
         if base.offset >= 0 and zero is None and src.size:  # an input, every entry read:
-            return Pattern(shape, col=src + base.offset if base.offset else src)  # the map
-        if base.col is not None:
-            return _single(shape, _take_single(base.col, src), zero)
+            line = src + base.offset if base.offset else np.ascontiguousarray(src)
+            return Pattern(shape, cols=line[None, :])
+        if base.cols is not None:
+            cols, live = _take_table(base.cols, src)
+            return _table(shape, cols, zero, live)
         ptr, out = _gather_rows(base, src)
         return Pattern(shape, ptr, out, zero=zero) if out.size else Pattern(shape, zero=zero)
 
@@ -732,9 +803,15 @@ class Ops:
             if src.size == 0 or src.min() >= 0:
                 return None
             return src < 0
-        stacked = np.concatenate(
-            [np.zeros(int(s), bool) if m is None else m for m, s in zip(masks, sizes)]
-        )
+        if len(masks) == 1:
+            stacked = masks[0]
+        else:
+            stacked = np.zeros(int(sum(sizes)), bool)
+            at = 0
+            for m, size in zip(masks, sizes):
+                if m is not None:
+                    stacked[at : at + int(size)] = m
+                at += int(size)
         zero, known = _take_mask(stacked, src)
         return zero if known else None
 
@@ -761,8 +838,9 @@ class Ops:
         inv, injective = _inverse(targets, nb * size)
         if injective:  # each cell receives at most one entry: a gather (padding adjoints)
             zero = inv < 0 if z is None else _take_mask(z, inv)[0]
-            if x.col is not None:
-                return _single(shape, _take_single(x.col, inv), zero)
+            if x.cols is not None:
+                cols, live = _take_table(x.cols, inv)
+                return _table(shape, cols, zero, live)
             ptr, out_idx = _gather_rows(x, inv)
         else:
             sel_ptr, sel_idx = _group(targets, nb * size)
@@ -819,9 +897,15 @@ class Ops:
         """The operands' rows one after the other (one pattern)."""
         if len(xs) == 1 and not xs[0].constant:
             return xs[0]
-        if all(x.constant or x.col is not None for x in xs):
-            cols = [np.full(x.size, -1, np.int64) if x.constant else x.col for x in xs]
-            return Pattern((sum(x.size for x in xs),), col=np.concatenate(cols))
+        if all(x.constant or x.cols is not None for x in xs):
+            k = max(x.cols.shape[0] for x in xs if not x.constant)
+            cols = np.full((k, sum(x.size for x in xs)), -1, np.int64)
+            at = 0
+            for x in xs:
+                if not x.constant:
+                    cols[: x.cols.shape[0], at : at + x.size] = x.cols
+                at += x.size
+            return Pattern((at,), cols=cols)
         parts = [_csr(x) for x in xs]
         ends = np.cumsum([0] + [p[0][-1] for p in parts])
         ptr = np.concatenate([[0]] + [p[0][1:] + e for p, e in zip(parts, ends)])
@@ -835,10 +919,10 @@ def _shifted(x: Pattern, shape: tuple[int, ...], first: int, z: np.ndarray | Non
     size, stop = math.prod(shape), first + x.size
     zero = np.ones(size, bool)
     zero[first:stop] = False if z is None else z
-    if x.col is not None:
-        col = np.full(size, -1, np.int64)
-        col[first:stop] = x.col
-        return _single(shape, col, zero)
+    if x.cols is not None:
+        cols = np.full((x.cols.shape[0], size), -1, np.int64)
+        cols[:, first:stop] = x.cols
+        return _table(shape, cols, zero)
     xp, base = x.indptr, x.indptr[0]
     ptr = np.empty(size + 1, np.int64)
     ptr[: first + 1] = 0
@@ -851,12 +935,14 @@ def _union_pair(a: Pattern, b: Pattern) -> Pattern:
     """Row-wise union of two non-constant patterns of one shape (known zeros dropped)."""
     if a.same(b):
         return a
-    if a.col is not None and b.col is not None:
-        col, ptr, idx = _union_singles(a.col, b.col)
-        return Pattern(a.shape, col=col) if col.size else Pattern(a.shape, ptr, idx)
-    if b.col is not None or a.col is not None:
-        csr, single = (a, b) if b.col is not None else (b, a)
-        ptr, idx = _union_with_single(csr.indptr, csr.indices, single.col)
+    ka = 0 if a.cols is None else a.cols.shape[0]
+    kb = 0 if b.cols is None else b.cols.shape[0]
+    if ka and kb and ka + kb <= TABLE_MAX:
+        cols = _union_tables(a.cols, b.cols)
+        return a if cols is a.cols else Pattern(a.shape, cols=cols)
+    if ka == 1 or kb == 1:  # a CSR pattern (or a wide table) and one line
+        csr, line = (a, b) if kb == 1 else (b, a)
+        ptr, idx = _union_with_single(csr.indptr, csr.indices, line.cols[0])
         if ptr is csr.indptr:
             return csr
         return Pattern(a.shape, ptr, idx)
@@ -876,7 +962,7 @@ def _shape(shape: tuple[int, ...] | int) -> tuple[int, ...]:
 
 
 def _identity(shape: tuple[int, ...], offset: int) -> Pattern:
-    p = Pattern(shape, col=np.arange(offset, offset + math.prod(shape), dtype=np.int64))
+    p = Pattern(shape, cols=np.arange(offset, offset + math.prod(shape), dtype=np.int64)[None, :])
     p.offset = offset
     return p
 

@@ -8,7 +8,9 @@ import scipy.sparse as sp
 
 from ad.errors import ShapeError
 from ad.sparse.coloring import (
+    LATTICE_SAMPLE,
     ORDERINGS,
+    _lattice_rows,
     column_coloring,
     is_column_coloring,
     is_star_coloring,
@@ -16,7 +18,7 @@ from ad.sparse.coloring import (
     star_coloring,
 )
 from ad.sparse.compress import star_recovery
-from ad.sparse.pattern import jacobian_pattern, symmetrize
+from ad.sparse.pattern import csr_arrays, jacobian_pattern, symmetrize
 from bench.problems import sparse as family
 
 
@@ -116,6 +118,32 @@ def test_lattice_grouping_falls_back_where_there_is_none():
         R = random_pattern(rng, 60, 50, 0.06)
         got = column_coloring(R, "lattice")
         assert is_column_coloring(R, got.colors)
+
+
+def test_lattice_sample_rejects_only_pairs_that_fail():
+    """The sample of rows tried before the full check: a pair it rejects is no
+    colouring (the sample is a subset of the rows), and on the 100 x 100 grid it
+    rejects the offsets next to the grid width, which pass the widest row alone."""
+    P = grid(100, 100)
+    ptr, idx = csr_arrays(P)
+    n, w = P.shape[1], 5
+    step, empty = max(1, n // LATTICE_SAMPLE), np.zeros(0, np.int64)
+    for k in (99, 100, 101, 200):
+        for s in range(w):
+            colors = (np.arange(n) + s * (np.arange(n) // k)) % w
+            for with_row, Q in ((False, P), (True, (P + sp.eye_array(n)).astype(bool))):
+                seen = np.full(w, -1, np.int64)
+                if not _lattice_rows(ptr, idx, n, w, k, s, with_row, seen, step, empty):
+                    assert not is_column_coloring(Q, colors), (k, s)
+                assert (seen == -1).all()
+    seen = np.full(w, -1, np.int64)
+    sample = (ptr, idx, n, w)
+    assert not any(_lattice_rows(*sample, 99, s, False, seen, step, empty) for s in range(w))
+    assert _lattice_rows(*sample, 100, 2, False, seen, step, empty)
+    colors = (np.arange(n) + 2 * (np.arange(n) // 100)) % w  # the check of every row
+    assert _lattice_rows(*sample, 0, 0, False, seen, 1, colors)
+    colors[5050] = colors[5051]
+    assert not _lattice_rows(*sample, 0, 0, False, seen, 1, colors)
 
 
 def test_laplace_family_pattern_takes_5_colours_both_ways():

@@ -1,6 +1,6 @@
 """The CSR index-set kernels of detection and colouring against scipy and against
-each other: transpose, the symmetry check and symmetrization, the one-entry-per-row
-patterns' unions and gathers, and the star colouring's lower bound."""
+each other: transpose, the column counts, the symmetry check and symmetrization, the
+entry-column tables' unions and gathers, and the star colouring's lower bound."""
 
 import numpy as np
 import pytest
@@ -32,6 +32,14 @@ def test_transpose_equals_scipys(shape, density):
     T.sort_indices()
     np.testing.assert_array_equal(ptr, T.indptr)
     np.testing.assert_array_equal(idx, T.indices)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (3, 5), (40, 40), (60, 17)])
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+def test_max_column_count_equals_numpys(shape, density):
+    A = random_pattern(np.random.default_rng(1), *shape, density)
+    want = np.bincount(A.indices, minlength=shape[1]).max(initial=0)
+    assert P.max_column_count(arrays(A)[1], shape[1]) == want
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -85,47 +93,87 @@ def test_symmetry_check_finds_any_one_entry_without_its_mirror(n, density, seed,
     assert P.is_symmetric(*arrays(D)) == ((D != D.T).nnz == 0)
 
 
-singles = st.lists(st.integers(-1, 6), min_size=1, max_size=12)
+def table(draw, k, n):
+    """A random entry-column table: k lines over n entries, columns 0..6, each entry's
+    columns distinct (repeats become -1)."""
+    t = np.array(draw(st.lists(st.integers(-1, 6), min_size=k * n, max_size=k * n)))
+    t = t.reshape(k, n)
+    for r in range(n):
+        for q in range(1, k):
+            if t[q, r] in t[:q, r]:
+                t[q, r] = -1
+    return t
 
 
-def as_csr(col):
-    rows = np.flatnonzero(col >= 0)
-    return sp.csr_array((np.ones(rows.size, bool), (rows, col[rows])), shape=(col.size, 7))
+def table_dense(t):
+    out = np.zeros((t.shape[1], 7), bool)
+    for q in range(t.shape[0]):
+        live = t[q] >= 0
+        out[np.flatnonzero(live), t[q][live]] = True
+    return out
+
+
+def csr_dense(ptr, idx, n):
+    assert all(np.all(np.diff(idx[ptr[r] : ptr[r + 1]]) > 0) for r in range(n))  # sorted
+    return sp.csr_array((np.ones(idx.size, bool), idx, ptr), shape=(n, 7)).toarray()
 
 
 @settings(max_examples=200, deadline=None)
-@given(singles, st.data())
-def test_one_entry_per_row_unions_equal_the_csr_union(a, data):
-    a = np.array(a, np.int64)
-    b = np.array(data.draw(st.lists(st.integers(-1, 6), min_size=a.size, max_size=a.size)))
-    want = (as_csr(a) + as_csr(b)).astype(bool).toarray()
-    col, ptr, idx = P._union_singles(a, b)
-    if col.size:  # still one entry per row
-        assert not ((a >= 0) & (b >= 0) & (a != b)).any()
-        np.testing.assert_array_equal(as_csr(col).toarray(), want)
-    else:
-        got = sp.csr_array((np.ones(idx.size, bool), idx, ptr), shape=(a.size, 7))
-        np.testing.assert_array_equal(got.toarray(), want)
-        assert all(np.all(np.diff(idx[ptr[r] : ptr[r + 1]]) > 0) for r in range(a.size))
-    # a CSR pattern united with a single: new arrays only when something is added
-    B = sp.csr_array(as_csr(b).toarray() | (np.arange(7) == 3))
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 12), st.data())
+def test_entry_column_tables_unite_and_read_as_csr(ka, kb, n, data):
+    a, b = table(data.draw, ka, n), table(data.draw, kb, n)
+    want = table_dense(a) | table_dense(b)
+    np.testing.assert_array_equal(csr_dense(*P._table_csr(a), n), table_dense(a))
+    a0, b0 = a.copy(), b.copy()
+    got = P._union_tables(a, b)
+    assert np.array_equal(a, a0) and np.array_equal(b, b0)  # operands left as they were
+    np.testing.assert_array_equal(csr_dense(*P._table_csr(got), n), want)
+    for r in range(n):  # each entry's columns stay distinct
+        live = got[:, r][got[:, r] >= 0]
+        assert live.size == np.unique(live).size
+    assert (got is a) == (want == table_dense(a)).all()
+    assert got.shape[0] <= ka + kb and (got[ka:] >= 0).any(axis=1).all()  # no empty line
+    # a CSR pattern united with one line: new arrays only when something is added
+    B = sp.csr_array(table_dense(b) | (np.arange(7) == 3))
     ptr0, idx0 = arrays(B)
-    ptr2, idx2 = P._union_with_single(ptr0, idx0, a)
-    got = sp.csr_array((np.ones(idx2.size, bool), idx2, ptr2), shape=(a.size, 7))
-    np.testing.assert_array_equal(got.toarray(), B.toarray() | as_csr(a).toarray())
-    assert (ptr2 is ptr0) == np.array_equal(got.toarray(), B.toarray())
+    ptr2, idx2 = P._union_with_single(ptr0, idx0, a[0])
+    united = csr_dense(ptr2, idx2, n)
+    np.testing.assert_array_equal(united, B.toarray() | table_dense(a[:1]))
+    assert (ptr2 is ptr0) == np.array_equal(united, B.toarray())
+    # through the Ops: tables up to TABLE_MAX lines, CSR beyond, the same sets
+    S = P.Ops(7)
+    x, y = P.Pattern((n,), cols=a), P.Pattern((n,), cols=b)
+    u = S.union(x, y)
+    assert (u.cols is not None) == (ka + kb <= P.TABLE_MAX)
+    np.testing.assert_array_equal(csr_dense(u.indptr, u.indices, n), want)
 
 
-def test_a_single_pattern_reads_as_csr_and_gathers_as_one():
-    p = P.Pattern((5,), col=np.array([3, -1, 0, 4, 4]))
-    np.testing.assert_array_equal(p.indptr, [0, 1, 1, 2, 3, 4])
-    np.testing.assert_array_equal(p.indices, [3, 0, 4, 4])
-    assert p.nnz == 4 and not p.constant
+def test_a_line_that_fits_the_holes_of_a_table_fills_them():
+    # the tridiagonal Hessian's corner: a line with one column goes into a hole
+    a = np.array([[0, 1, 2, 3], [1, 0, 3, -1]])
+    b = np.array([[-1, -1, -1, 2], [1, 2, 3, -1]])
+    got = P._union_tables(a, b)
+    np.testing.assert_array_equal(got, [[0, 1, 2, 3], [1, 0, 3, 2], [-1, 2, -1, -1]])
+    np.testing.assert_array_equal(table_dense(got), table_dense(a) | table_dense(b))
+
+
+def test_a_table_pattern_reads_as_csr_and_gathers_as_one():
+    p = P.Pattern((5,), cols=np.array([[3, -1, 0, 4, 4], [-1, -1, 2, 1, -1]]))
+    np.testing.assert_array_equal(p.indptr, [0, 1, 1, 3, 5, 6])
+    np.testing.assert_array_equal(p.indices, [3, 0, 2, 1, 4, 4])
+    assert p.nnz == 6 and not p.constant
     S = P.Ops(5)
-    got = S.take([p], np.array([4, -1, 1, 0]))
-    np.testing.assert_array_equal(got.col, [4, -1, -1, 3])
-    np.testing.assert_array_equal(got.zero, [False, True, False, False])  # -1: a zero
+    got = S.take([p], np.array([4, -1, 1, 0, 3]))
+    np.testing.assert_array_equal(got.cols, [[4, -1, -1, 3, 4], [-1, -1, -1, -1, 1]])
+    np.testing.assert_array_equal(got.zero, [False, True, False, False, False])  # -1: a zero
     assert S.take([p], np.array([1, -1])).constant
+    seven = np.full((P.TABLE_MAX - 1, 5), -1)
+    seven[0] = 4
+    wide = S.union(p, P.Pattern((5,), cols=seven))
+    assert wide.cols is None  # beyond TABLE_MAX lines: CSR
+    np.testing.assert_array_equal(wide.indices, [3, 4, 4, 0, 2, 4, 1, 4, 4])
+    z = S.where_zero(p, np.array([False, False, True, False, False]))
+    np.testing.assert_array_equal(z.cols, [[3, -1, -1, 4, 4], [-1, -1, -1, 1, -1]])
 
 
 @pytest.mark.parametrize(
@@ -227,14 +275,14 @@ def test_canonical_arrays_equal_scipys_constructor():
     got.copy().check_format(full_check=True)  # (it may recast the arrays it checks)
 
 
-@pytest.mark.parametrize("kind", ["single", "csr", "zeros"])
+@pytest.mark.parametrize("kind", ["table", "csr", "zeros"])
 @pytest.mark.parametrize("first", [0, 3])
 def test_scatter_onto_one_run_of_cells_equals_the_general_path(kind, first):
     # x (5 entries) added into cells first..first+4 of 10: the padding of an adjoint
     S = P.Ops(8)
-    col = np.array([2, -1, 0, 7, 3])
-    if kind == "single":
-        x = P.Pattern((5,), col=col)
+    cols = np.array([[2, -1, 0, 7, 3], [-1, 4, 1, -1, -1]])
+    if kind == "table":
+        x = P.Pattern((5,), cols=cols)
     else:
         x = P.Pattern((5,), *arrays(random_pattern(np.random.default_rng(first), 5, 8, 0.4)))
         if kind == "zeros":
@@ -255,7 +303,7 @@ def test_an_input_gathered_shares_the_index_map():
     x = P._identity((10,), 10)  # the second input of a graph: columns 10..19
     idx = np.array([4, 5, 6, 9])
     got = S.take([x], idx)
-    np.testing.assert_array_equal(got.col, idx + 10)
+    np.testing.assert_array_equal(got.cols, [idx + 10])
     padded = S.take([x], np.array([-1, 2, 3]))  # a -1: the general path, a known zero
-    np.testing.assert_array_equal(padded.col, [-1, 12, 13])
+    np.testing.assert_array_equal(padded.cols, [[-1, 12, 13]])
     assert padded.zero.tolist() == [True, False, False]
