@@ -23,10 +23,14 @@ FIGS = {
 
 
 def halved(figs, engine):
+    """The figures of ``engine`` as a baseline twice as good: ratios halved, slopes
+    lowered by 1. A slope is a difference of logs, so halving it would be flagged only
+    where the run measured it above twice the tolerance (0.6): the CLI test failed
+    once on a noisy host with the reference engine's forward slope under that."""
     out = json.loads(json.dumps(figs))
     for f in out.values():
         if f["engine"] == engine:
-            f["value"] /= 2
+            f["value"] = f["value"] - 1.0 if f["kind"] == "slope" else f["value"] / 2
     return out
 
 
