@@ -38,6 +38,7 @@ graph (:func:`ad.reverse.gradient_graph`), made symmetric.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -364,31 +365,37 @@ def _union_tables(a, b):
     left goes into the holes of a line already there if it fits (the lone corner
     entry of a tridiagonal Hessian's third line), else is appended. ``a`` itself when
     b adds nothing. Each pass runs over whole lines, so the loops vectorise (no loop
-    per entry over its few columns)."""
+    per entry over its few columns); b's lines are reduced in place in the result,
+    one pass per line of a, so a line that stays where it lands is not copied."""
     ka, n = a.shape
     kb = b.shape[0]
-    extra = np.empty((kb, n), np.int64)
-    kept = np.zeros(kb, np.bool_)
-    for k in range(kb):
-        e = extra[k]
-        e[:] = b[k]
-        for q in range(ka):
-            aq = a[q]
-            for r in range(n):
-                e[r] = -1 if aq[r] == e[r] else e[r]
-        live = False
-        for r in range(n):
-            live |= e[r] >= 0
-        kept[k] = live
-    if not kept.any():
-        return a
     out = np.empty((ka + kb, n), np.int64)
-    out[:ka] = a
-    lines = ka
+    extra = ka  # b's reduced lines with a column left: out[ka:extra]
     for k in range(kb):
-        if not kept[k]:
-            continue
-        e = extra[k]
+        e = out[extra]
+        for q in range(ka - 1):  # the first pass reads b's line, the others e itself
+            src, aq = b[k] if q == 0 else e, a[q]
+            for r in range(n):
+                v = src[r]
+                e[r] = -1 if aq[r] == v else v
+        src, aq = b[k] if ka == 1 else e, a[ka - 1]
+        live = False
+        for r in range(n):  # the last pass also tells whether a column is left
+            v = src[r]
+            v = -1 if aq[r] == v else v
+            e[r] = v
+            live |= v >= 0
+        if live:
+            extra += 1
+    if extra == ka:
+        return a
+    for q in range(ka):  # (a loop: Numba's slice assignment took twice the time)
+        line, aq = out[q], a[q]
+        for r in range(n):
+            line[r] = aq[r]
+    lines = ka
+    for j in range(ka, extra):
+        e = out[j]
         into = lines
         for q in range(lines):
             fits = True
@@ -400,13 +407,16 @@ def _union_tables(a, b):
             if fits:
                 into = q
                 break
-        if into == lines:
-            out[lines] = e
-            lines += 1
-        else:
+        if into < lines:
             line = out[into]
             for r in range(n):
                 line[r] = e[r] if e[r] >= 0 else line[r]
+        else:
+            if j != lines:
+                line = out[lines]
+                for r in range(n):
+                    line[r] = e[r]
+            lines += 1
     return out[:lines]
 
 
@@ -643,8 +653,13 @@ class Ops:
 
     def __init__(self, n_cols: int):
         self.n_cols = int(n_cols)
-        self._mark = np.full(max(self.n_cols, 1), -1, np.int64)
         self._stamp = 0
+
+    @functools.cached_property
+    def _mark(self) -> np.ndarray:
+        """The column marks of :func:`_combine` (built on first use: a detection that
+        only gathers and unions tables never needs them)."""
+        return np.full(max(self.n_cols, 1), -1, np.int64)
 
     # -- constructors ---------------------------------------------------------------
     def constant(self, shape: tuple[int, ...] | int, value: Any = None) -> Pattern:
@@ -919,10 +934,12 @@ def _shifted(x: Pattern, shape: tuple[int, ...], first: int, z: np.ndarray | Non
     size, stop = math.prod(shape), first + x.size
     zero = np.ones(size, bool)
     zero[first:stop] = False if z is None else z
-    if x.cols is not None:
-        cols = np.full((x.cols.shape[0], size), -1, np.int64)
+    if x.cols is not None:  # a live table stays live
+        cols = np.empty((x.cols.shape[0], size), np.int64)
+        cols[:, :first] = -1
         cols[:, first:stop] = x.cols
-        return _table(shape, cols, zero)
+        cols[:, stop:] = -1
+        return Pattern(shape, cols=cols, zero=zero)
     xp, base = x.indptr, x.indptr[0]
     ptr = np.empty(size + 1, np.int64)
     ptr[: first + 1] = 0
