@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import threading
 import time
 import weakref
@@ -319,65 +318,86 @@ def hessian_plan(graph: Graph, args: Any, ordering: str = "best") -> HessianPlan
 # Function level: trace, compare with the cached trace, reuse or rebuild
 # ----------------------------------------------------------------------------------
 
-#: Cached (signature, graph, plan) per (function, input shapes): at most this many.
+#: Cached (trace items, graph, plan) per (function, input shapes): at most this many.
 CACHE_SIZE = 32
-_CACHE: OrderedDict[Any, tuple[bytes, Graph, Any]] = OrderedDict()
+_CACHE: OrderedDict[Any, tuple[list, Graph, Any]] = OrderedDict()
 #: Guards the cache's order and size (calls may come from several threads).
 _LOCK = threading.Lock()
 
 
-#: Digests of the read-only index maps tracing shares (``ad.primitives.shape``), by
-#: identity: hashed once, not at every call that re-traces (the array is kept with its
-#: digest, so its id cannot be reused while the entry lives).
-_DIGESTS: dict[int, tuple[np.ndarray, bytes]] = {}
-
-
-def _array_digest(v: np.ndarray) -> bytes:
-    frozen = not v.flags.writeable
-    if frozen:
-        hit = _DIGESTS.get(id(v))
-        if hit is not None and hit[0] is v:
-            return hit[1]
-    d = hashlib.blake2b(np.ascontiguousarray(v).tobytes(), digest_size=20).digest()
-    if frozen:
-        if len(_DIGESTS) > 4096:
-            _DIGESTS.clear()
-        _DIGESTS[id(v)] = (v, d)
-    return d
-
-
-def _digest_value(h: Any, v: Any) -> None:
-    if isinstance(v, np.ndarray):
-        h.update(f"a{v.dtype.str}{v.shape}".encode())
-        h.update(_array_digest(v))
-    elif isinstance(v, (tuple, list)):
-        h.update(b"(")
-        for x in v:
-            _digest_value(h, x)
-        h.update(b")")
-    else:
-        h.update(repr(v).encode())
-
-
-def signature(graph: Graph) -> bytes:
-    """A digest of everything that makes a Graph the function it is: inputs, equations
-    (primitive, operands, shapes, parameters including index maps and masks),
-    constants (values) and outputs. Equal digests: the same Wengert list."""
-    h = hashlib.blake2b(digest_size=20)
-    h.update(repr([v.shape for v in graph.inputs]).encode())
+def trace_items(graph: Graph) -> list[Any]:
+    """Everything that makes a Graph the function it is, as a flat list to compare with
+    :func:`same_trace`: inputs, equations (primitive, operands, shapes, parameters
+    including index maps and masks), constants (values) and outputs. Equal lists: the
+    same Wengert list. Arrays stay arrays (not copied; :func:`frozen_items` copies
+    what a cache keeps); a constant tracing could not turn into numbers is an object
+    equal to nothing."""
+    items: list[Any] = [tuple(v.shape for v in graph.inputs)]
     for v in graph.consts:
-        h.update(f"c{v.id}".encode())
+        value = graph.const_values[v.id]
         try:
-            _digest_value(h, np.asarray(graph.const_values[v.id], dtype=np.float64))
+            value = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):  # a traced constant: never equal
-            h.update(repr(id(graph.const_values[v.id])).encode())
+            value = object()
+        items += [v.id, value]
     for e in graph.eqns:
-        h.update(f"{e.prim.name}{[v.id for v in e.inputs]}{[v.shape for v in e.outputs]}".encode())
+        operands, shapes = tuple(v.id for v in e.inputs), tuple(v.shape for v in e.outputs)
+        items.append((e.prim.name, operands, shapes))
         for k in sorted(e.params):
-            h.update(k.encode())
-            _digest_value(h, e.params[k])
-    h.update(repr([v.id for v in graph.outputs]).encode())
-    return h.digest()
+            items.append(k)
+            _param_items(items, e.params[k])
+    items.append(tuple(v.id for v in graph.outputs))
+    return items
+
+
+def _param_items(items: list[Any], v: Any) -> None:
+    if isinstance(v, (tuple, list)):
+        items.append("(")
+        for x in v:
+            _param_items(items, x)
+        items.append(")")
+    else:
+        items.append(v if isinstance(v, np.ndarray) else repr(v))
+
+
+def frozen_items(items: list[Any]) -> list[Any]:
+    """``items`` with every writable array replaced by a read-only copy: a caller that
+    mutates an index map or a constant after the call cannot change the cached one."""
+    out = []
+    for x in items:
+        if isinstance(x, np.ndarray) and x.flags.writeable:
+            x = x.copy()
+            x.flags.writeable = False
+        out.append(x)
+    return out
+
+
+def same_trace(new: list[Any], cached: list[Any]) -> bool:
+    """True if the items of a new trace equal the cached ones: arrays bit for bit
+    (0.0 and -0.0 differ, a NaN equals the same NaN), in dtype and shape. A shared
+    read-only map (slices, broadcasts) is the cached object itself; any other array is
+    compared in place (a few us for 10^4 entries, where hashing it took 86 us)."""
+    if len(new) != len(cached):
+        return False
+    for a, b in zip(new, cached):
+        if a is b:
+            continue
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            if not (
+                isinstance(a, np.ndarray)
+                and isinstance(b, np.ndarray)
+                and a.dtype == b.dtype
+                and a.shape == b.shape
+                and np.array_equal(_bytes(a), _bytes(b))
+            ):
+                return False
+        elif a != b:  # (the object of a traced constant equals nothing else)
+            return False
+    return True
+
+
+def _bytes(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
 
 
 def _trace(f: Callable[..., Any], x: Any) -> tuple[Graph, list[Any]]:
@@ -395,17 +415,17 @@ def _cached(
 ) -> Any:
     """The cached plan if the new trace is identical (and ``holds(plan)``), else a
     plan built from the new trace."""
-    sig = signature(graph)
+    items = trace_items(graph)
     with _LOCK:
         hit = _CACHE.get(key)
-    if hit is not None and hit[0] == sig and (holds is None or holds(hit[2])):
+    if hit is not None and same_trace(items, hit[0]) and (holds is None or holds(hit[2])):
         with _LOCK:
             if key in _CACHE:
                 _CACHE.move_to_end(key)
         return hit[2]
     plan = build(graph)  # outside the lock: two threads may both build; either is right
     with _LOCK:
-        _CACHE[key] = (sig, graph, plan)
+        _CACHE[key] = (frozen_items(items), graph, plan)
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
     return plan

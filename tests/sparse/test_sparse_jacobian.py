@@ -315,23 +315,63 @@ def test_prepared_plans_give_the_same_results_and_never_share_arrays(variant, rn
     np.testing.assert_array_equal(lazy.cols, ready.cols)
 
 
-def test_the_signature_hashes_a_shared_index_map_once_and_a_writable_array_every_time():
-    # re-tracing reuses the read-only maps of slices, broadcasts and concatenations, so
-    # their digests are kept by identity; a writable array is hashed at every call
+def test_a_retrace_shares_the_read_only_maps_and_compares_equal():
+    # re-tracing reuses the read-only maps of slices, broadcasts and concatenations:
+    # the cache keeps them as they are and compares them by identity
     x = np.arange(6.0)
     f = lambda z: np.concatenate([z[1:], z[:1]]) * 2.0
     g1, g2 = ad.trace(f, x), ad.trace(f, x)
     maps1 = [e.params["idx"] for e in g1.eqns if "idx" in e.params]
     maps2 = [e.params["idx"] for e in g2.eqns if "idx" in e.params]
     assert all(a is b and not a.flags.writeable for a, b in zip(maps1, maps2))
-    assert api.signature(g1) == api.signature(g2)
-    w = np.arange(5, dtype=np.int64)
-    before = api._array_digest(w)
-    w[0] = 7
-    assert api._array_digest(w) != before
-    frozen = np.arange(5, dtype=np.int64)
-    frozen.flags.writeable = False
-    assert api._array_digest(frozen) == api._array_digest(np.arange(5, dtype=np.int64))
+    kept = api.frozen_items(api.trace_items(g1))
+    assert all(any(m is k for k in kept) for m in maps1)  # not copied
+    assert api.same_trace(api.trace_items(g2), kept)
+    h = ad.trace(lambda z: np.concatenate([z[2:], z[:2]]) * 2.0, x)
+    assert not api.same_trace(api.trace_items(h), kept)
+
+
+def test_the_cache_keeps_read_only_copies_of_writable_arrays():
+    # what the cache keeps cannot change with the trace it came from: a writable map
+    # changed in place afterwards no longer compares equal
+    g = ad.trace(lambda x: np.sin(x[np.array([3, 0, 4, 1])]), np.ones(5))
+    items = api.trace_items(g)
+    kept = api.frozen_items(items)
+    (idx,) = [x for x in items if isinstance(x, np.ndarray) and x.flags.writeable]
+    (copy,) = [x for x in kept if isinstance(x, np.ndarray) and x.dtype == np.int64]
+    assert copy is not idx and not copy.flags.writeable
+    assert api.same_trace(items, kept)
+    idx[0] = 2
+    assert not api.same_trace(items, kept)
+
+
+def test_a_callers_arrays_changed_between_calls_give_the_new_jacobian(rng):
+    # an index array and a constant array of the caller's, changed in place between
+    # two calls: the second call must see the new ones, not the cached plan's
+    api._CACHE.clear()
+    idx = np.array([3, 0, 4, 1], dtype=np.int64)
+    w = np.array([1.0, 2.0, 0.0, 4.0])
+    f = lambda x: np.sin(x[idx]) * w
+    x = rng.standard_normal(5)
+    assert_close(ad.sparse_jacobian(f, x), ad.jacfwd(f)(x))
+    idx[:] = [2, 2, 0, 3]
+    w[2] = 3.0  # a known zero no more: the pattern gains an entry
+    J = ad.sparse_jacobian(f, x)
+    assert_close(J, ad.jacfwd(f)(x))
+    assert J.nnz == 4
+
+
+def test_same_trace_compares_arrays_bit_for_bit():
+    item = lambda *v: api.frozen_items([np.array(v)])
+    assert api.same_trace([np.array([1.0, np.nan])], item(1.0, np.nan))  # the same NaN
+    assert not api.same_trace([np.array([0.0])], item(-0.0))  # 1 / x differs
+    assert not api.same_trace([np.array([1, 2])], item(1.0, 2.0))  # another dtype
+    assert not api.same_trace([np.array([[1.0, 2.0]])], item(1.0, 2.0))  # another shape
+    assert not api.same_trace([np.array([1.0])], ["a"])
+    assert not api.same_trace([], ["a"])
+    frozen = item(5.0)
+    assert not frozen[0].flags.writeable
+    assert api.same_trace(frozen, frozen)
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
