@@ -472,6 +472,8 @@ def reshape(
         shape = newshape
     if shape is None:
         raise TypeError("reshape() missing 1 required positional argument: 'shape'")
+    if order == "C" and copy is None:  # the map depends on the shapes alone: shared
+        return _shape.reshape(a, shape)
     kw = {} if copy is None else {"copy": copy}
     return _ordered("reshape", lambda m: np.reshape(m, shape, order=order, **kw), a)
 
@@ -598,14 +600,14 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
         raise _unsupported("pad", f"reflect_type={kwargs['reflect_type']!r}", "only 'even'")
     shape = shape_of(array)
     pad_width = concrete(pad_width)
-    if mode != "constant":
-        idx = _shape.index_map(lambda m: np.pad(m, pad_width, mode, **kwargs), shape)
-        return gather(array, idx=idx, label="pad")
-    values = kwargs.pop("constant_values", 0)
+    values = kwargs.pop("constant_values", 0) if mode == "constant" else 0
     if traced(values):
         raise _unsupported("pad", "constant_values", "a traced fill value")
-    idx = _shape.index_map(lambda m: np.pad(m, pad_width, "constant", **kwargs), shape)
-    out = gather(array, idx=idx, label="pad")
+    # the map depends on the shape, the widths and the mode: built once and shared
+    key = (mode, repr(np.asarray(pad_width).tolist()), repr(sorted(kwargs.items())))
+    out = _shape._structural("pad", lambda m: np.pad(m, pad_width, mode, **kwargs), array, key=key)
+    if mode != "constant" or np.all(np.asarray(values) == 0):
+        return out
     fill = np.pad(np.zeros(shape), pad_width, "constant", constant_values=values, **kwargs)
     return add(out, fill) if np.any(fill != 0) else out
 

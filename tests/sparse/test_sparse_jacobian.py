@@ -331,6 +331,30 @@ def test_a_retrace_shares_the_read_only_maps_and_compares_equal():
     assert not api.same_trace(api.trace_items(h), kept)
 
 
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda z: np.reshape(z, (3, 4)),
+        lambda z: np.pad(z, 2),
+        lambda z: np.pad(np.reshape(z, (3, 4)), ((1, 0), (2, 1)), mode="edge"),
+        lambda z: np.pad(z, (0, 1), constant_values=0.0),
+    ],
+)
+def test_reshapes_and_pads_share_their_read_only_maps(f):
+    # a re-trace (ad.sparse_jacobian(f, x) in a loop) rebuilds and compares no map
+    x = np.arange(12.0)
+    g1, g2 = ad.trace(f, x), ad.trace(f, x)
+    assert [e.prim.name for e in g1.eqns] == ["gather"] * len(g1.eqns)
+    for e1, e2 in zip(g1.eqns, g2.eqns):
+        assert e1.params["idx"] is e2.params["idx"] and not e1.params["idx"].flags.writeable
+    np.testing.assert_array_equal(g1(x + 1.0), f(x + 1.0))
+
+
+def test_a_pad_with_a_fill_value_adds_it():
+    g = ad.trace(lambda z: np.pad(z, 1, constant_values=2.5), np.arange(3.0))
+    np.testing.assert_array_equal(g(np.ones(3)), [2.5, 1.0, 1.0, 1.0, 2.5])
+
+
 def test_the_cache_keeps_read_only_copies_of_writable_arrays():
     # what the cache keeps cannot change with the trace it came from: a writable map
     # changed in place afterwards no longer compares equal
