@@ -16,6 +16,7 @@ extra leading axes (the tangent directions), which pass through unchanged.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -272,8 +273,8 @@ def _shared_map(key: tuple, op: Any, shapes: tuple) -> np.ndarray:
 
 
 def reshape(x: Any, shape: Any) -> Any:
-    """``np.reshape`` (C order)."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    """``np.reshape`` (C order); ``shape`` an int, a sequence or an integer array."""
+    shape = tuple(operator.index(d) for d in ((shape,) if np.ndim(shape) == 0 else shape))
     if traced(x) and shape_of(x) == tuple(np.empty(shape_of(x)).reshape(shape).shape):
         return x
     return _structural("reshape", lambda a: np.reshape(a, shape), x, key=shape)

@@ -350,6 +350,18 @@ def test_reshapes_and_pads_share_their_read_only_maps(f):
     np.testing.assert_array_equal(g1(x + 1.0), f(x + 1.0))
 
 
+@pytest.mark.parametrize("shape", [np.array(12), np.array([3, 4]), [2, np.int64(6)], -1])
+def test_reshape_takes_the_shapes_numpy_takes(shape):
+    x = np.arange(12.0)
+    g = ad.trace(lambda z: np.reshape(z, shape), x)
+    np.testing.assert_array_equal(g(x + 1.0), np.reshape(x + 1.0, shape))
+
+
+def test_reshape_to_a_float_shape_is_numpys_type_error():
+    with pytest.raises(TypeError, match="integer"):
+        ad.trace(lambda z: np.reshape(z, (3.0, 4)), np.arange(12.0))
+
+
 def test_a_pad_with_a_fill_value_adds_it():
     g = ad.trace(lambda z: np.pad(z, 1, constant_values=2.5), np.arange(3.0))
     np.testing.assert_array_equal(g(np.ones(3)), [2.5, 1.0, 1.0, 1.0, 2.5])
