@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numba import uint64
 
 from ad import policy, reference
 from ad.errors import NonFiniteError
@@ -463,10 +464,10 @@ def _gather(src, index):
     """``src[index]`` for a flat ``src`` and an int64 ``index`` (bounds checked: an
     index past the end is an IndexError, never a read outside the buffer)."""
     out = np.empty(index.size)
-    n = src.size
+    n = uint64(src.size)
     for k in range(index.size):
-        i = index[k]
-        if i < 0 or i >= n:
+        i = uint64(index[k])  # a negative index wraps past the end: one comparison
+        if i >= n:
             raise IndexError("take index out of range of the dual buffer")
         out[k] = src[i]
     return out

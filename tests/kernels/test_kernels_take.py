@@ -77,9 +77,12 @@ def test_take_index_refuses_an_inactive_output_and_out_of_range(program):
     assert run.take_index(prog, "reverse", np.array([0]), np.array([-1]), 2) is None
 
 
-def test_the_gather_never_reads_outside_the_buffer():
+@pytest.mark.parametrize("bad", [4, -1, -(2**62), 2**62])
+def test_the_gather_never_reads_outside_the_buffer(bad):
+    """Past the end, and negative (one unsigned comparison: it wraps past the end)."""
     with pytest.raises(IndexError):
-        run._gather(np.zeros(4), np.array([0, 4], dtype=np.int64))
+        run._gather(np.zeros(4), np.array([0, bad], dtype=np.int64))
+    np.testing.assert_array_equal(run._gather(np.arange(4.0), np.array([3, 0, 3])), [3, 0, 3])
 
 
 def test_a_non_finite_tangent_raises_the_jvp_error(rng):

@@ -6,8 +6,11 @@ concatenations, sources without partials), sums, broadcast and inactive operands
 widths 1 .. MAX_P; and the policy (second call, size, width, the switch, an unwritable
 cache) decides when it runs."""
 
+import platform
+
 import numpy as np
 import pytest
+from numba.core import config as numba_config
 
 import ad
 from ad import reference
@@ -16,7 +19,7 @@ from ad.kernels import fusion, run, specialise
 from ad.kernels.elementwise import BINARY, UNARY
 
 SIZE = 301  # entries per group here (MIN_SIZE is lowered to 64 for these tests)
-WIDTHS = [1, 3, specialise.MAX_P]
+WIDTHS = [1, 3, 4, 5, 8, specialise.MAX_P]  # 4, 5 and 8: what SLP packs (and leaves)
 
 
 @pytest.fixture(autouse=True)
@@ -243,3 +246,47 @@ def numba_loop_probe():
     f, xs = cases()["mixed"]
     plan = specialise.ForwardPlan(run.compile(ad.trace(f, *xs)), 1)
     return next(fn for kind, fn, _ in plan.steps if kind == "group")
+
+
+def test_the_loops_compile_with_slp_and_the_setting_is_restored(monkeypatch):
+    """SLP is on while a generated loop compiles (off if AD_SPECIALISE_SLP=0) and
+    Numba's own setting is back after, also when the compilation fails."""
+    seen = []
+
+    class Loop:
+        def compile(self, signature):
+            seen.append(numba_config.SLP_VECTORIZE)
+            raise RuntimeError("no")
+
+    before = numba_config.SLP_VECTORIZE
+    for on in (True, False):
+        monkeypatch.setattr(specialise, "SLP", on)
+        with pytest.raises(RuntimeError):
+            specialise._compile_signature(Loop())
+        assert numba_config.SLP_VECTORIZE == before
+    assert seen == [1, 0]
+    monkeypatch.undo()
+    assert f"slp {int(specialise.SLP)}" in specialise._header()  # separate cache files
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 code")
+def test_slp_packs_a_members_partials(monkeypatch, tmp_path):
+    """A loop compiled here (a fresh cache: Numba cannot show cached code) at p = 4
+    has more packed double arithmetic than the same loop without SLP (where only
+    the loop of the values, vectorised across entries, has any)."""
+    if not hasattr(numba_loop_probe(), "compile"):
+        pytest.skip("NUMBA_DISABLE_JIT: nothing is compiled")
+    x = np.linspace(0.1, 1.0, SIZE)
+    prog = run.compile(ad.trace(lambda x, y: (x * y - 2.0 * y) * x, x, x[::-1].copy()))
+    ((_, _, rows),) = specialise.fused_groups(prog)
+    counts = {}
+    for on in (True, False):
+        monkeypatch.setattr(specialise, "SLP", on)
+        monkeypatch.setattr(specialise, "CACHE", tmp_path / str(on))
+        monkeypatch.setattr(specialise, "_LOOPS", {})
+        specialise._header.cache_clear()
+        loop = specialise._compile(specialise.group_source("loop", rows, 4)[0])
+        asm = loop.inspect_asm(loop.signatures[0])
+        counts[on] = sum(asm.count(op) for op in ("vmulpd", "vsubpd", "mulpd\t", "subpd\t"))
+    specialise._header.cache_clear()
+    assert counts[True] > counts[False]
