@@ -8,7 +8,7 @@ and p partials in local variables (registers), the operands from outside read on
 per entry from the value and dual buffers, the outputs written once. The same maths
 (:data:`ad.kernels.elementwise.UNARY` and ``BINARY``, the same partial forms as the
 interpreter's kernels), without the scratch traffic. Measured on the ``sparse`` bench
-(n = 10^4, one core): see the README's "Compiled engine" section.
+(n = 10^4, one core): see the README's "The compiled engine" section.
 
 At p >= 2 a group's loop runs in blocks, the values (vectorised across entries)
 before the partials (packed across the p directions): :func:`group_source`.
