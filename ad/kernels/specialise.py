@@ -38,8 +38,9 @@ leaves off by default (numba/numba#8852, after miscompilations it confirmed): wi
 one entry the p partials of a member are the same expression over consecutive
 doubles, which SLP packs into vector instructions (the Laplacian's group at n = 10^4
 and p = 5: 118 -> 88 us, measured; see the README). It is switched on only while
-Numba compiles a generated loop (under Numba's compiler lock, restored after), never
-for the project's other kernels; it does not reorder floating-point operations, and
+Numba compiles a generated loop (under Numba's compiler lock, restored after), not for
+the project's other kernels (the helpers a loop calls are compiled long before, by the
+interpreted sweeps of the first call); it does not reorder floating-point operations, and
 the tests check every loop against the interpreter bit for bit. ``AD_SPECIALISE_SLP=0``
 (read at import) compiles the loops without it, into other cache files.
 """
