@@ -80,6 +80,7 @@ def cases():
         "every_rule": (every_rule, [x, y]),
         "stencil": (lambda x: stencil(x, w), [xs]),
         "mixed": (lambda x, c: mixed(x, w, c), [xs, c]),
+        "linear": (lambda x, y: 2.0 * x - y - (-x + 0.5 * y), [x, y]),  # no factor kept
     }
 
 
@@ -89,7 +90,7 @@ def jvp(prog, xs, tangents, on, monkeypatch):
 
 
 @pytest.mark.parametrize("p", WIDTHS)
-@pytest.mark.parametrize("name", ["every_rule", "stencil", "mixed"])
+@pytest.mark.parametrize("name", ["every_rule", "stencil", "mixed", "linear"])
 def test_the_loop_equals_the_interpreted_group_and_the_reference(name, p, monkeypatch):
     f, xs = cases()[name]
     g = ad.trace(f, *xs)
@@ -290,3 +291,12 @@ def test_slp_packs_a_members_partials(monkeypatch, tmp_path):
         counts[on] = sum(asm.count(op) for op in ("vmulpd", "vsubpd", "mulpd\t", "subpd\t"))
     specialise._header.cache_clear()
     assert counts[True] > counts[False]
+
+
+def test_a_linear_group_splits_with_no_factor_to_keep():
+    """Its partials need only numbers (constants, a broadcast scale): the split loop's
+    scratch has no row, and the comparisons above run it."""
+    f, xs = cases()["linear"]
+    ((_, _, rows),) = specialise.fused_groups(run.compile(ad.trace(f, *xs)))
+    source = specialise.group_source("loop", rows, 3)[0]
+    assert "F = np.empty((0, " in source and "F[" not in source
