@@ -76,6 +76,8 @@ MAX_P = 12
 MIN_SIZE = 512
 #: The call of a program's forward sweep (at one width) that specialises it.
 HOT_CALLS = 2
+#: Entries per block of a split loop (:func:`group_source`): its factors stay in L1.
+BLOCK = 256
 #: Where the generated modules go (Numba caches their machine code beside them).
 CACHE = Path(os.environ.get("AD_KERNEL_CACHE", Path.home() / ".cache" / "admodes" / "groups"))
 
@@ -286,10 +288,6 @@ def group_source(fn: str, rows: np.ndarray, p: int) -> tuple[str, list[int], lis
         ]
     lines = [*head, *loop, *w.tail, "    return 0"]
     return "\n".join(lines) + "\n", w.slots, runs
-
-
-#: Entries per block of a split loop (:func:`group_source`): its factors stay in L1.
-BLOCK = 256
 
 
 def _loop(w: _Writer, split: bool, fast: bool, at: str, lo: str, hi: str) -> list[str]:
