@@ -423,12 +423,15 @@ def _is_full_sum(e: Eqn, size: int) -> bool:
 
 
 def find_groups(lw: Any) -> list[Group]:
-    """Runs of fusable equations over equal sizes, with the values internal to each."""
+    """Runs of fusable equations over equal sizes, with the values internal to each
+    (a gather of a gather's output is judged as the gather of its sources that
+    :func:`compose_gathers` made of it)."""
     graph = lw.graph
     names = {i.name for i in table.INSTRUCTIONS if i.fusable and i is not SUM}
     groups: list[Group] = []
     cur: Group | None = None
     for i, e in enumerate(graph.eqns):
+        e = lw.composed.get(i, e)
         if lw.is_view(e.outputs[0]):
             continue  # a view emits nothing and breaks no group
         size = e.outputs[0].size
@@ -506,6 +509,69 @@ def _few_runs(lw: Any, e: Eqn) -> bool:
 
     amap = runs_map(lw, e, address)
     return amap is not None and few_runs(runs_of(amap), amap.size)
+
+
+def _whole(e: Eqn) -> bool:
+    """A gather without batch axes: its map indexes every axis of its operands."""
+    return all(nd == len(x.shape) for x, nd in zip(e.inputs, e.params["in_ndims"]))
+
+
+def compose_gathers(lw: Any) -> dict[int, Eqn]:
+    """Gathers that read another gather's output, rewritten to read its sources.
+
+    Where every reader of a gather's output is a gather (a zero pad, then the shifted
+    slices of a stencil) whose composed map (the inner map read through the outer
+    one, -1 staying a zero) is few runs, each reader is described by an equation of
+    its own output that gathers straight from the inner gather's operands: a runs
+    member of a group then reads those, and the inner gather's output need not be
+    computed by the fused sweeps (:func:`elided`). Keys: equation indices. The graph
+    is not changed: the readers' own instructions still read the inner output."""
+    graph = lw.graph
+    readers = _readers(graph)
+    kept = {v.id for v in graph.outputs} | graph.guard_vars()
+    out: dict[int, Eqn] = {}
+    for inner in graph.eqns:
+        v = inner.outputs[0]
+        if inner.prim.name != "gather" or lw.is_view(v) or not _whole(inner):
+            continue
+        if v.id in kept or not readers[v.id]:
+            continue
+        found = {}
+        first = np.asarray(inner.params["idx"], dtype=np.int64).reshape(-1)
+        for i in sorted(readers[v.id]):
+            e = graph.eqns[i]
+            if e.prim.name != "gather" or len(e.inputs) != 1 or not _whole(e):
+                break
+            if lw.is_view(e.outputs[0]):
+                break  # its output is a run of the inner output's slots
+            idx = np.asarray(e.params["idx"], dtype=np.int64)
+            both = np.where(idx >= 0, first[np.clip(idx, 0, None)], -1)
+            params = {**e.params, "idx": both, "in_ndims": inner.params["in_ndims"]}
+            c = Eqn(e.prim, inner.inputs, e.outputs, params)
+            if not _few_runs(lw, c):
+                break
+            found[i] = c
+        else:
+            out.update(found)
+    return out
+
+
+def elided(lw: Any) -> set[int]:
+    """The gathers (equation indices) whose every reader is composed
+    (:func:`compose_gathers`) and a member of a group, and that are in no group
+    themselves: no fused sweep reads their output. They are lowered as members are
+    (the MEMBER bit): the unfused primal sweep runs them for the readers' own
+    instructions, and their output keeps value slots only."""
+    graph, members = lw.graph, {i for g in lw.groups for i in g.members}
+    producer = {e.outputs[0].id: j for j, e in enumerate(graph.eqns)}
+    readers = _readers(graph)
+    out = set()
+    for i in lw.composed:
+        j = producer[graph.eqns[i].inputs[0].id]
+        v = graph.eqns[j].outputs[0]
+        if j not in members and all(r in members and r in lw.composed for r in readers[v.id]):
+            out.add(j)
+    return out
 
 
 def _gather_ok(lw: Any, e: Eqn, grp: Group) -> bool:

@@ -45,8 +45,12 @@ class Lowering:
         #: (keys may hold ``id()`` of parameter arrays: the graph keeps them alive)
         self.memo: dict[Any, Any] = {}
         self._plan_storage()
+        #: gathers of a gather's output, as gathers of its sources (by equation index)
+        self.composed = fusion.compose_gathers(self)
         self.groups = fusion.find_groups(self)
         self._member_of = {i: g for g in self.groups for i in g.members}
+        #: the gathers no fused sweep needs (every reader reads through them)
+        self.elided = fusion.elided(self)
         # pass 2: slots of the own storage, active first (then the groups' scratch)
         self.slot_of: dict[int, int] = {}
         self.n_active = self.n_values = 0
@@ -97,6 +101,7 @@ class Lowering:
     # -- pass 2 ----------------------------------------------------------------------
     def _allocate(self) -> None:
         internal = {vid for g in self.groups for vid in g.internal}
+        internal.update(self.graph.eqns[j].outputs[0].id for j in self.elided)
         active, fused, inactive = [], [], []
         for v in self.graph.variables():
             if v.id in self._storage:
@@ -152,7 +157,7 @@ class Lowering:
                 )
             group = member_of.get(i)
             if group is None:
-                self._eqn, self._act = i, word(e)
+                self._eqn, self._act = i, word(e) | (table.MEMBER if i in self.elided else 0)
             else:
                 if group.members[0] == i:
                     self._emit_group(group)
@@ -184,7 +189,9 @@ class Lowering:
             word = self._word(e)
             needed |= word & 1
             n = int(e.params.get("n", 0))
-            desc += fusion.describe_member(self, e, table.BY_NAME[name].opcode, word, scratch, n)
+            desc += fusion.describe_member(
+                self, self.composed.get(i, e), table.BY_NAME[name].opcode, word, scratch, n
+            )
         self._eqn, self._act = g.members[0], table.GROUP | needed
         self.emit(
             "fused",

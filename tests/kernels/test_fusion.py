@@ -8,6 +8,7 @@ import pytest
 
 import ad
 from ad import reference
+from ad.errors import NonFiniteError
 from ad.kernels import fusion, run, table
 
 SIZE = 2 * fusion.BLOCK + 37  # two full blocks and a remainder
@@ -183,6 +184,97 @@ def test_a_fancy_index_stays_out_of_the_groups():
     prog = run.compile(g)
     assert runs_members(prog) == 0
     assert "gather" in [table.INSTRUCTIONS[op].name for op in prog.ops]
+
+
+# -- a pad read only by slices: the slices read its source, the pad leaves the sweeps ----
+
+COLS = 139  # the grid below is 15 x 139 (SIZE entries), padded to 17 x 141
+
+
+def laplacian(x, extra=None):
+    """A 5-point Laplacian residual of a zero-padded grid; ``extra`` reads the padded
+    grid once more (as an output, a sum, a row slice that is a view of its slots)."""
+    grid = np.pad(np.reshape(x, (-1, COLS)), 1)
+    u = grid[1:-1, 1:-1]
+    lap = 4.0 * u - grid[:-2, 1:-1] - grid[2:, 1:-1] - grid[1:-1, :-2] - grid[1:-1, 2:]
+    r = np.reshape(lap - 0.1 * np.exp(u), (-1,))
+    if extra == "output":
+        return r, grid
+    if extra == "sum":
+        return r + np.sum(grid * grid)
+    if extra == "view":
+        return r, np.exp(grid[1:])
+    return r
+
+
+def pad_instruction(prog):
+    """The activity word of the program's one zero pad (a runs instruction)."""
+    (i,) = np.flatnonzero(prog.ops == table.BY_NAME["runs"].opcode)
+    return int(prog.act[i])
+
+
+def sweeps_match_the_reference(g, prog, x, rng):
+    outs = run.primal(prog, [x])
+    want = reference.evaluate(g, [x])
+    for got, v in zip(outs, g.outputs):
+        np.testing.assert_allclose(got, want[v.id].reshape(v.shape), rtol=1e-14, atol=1e-14)
+    ws = prog.acquire()
+    run._run_primal(prog, ws, [x], fused=False)  # what error reports run: every instruction
+    for got, v in zip(prog.read_outputs(ws.values), g.outputs):
+        np.testing.assert_allclose(got, want[v.id].reshape(v.shape), rtol=1e-14, atol=1e-14)
+    prog.release(ws)
+    for p in (1, 3, fusion.TANGENT_MAX_P + 1):
+        tx = rng.standard_normal((p, SIZE))
+        got, expect = run.jvp(prog, [x], [tx])[1], reference.jvp(g, [x], [tx])[1]
+        for a, b in zip(got, expect):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    bars = [rng.standard_normal((3,) + v.shape) for v in g.outputs]
+    got, expect = run.vjp(prog, [x], bars)[1][0], reference.vjp(g, [x], bars)[1][0]
+    np.testing.assert_allclose(got, expect, rtol=1e-12, atol=1e-12)
+
+
+def test_a_pad_read_only_by_slices_runs_in_no_fused_sweep():
+    """The four shifted slices and the interior read x through the pad's map (a zero
+    where the pad has one): the pad is marked as a member (only the unfused primal,
+    which error reports run, computes it) and its output has no dual rows."""
+    assert SIZE % COLS == 0
+    rng = np.random.default_rng(12)
+    x = rng.uniform(-1, 1, SIZE)
+    g = ad.trace(laplacian, x)
+    prog = run.compile(g)
+    assert pad_instruction(prog) & table.MEMBER
+    assert unfused_names(prog) == ["fused"]
+    assert runs_members(prog) == 5
+    padded = (SIZE // COLS + 2) * (COLS + 2)
+    kept = run.compile(ad.trace(lambda x: laplacian(x, "output"), x))
+    assert not pad_instruction(kept) & table.MEMBER
+    assert prog.n_active == kept.n_active - padded  # no dual rows for the pad
+    assert prog.tape_bytes() == kept.tape_bytes() - 8 * padded  # nor a place on the tape
+    sweeps_match_the_reference(g, prog, x, rng)
+
+
+@pytest.mark.parametrize("extra", ["output", "sum", "view"])
+def test_a_pad_read_otherwise_is_computed_by_every_sweep(extra):
+    """A pad that is an output, or is read by more than the gathers that read through
+    it (a product, a row slice lowered as a view of its slots), stays an instruction."""
+    rng = np.random.default_rng(13)
+    x = rng.uniform(-1, 1, SIZE)
+    g = ad.trace(lambda x: laplacian(x, extra), x)
+    prog = run.compile(g)
+    assert not pad_instruction(prog) & table.MEMBER
+    sweeps_match_the_reference(g, prog, x, rng)
+
+
+def test_a_non_finite_value_behind_an_elided_pad_is_reported():
+    """The report reruns the unfused sweep, which computes the pad: the same error as
+    the reference's, naming the exp."""
+    x = np.full(SIZE, 0.5)
+    x[7] = 800.0  # exp overflows
+    g = ad.trace(laplacian, x)
+    prog = run.compile(g)
+    assert pad_instruction(prog) & table.MEMBER
+    with ad.nonfinite("raise"), pytest.raises(NonFiniteError, match="exp"):
+        run.primal(prog, [x])
 
 
 def rosenbrock(x):
