@@ -43,6 +43,13 @@ instead of taking a pass of their own over memory (measured on the ``sparse`` be
 Broyden residual at n = 10^4, p = 3, one core: the forward sweep 157 -> 104 us; on its
 2-D Laplacian at p = 5: 441 -> 281 us, its zero pad a runs instruction of its own).
 
+A gather that reads another gather's output (the shifted slices of a zero-padded grid)
+is judged as a gather of that one's sources, the maps composed (:func:`compose_gathers`):
+where every reader of the inner gather joins a group so, the inner gather runs in no
+fused sweep (:func:`elided`) and its output has no dual rows. Measured on that
+Laplacian (p = 5, one core, the forward sweep): 42.6 -> 33.7 us at n = 10^4, 397 -> 298
+us at n = 99856.
+
 The members keep their own instructions, which follow the ``fused`` one in the
 program, marked with the MEMBER activity bit: the unfused primal sweep that error
 reports use runs them; every other sweep skips them. Each member is

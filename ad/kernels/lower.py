@@ -4,6 +4,9 @@
    another Var's slots (a gather that reads a contiguous run: reshape, ``x[1:]``), or
    a BROADCAST of one slot (read with stride 0 by the primitives that accept it,
    materialised for the others). The views come from :data:`ad.kernels.table.VIEWS`.
+   Then the fused groups (:mod:`ad.kernels.fusion`), where a gather of a gather's
+   output counts as the gather of its sources; a gather that every reader reads
+   through is ``elided``: lowered with the MEMBER bit, its output gets value slots only.
 2. **Slots.** Own storage is laid out in one float64 ``values`` buffer, the active
    Vars (those that depend on an input) first: the dual buffers then need rows for the
    first ``n_active`` slots only (partials), or ``n_reverse`` (adjoints: the values
