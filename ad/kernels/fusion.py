@@ -537,7 +537,10 @@ def compose_gathers(lw: Any) -> dict[int, Eqn]:
     readers = _readers(graph)
     kept = {v.id for v in graph.outputs} | graph.guard_vars()
     out: dict[int, Eqn] = {}
-    for inner in graph.eqns:
+    for j, inner in enumerate(graph.eqns):
+        # a gather composed already reads its own sources' sources: compose with that,
+        # so that no reader is left reading the output of a gather that is elided
+        inner = out.get(j, inner)
         v = inner.outputs[0]
         if inner.prim.name != "gather" or lw.is_view(v) or not _whole(inner):
             continue
