@@ -467,7 +467,7 @@ def find_groups(lw: Any) -> list[Group]:
         groups.append(cur)
     if not groups:
         return groups
-    readers = _readers(graph)
+    readers = _readers(lw)
     outputs = {v.id for v in graph.outputs} | graph.guard_vars()  # values read after
     for grp in groups:
         inside = set(grp.members)
@@ -534,7 +534,7 @@ def compose_gathers(lw: Any) -> dict[int, Eqn]:
     computed by the fused sweeps (:func:`elided`). Keys: equation indices. The graph
     is not changed: the readers' own instructions still read the inner output."""
     graph = lw.graph
-    readers = _readers(graph)
+    readers = _readers(lw)
     kept = {v.id for v in graph.outputs} | graph.guard_vars()
     out: dict[int, Eqn] = {}
     for j, inner in enumerate(graph.eqns):
@@ -574,7 +574,7 @@ def elided(lw: Any) -> set[int]:
     instructions, and their output keeps value slots only."""
     graph, members = lw.graph, {i for g in lw.groups for i in g.members}
     producer = {e.outputs[0].id: j for j, e in enumerate(graph.eqns)}
-    readers = _readers(graph)
+    readers = _readers(lw)
     out = set()
     for i in lw.composed:
         j = producer[graph.eqns[i].inputs[0].id]
@@ -607,11 +607,15 @@ def _operands_ok(lw: Any, e: Eqn, grp: Group | None) -> bool:
     return True
 
 
-def _readers(graph: Any) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {v.id: set() for v in graph.variables()}
-    for i, e in enumerate(graph.eqns):
-        for v in e.inputs:
-            out[v.id].add(i)
+def _readers(lw: Any) -> dict[int, set[int]]:
+    """The equations that read each Var (built once per lowering, in ``lw.memo``)."""
+    out = lw.memo.get("readers")
+    if out is None:
+        graph = lw.graph
+        out = lw.memo["readers"] = {v.id: set() for v in graph.variables()}
+        for i, e in enumerate(graph.eqns):
+            for v in e.inputs:
+                out[v.id].add(i)
     return out
 
 
