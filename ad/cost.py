@@ -44,6 +44,7 @@ which :func:`load_calibration` reads from then on.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -52,8 +53,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ad.engine import pick_chunk
 from ad.ir import Graph
@@ -74,7 +73,14 @@ def _calibration_file() -> str:
     env = os.environ.get(CALIBRATION_ENV)
     if env:
         return env
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return _default_file(os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _default_file(xdg: str | None, home: str | None) -> str:
+    """The default file under these environment values (``expanduser`` is most of the
+    look-up's time, so the path is built once per value)."""
+    base = xdg or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(base, "admodes", "cost_calibration.json")
 
 
@@ -213,7 +219,9 @@ def counts(graph: Graph) -> Counts:
     through the instruction table: each instruction declares its cost kind and its
     work as an expression of its payload fields (entries of an elementwise loop, flops
     of a matrix product, n^3 of a factorisation; an alias or a broadcast, which the
-    lowering turns into no instruction, costs nothing). Example::
+    lowering turns into no instruction, costs nothing). The program's validation
+    evaluates those expressions per instruction kind (``Program.tally``), since it
+    holds every kind's payload rows then; this sums them. Example::
 
         ad.cost.counts(ad.trace(np.sin, np.ones(3))).work["elementwise"]     # 3.0
     """
@@ -224,17 +232,13 @@ def counts(graph: Graph) -> Counts:
     w = dict.fromkeys(KINDS, 0.0)
     wd = dict.fromkeys(KINDS, 0.0)
     arrays = active_arrays = 0
-    for op in np.unique(prog.ops):
-        ins = table.INSTRUCTIONS[int(op)]
-        rows = np.flatnonzero(prog.ops == op)
-        F = prog.code[prog.ptr[rows][:, None] + np.arange(len(ins.fields))]
-        work = ins.sizes(F, ins.work).astype(np.float64)
-        need = (prog.act[rows] & 1) != 0
-        w[ins.cost] += float(work.sum())
-        wd[ins.cost] += float(work[need].sum())
+    for name, (work, active, rows, active_rows) in prog.tally.items():
+        ins = table.BY_NAME[name]
+        w[ins.cost] += work
+        wd[ins.cost] += active
         if ins.cost != "scalar" and ins.work != "0":
-            arrays += rows.size
-            active_arrays += int(need.sum())
+            arrays += rows
+            active_arrays += active_rows
     got = Counts(
         n=graph.n_in,
         m=graph.n_out,
@@ -248,6 +252,13 @@ def counts(graph: Graph) -> Counts:
     )
     _COUNTS[graph] = got
     return got
+
+
+def forget_counts(graph: Graph) -> None:
+    """Drop the counts cached on ``graph``: the next :func:`counts` reads the program
+    again, as the first cost query on a new graph does (the benchmark's first-call
+    figure of a sparse plan measures it this way)."""
+    _COUNTS.pop(graph, None)
 
 
 # ----------------------------------------------------------------------------------
@@ -277,27 +288,34 @@ def _record(cnt: Counts) -> dict[str, float]:
     return t
 
 
-def _forward(cnt: Counts, p: int) -> dict[str, float]:
-    """call + F(p) + seeding: one forward sweep of p directions."""
-    t = {"call_forward": 1.0, "i_forward": float(cnt.array_instructions)}
+def _forward(cnt: Counts) -> tuple[dict[str, float], dict[str, float]]:
+    """call + F(p) + seeding: one forward sweep, as (its terms at p = 0, its terms per
+    direction): the model is affine in the width."""
+    fixed = {"call_forward": 1.0, "i_forward": float(cnt.array_instructions)}
+    per = {"seed": float(cnt.n + cnt.m)}
     for k in KINDS:
         wd = cnt.active_work[k]
-        t[f"c.{k}"] = cnt.work[k] - wd
-        t[f"cf0.{k}"] = wd
-        t[f"cf1.{k}"] = wd * p
-    t["seed"] = float((cnt.n + cnt.m) * p)
-    return t
+        fixed[f"c.{k}"] = cnt.work[k] - wd
+        fixed[f"cf0.{k}"] = wd
+        per[f"cf1.{k}"] = wd
+    return fixed, per
 
 
-def _adjoint(cnt: Counts, q: int) -> dict[str, float]:
-    """call + R(q) + seeding: one adjoint sweep of q cotangents over a recorded tape."""
-    t = {"call_reverse": 1.0, "i_reverse": float(cnt.active_array_instructions)}
+def _adjoint(cnt: Counts) -> tuple[dict[str, float], dict[str, float]]:
+    """call + R(q) + seeding: one adjoint sweep over a recorded tape, as (its terms at
+    q = 0, its terms per cotangent)."""
+    fixed = {"call_reverse": 1.0, "i_reverse": float(cnt.active_array_instructions)}
+    per = {"fill": float(cnt.slots), "seed": float(cnt.n + cnt.m)}
     for k in KINDS:
-        t[f"ca0.{k}"] = cnt.active_work[k]
-        t[f"cr1.{k}"] = cnt.active_work[k] * q
-    t["fill"] = float(cnt.slots * q)
-    t["seed"] = float((cnt.n + cnt.m) * q)
-    return t
+        fixed[f"ca0.{k}"] = cnt.active_work[k]
+        per[f"cr1.{k}"] = cnt.active_work[k]
+    return fixed, per
+
+
+def _sweep(out: dict[str, float], parts: tuple[dict, dict], width: int, times: float = 1.0) -> None:
+    fixed, per = parts
+    _add(out, fixed, times)
+    _add(out, per, times * width)
 
 
 def terms(cnt: Counts, target: str, width: int = 1) -> dict[str, float]:
@@ -315,25 +333,46 @@ def terms(cnt: Counts, target: str, width: int = 1) -> dict[str, float]:
         _add(out, _record(cnt))
         out["call_primal"] = 1.0
     elif target == "jvp":
-        _add(out, _forward(cnt, width))
+        _sweep(out, _forward(cnt), width)
     elif target == "vjp":
         _add(out, _record(cnt))
-        _add(out, _adjoint(cnt, width))
+        _sweep(out, _adjoint(cnt), width)
     elif target in ("jacobian_forward", "jacobian_reverse"):
         out["call_jacobian"] = 1.0
         out["entry"] = float(cnt.n * cnt.m)
         if target == "jacobian_forward":
-            _add(out, _forward(cnt, width), math.ceil(cnt.n / width))
+            _sweep(out, _forward(cnt), width, math.ceil(cnt.n / width))
         else:
             _add(out, _record(cnt))
-            _add(out, _adjoint(cnt, width), math.ceil(cnt.m / width))
+            _sweep(out, _adjoint(cnt), width, math.ceil(cnt.m / width))
     else:
         raise ValueError(f"target must be one of {TARGETS}, not {target!r}")
     return out
 
 
+def sweep_line(cnt: Counts, target: str, theta: Mapping[str, float]) -> tuple[float, float]:
+    """(a, b) with ``predict(cnt, target, width) = a + b * width`` for ``target`` "jvp"
+    or "vjp" (``theta``: ``linear(cal)``): one reading of the model per target instead
+    of two predictions (what a sparse plan's choice reads)."""
+    dot = lambda t: sum(theta[k] * v for k, v in t.items())
+    if target == "jvp":
+        fixed, per = _forward(cnt)
+        return dot(fixed), dot(per)
+    if target == "vjp":
+        fixed, per = _adjoint(cnt)
+        return dot(_record(cnt)) + dot(fixed), dot(per)
+    raise ValueError(f"target must be 'jvp' or 'vjp', not {target!r}")
+
+
+_THETA: list[Any] = [None, None]  # (calibration, its linear parameters): the last one read
+
+
 def linear(cal: Calibration) -> dict[str, float]:
-    """The calibration as values of the linear parameters (:data:`LINEAR`)."""
+    """The calibration as values of the linear parameters (:data:`LINEAR`); the last
+    calibration's are kept (a sparse plan reads them at every first call; a
+    Calibration is never mutated). The dict returned is the caller's to change."""
+    if _THETA[0] is cal:
+        return dict(_THETA[1])
     theta = dict(cal.overheads)
     for k in KINDS:
         c = cal.kinds[k]
@@ -342,7 +381,8 @@ def linear(cal: Calibration) -> dict[str, float]:
         theta[f"cf1.{k}"] = c["c"] * c["f1"]
         theta[f"ca0.{k}"] = c["c"] * (c["r0"] - 1.0)
         theta[f"cr1.{k}"] = c["c"] * c["r1"]
-    return theta
+    _THETA[:] = [cal, theta]
+    return dict(theta)
 
 
 def from_linear(

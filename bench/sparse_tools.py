@@ -4,9 +4,11 @@ For a ``sparse:<variant>`` problem (:mod:`bench.problems.sparse`) it prepares, p
 engine (the ``engine`` column) and mode:
 
 - ``compiled`` (ours): ``primal`` (the compiled f), ``detect`` (sparsity detection on
-  the Jacobian graph), ``plan`` (detection + colouring: what a first call pays before
-  its sweeps; the colourings ``mode="auto"`` needs and its choice, or the star
-  colouring for the Hessian, and the entry arrays and prototype the results share),
+  the Jacobian graph), ``detect_color`` (detection and the colourings
+  ``mode="auto"`` needs, or the star colouring for the Hessian: the issue's first-call
+  figure), ``plan`` (what a first call pays before its sweeps: those, the choice of
+  mode with the cost model's counts, and the entry arrays and prototype the results
+  share),
   ``jac_fwd`` / ``jac_rev`` (dense Jacobian by ``ad.forward.jacobian`` /
   ``ad.reverse.jacobian``, up to ``DENSE_MAX_N``), ``jac_cfwd`` / ``jac_crev``
   (coloured forward / reverse through a cached plan), ``jac_auto`` (the mode the cost
@@ -42,6 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import ad
+from ad import cost
 from ad.engine import pick_chunk
 from ad.sparse import api as sparse_api
 from ad.sparse import compress
@@ -133,22 +136,36 @@ class SparseTool(Tool):
         hess = p.notes["kind"] == "hessian"
         g = p.graph
         self._add(out, p, "compiled", "primal", alternating(lambda xs: g(*xs), x))
-        # plan: what a first call pays before its sweeps: detection, the colourings
-        # auto needs, the choice, the entry arrays and the results' prototype
+        # detect_color: the issue's "detection plus colouring" (the colourings auto
+        # needs: the columns, and the rows where coloured reverse could win; the star
+        # colouring of the Hessian). plan: what a first call pays before its sweeps:
+        # those, the choice (with the cost model's counts of the program, which a first
+        # call reads: not kept from the round before), the entry arrays and the
+        # results' prototype. Not in either: compiling the program (f's own first call)
+        # and, for the Hessian, recording the gradient graph (what any Hessian pays)
+        plan = sparse_api.jacobian_plan(G)
+        plan.mode()
+        kinds = list(plan._colorings)  # the colourings auto computed
         if hess:
             detect = lambda: symmetrize(jacobian_pattern(G))
+            detect_color = lambda: sparse_api.HessianPlan(G)
             plan_fn = lambda: sparse_api.HessianPlan(G).prepare()
         else:
             detect = lambda: jacobian_pattern(G)
 
+            def detect_color() -> Any:
+                fresh = sparse_api.JacobianPlan(G)
+                return [fresh.coloring(k) for k in kinds]
+
             def plan_fn() -> Any:
+                cost.forget_counts(G)
                 fresh = sparse_api.JacobianPlan(G)
                 fresh.mode()
                 return fresh.prepare()
 
         self._add(out, p, "compiled", "detect", detect)
+        self._add(out, p, "compiled", "detect_color", detect_color)
         self._add(out, p, "compiled", "plan", plan_fn)
-        plan = sparse_api.jacobian_plan(G)
         col, row = plan.coloring("column"), plan.coloring("row")
         nnz = {"nnz": plan.nnz}
         dense_ok = p.n <= DENSE_MAX_N

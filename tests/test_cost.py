@@ -121,6 +121,63 @@ def test_terms_are_the_estimate_written_as_a_linear_form():
     assert all(back[k] == pytest.approx(theta[k]) for k in cost.LINEAR)
 
 
+@pytest.mark.parametrize("target", ["jvp", "vjp"])
+def test_a_sweeps_line_is_the_prediction_at_every_width(target):
+    g = ad.trace(lambda x: np.tanh(np.ones((6, 5)) @ x) * x[:1], np.ones(5))
+    cnt, cal = cost.counts(g), calibration(c=1e-9, call_forward=3e-6, seed=1e-9, fill=2e-9)
+    a, b = cost.sweep_line(cnt, target, cost.linear(cal))
+    for width in (0, 1, 3, 32):
+        assert a + b * width == pytest.approx(cost.predict(cnt, target, width, cal), rel=1e-12)
+    with pytest.raises(ValueError, match="'jvp' or 'vjp'"):
+        cost.sweep_line(cnt, "primal", cost.linear(cal))
+
+
+def test_the_linear_parameters_are_the_callers_to_change():
+    cal = calibration(c=2.0)
+    theta = cost.linear(cal)
+    theta["c.matmul"] = -1.0  # the caller's copy: the next reading is unchanged
+    assert cost.linear(cal)["c.matmul"] == 2.0
+    assert cost.linear(calibration(c=3.0))["c.matmul"] == 3.0  # another calibration
+
+
+def test_the_programs_tally_is_each_instructions_work_summed():
+    """``counts`` sums what validation tallied per instruction kind: the same as the
+    table's work expression evaluated for every instruction on its own."""
+    from ad.kernels import run, table
+
+    b = GraphBuilder()
+    x = b.input((3,))
+    c = b.const(np.arange(12.0).reshape(4, 3))
+    s = b.apply("sin", c)  # depends on no input: computed, never differentiated
+    y = b.apply("tanh", b.apply("matmul", s, x))
+    A = np.ones((4, 3))
+    g1 = b.build(b.apply("mul", y, y))
+    g2 = ad.trace(
+        lambda x: (
+            np.sum(np.sin(A @ x) * x[0]) + np.linalg.inv(np.outer(x, x) + 3 * np.eye(3))[0, 1]
+        ),
+        np.ones(3),
+    )
+    partly_active = []
+    for g in (g1, g2):
+        prog = run.compile(g)
+        want: dict[str, list[float]] = {}
+        for i, op in enumerate(prog.ops.tolist()):
+            ins = table.INSTRUCTIONS[op]
+            row = prog.code[prog.ptr[i] : prog.ptr[i + 1]]
+            env = {f.name: int(v) for f, v in zip(ins.fields, row) if f.kind == "int"}
+            work = float(eval(ins.work, {"min": min, "max": max}, env))  # noqa: S307
+            got = want.setdefault(ins.name, [0.0, 0.0, 0, 0])
+            active = bool(prog.act[i] & 1)
+            got[0] += work
+            got[1] += work * active
+            got[2] += 1
+            got[3] += active
+        assert {k: list(v) for k, v in prog.tally.items()} == want
+        partly_active.append(any(v[1] < v[0] for v in want.values()))
+    assert partly_active[0]  # sin(c) runs, inactive: counted in the work, not the active work
+
+
 def test_chunk_is_capped_at_the_number_of_seeds():
     est = cost.estimate(scalar_graph(3), chunk=8, calibration=calibration())
     assert (est.chunk_forward, est.chunk_reverse) == (3, 1)
@@ -142,6 +199,10 @@ def test_a_calibration_made_by_the_user_is_read_from_its_path(tmp_path, monkeypa
     monkeypatch.delenv(cost.CALIBRATION_ENV)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert cost.calibration_path() == tmp_path / "admodes" / "cost_calibration.json"
+    monkeypatch.delenv("XDG_CONFIG_HOME")  # the path follows HOME too (built once per value)
+    for home in (tmp_path / "a", tmp_path / "b"):
+        monkeypatch.setenv("HOME", str(home))
+        assert cost.calibration_path() == home / ".config" / "admodes" / "cost_calibration.json"
 
 
 def test_calibration_file_is_read_and_missing_entries_fall_back(tmp_path):

@@ -128,6 +128,10 @@ class Program:
         self._free: list[Workspace] = []
         # the specialised sweeps (ad.kernels.specialise), shared with with_constants
         self.specialised: dict[Any, Any] = {}
+        #: per instruction kind: (work, active work, instructions, active instructions),
+        #: the work from the table's ``work`` expression (filled by :func:`validate`,
+        #: which has every kind's payload rows at hand; read by ``ad.cost.counts``)
+        self.tally: dict[str, tuple[float, float, int, int]] = {}
 
     def with_constants(self, graph: Graph) -> Program:
         """This program for ``graph``, a graph of the same structure: the same
@@ -229,7 +233,8 @@ def _fail(prog: Program, i: int, what: str) -> GraphError:
 
 
 def validate(prog: Program) -> None:
-    """Raise GraphError unless every instruction of ``prog`` is safe to run."""
+    """Raise GraphError unless every instruction of ``prog`` is safe to run; on the way,
+    tally each instruction kind's work (``prog.tally``)."""
     n_ins = prog.ops.size
     if prog.ptr.size != n_ins + 1 or prog.ptr[0] != 0 or np.any(np.diff(prog.ptr) < 0):
         raise GraphError("malformed kernel program: instruction pointers are not a CSR index")
@@ -238,6 +243,7 @@ def validate(prog: Program) -> None:
     bad = np.flatnonzero((prog.ops < 0) | (prog.ops >= len(table.INSTRUCTIONS)))
     if bad.size:
         raise _fail(prog, int(bad[0]), f"unknown opcode {prog.ops[bad[0]]}")
+    tally = {}
     for op in np.unique(prog.ops):
         ins = table.INSTRUCTIONS[int(op)]
         rows = np.flatnonzero(prog.ops == op)
@@ -251,6 +257,15 @@ def validate(prog: Program) -> None:
             problem = ins.check(prog, ins, rows, F)
             if problem:
                 raise _fail(prog, int(rows[0]), problem)
+        work = ins.sizes(F, ins.work)
+        need = (prog.act[rows] & 1) != 0
+        tally[ins.name] = (
+            float(work.sum()),
+            float(work @ need),
+            int(rows.size),
+            int(np.count_nonzero(need)),
+        )
+    prog.tally = tally
 
 
 def _check_fields(prog: Program, ins: table.Instruction, rows: np.ndarray, F: np.ndarray) -> None:

@@ -32,6 +32,7 @@ the active slots only (they come first in ``values``), so a kernel reads the par
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -189,12 +190,22 @@ class Instruction:
     def sizes(self, F: np.ndarray, expr: str) -> np.ndarray:
         """Evaluate a size expression over the int fields of payload rows ``F``."""
         env = {f.name: F[:, k] for k, f in enumerate(self.fields) if f.kind == "int"}
-        out = eval(expr, {"min": np.minimum, "max": np.maximum}, env)  # noqa: S307 (table text)
-        return np.broadcast_to(np.asarray(out, dtype=np.int64), (F.shape[0],))
+        out = np.asarray(eval(_expression(expr), _SIZE_FUNCTIONS, env), dtype=np.int64)  # noqa: S307
+        return out if out.ndim else np.full(F.shape[0], out)
 
     def get(self, row: Any, name: str) -> int:
         """Field ``name`` of one payload row."""
         return int(row[self.index[name]])
+
+
+_SIZE_FUNCTIONS = {"min": np.minimum, "max": np.maximum}
+
+
+@functools.cache
+def _expression(expr: str) -> Any:
+    """A size expression of the table, compiled once (``eval`` of the text compiled it
+    at every call: 5-10 us each, most of ``ad.cost.counts`` on a small program)."""
+    return compile(expr, "<size expression>", "eval")
 
 
 #: Every instruction, in opcode order (filled by the family modules at import).

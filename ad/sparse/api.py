@@ -152,11 +152,14 @@ class JacobianPlan(_Entries):
         self._colorings: dict[str, coloring.Coloring] = {}
         self._compressions: dict[str, Compression] = {}
         self._auto: str | None = None
-        #: the lower bound of the row colours: the most nonzeros in a column
-        self.row_bound = int(max_column_count(csr_arrays(self.pattern)[1], self.n))
 
     def __repr__(self) -> str:
         return f"<JacobianPlan {self.m} x {self.n}, nnz={self.nnz}>"
+
+    @functools.cached_property
+    def row_bound(self) -> int:
+        """The lower bound of the row colours: the most nonzeros in a column."""
+        return int(max_column_count(csr_arrays(self.pattern)[1], self.n))
 
     def coloring(self, kind: str) -> coloring.Coloring:
         """The "column" (forward) or "row" (reverse) colouring, computed once. A

@@ -22,10 +22,11 @@ dense Jacobians, where colouring buys nothing).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from ad import cost
 from ad.ir import Graph
+from ad.sparse.compress import slots, sweep_width
 
 MODES = ("forward", "reverse", "colored_forward", "colored_reverse")
 LABEL = {
@@ -44,26 +45,23 @@ class SweepCosts:
     ``costs(kind, width)``: ``kind`` "forward" (one tangent sweep, call included),
     "reverse" (recording plus one adjoint sweep), "primal" (the recording alone),
     "entry" (assembling one nonzero). The model is affine in the width (its terms are
-    per sweep or per direction), so each kind is read as a line from two predictions
-    (tested against ``cost.predict`` at every width the plans use).
+    per sweep or per direction), so each kind is read as a line
+    (:func:`ad.cost.sweep_line`; tested against ``cost.predict`` at every width the
+    plans use).
     """
 
     def __init__(self, graph: Graph):
-        from ad import cost
-        from ad.sparse.compress import slots
-
         self.graph = graph
         self.calibration = cost.load_calibration()
         self.counts = cost.counts(graph)
         self.slots = slots(graph)
         theta = cost.linear(self.calibration)  # the model's linear parameters
-        at = lambda target, w: cost.predict(self.counts, target, w, self.calibration, theta)
-        # a sweep's prediction is affine in its width: a + b * width, two points each
-        self._lines = {}
-        for kind, target in (("forward", "jvp"), ("reverse", "vjp")):
-            a = at(target, 0)
-            self._lines[kind] = (a, at(target, 1) - a)
-        self._primal = at("primal", 1)
+        # a sweep's prediction is affine in its width: a + b * width
+        self._lines = {
+            "forward": cost.sweep_line(self.counts, "jvp", theta),
+            "reverse": cost.sweep_line(self.counts, "vjp", theta),
+        }
+        self._primal = cost.predict(self.counts, "primal", 1, self.calibration, theta)
 
     def __call__(self, kind: str, width: int = 1) -> float:
         if kind == "entry":
@@ -75,13 +73,10 @@ class SweepCosts:
 
     def width(self, directions: int) -> int:
         """Directions per sweep (:func:`ad.sparse.compress.sweep_width`)."""
-        from ad.sparse.compress import sweep_width
-
         return sweep_width(self.graph, directions, n_slots=self.slots)
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):
     """Predicted cost of one Jacobian mode: seconds, sweeps of ``width`` directions,
     the colours (n or m for the dense modes) and their lower bound."""
 
@@ -143,15 +138,21 @@ def choose(plan: Any) -> str:
     """The mode predicted fastest (ties go to forward modes: no tape).
 
     The rows are coloured only if coloured reverse could win: its prediction with as
-    many colours as the rows' lower bound (the most nonzeros in a column) bounds it
-    from below, since more colours never cost less. On a square banded or stencil
-    Jacobian it cannot (reverse sweeps cost more than tangent sweeps of the same
-    width), and a first call then pays one colouring, not two."""
+    many colours as a lower bound of the row colours bounds it from below, since more
+    colours never cost less. The bound is first the mean number of nonzeros per column
+    (no pass over the pattern), then, if that does not settle it, the most nonzeros in
+    a column (:attr:`~ad.sparse.api.JacobianPlan.row_bound`). On a square banded or
+    stencil Jacobian coloured reverse cannot win (reverse sweeps cost more than tangent
+    sweeps of the same width), and a first call then pays one colouring, not two."""
     costs = SweepCosts(plan.graph)
     pred = _uncoloured_rows(plan, costs)
-    bound = plan.row_bound
-    optimistic = _colored(plan, costs, "colored_reverse", bound, bound)
-    if _fastest({**pred, "colored_reverse": optimistic}) == "colored_reverse":
+
+    def could_win(bound: int) -> bool:
+        optimistic = _colored(plan, costs, "colored_reverse", bound, bound)
+        return _fastest({**pred, "colored_reverse": optimistic}) == "colored_reverse"
+
+    mean = -(-plan.nnz // max(plan.n, 1))  # the most in a column is at least the mean
+    if could_win(mean) and could_win(plan.row_bound):
         pred = predict(plan, costs)
     return _fastest(pred)
 

@@ -689,9 +689,10 @@ class Ops:
             if a.size == 1:  # a scalar, maybe broadcast: all zero or none
                 x.zero = np.ones(x.size, bool) if x.size and a.reshape(-1)[0] == 0 else None
                 return x.zero
-            if np.count_nonzero(a) == a.size:  # no zero: no mask to build
+            z = a == 0  # (one pass: count_nonzero of floats took twice the time)
+            if not z.any():
                 return None
-            z = np.broadcast_to(a == 0, x.shape).reshape(-1)
+            z = np.broadcast_to(z, x.shape).reshape(-1)
         except (TypeError, ValueError):  # a traced constant: value unknown here
             return None
         x.zero = z if z.any() else None
@@ -801,6 +802,9 @@ class Ops:
             sizes = [math.prod(y.shape[len(y.shape) - d :]) for y, d in zip(xs, nds)]
             src = flat if nb == 1 else _stacked_rows(flat, np.array(sizes, np.int64), nb)
             base = self._stack(xs)
+            if nb == 1 and flat.size == base.size and _is_range(flat):  # a concatenation
+                zero = self._stacked_zeros(xs, sizes)
+                return Pattern(shape, base._indptr, base._indices, zero=zero, cols=base.cols)
         zero = self._take_zeros(xs, src, [nb * s for s in sizes])
         if base.offset >= 0 and zero is None and src.size:  # an input, every entry read:
             line = src + base.offset if base.offset else np.ascontiguousarray(src)
@@ -811,22 +815,29 @@ class Ops:
         ptr, out = _gather_rows(base, src)
         return Pattern(shape, ptr, out, zero=zero) if out.size else Pattern(shape, zero=zero)
 
-    def _take_zeros(self, xs: Sequence[Pattern], src: np.ndarray, sizes: Sequence[int]):
-        """Known zeros of a gather: the -1 entries and the known zeros it reads."""
+    def _stacked_zeros(self, xs: Sequence[Pattern], sizes: Sequence[int]) -> np.ndarray | None:
+        """The operands' known zeros one after the other (``sizes`` entries each; None:
+        none known)."""
         masks = [self.zeros(x) for x in xs]
         if all(m is None for m in masks):
+            return None
+        if len(masks) == 1:
+            return masks[0]
+        stacked = np.zeros(int(sum(sizes)), bool)
+        at = 0
+        for m, size in zip(masks, sizes):
+            if m is not None:
+                stacked[at : at + int(size)] = m
+            at += int(size)
+        return stacked
+
+    def _take_zeros(self, xs: Sequence[Pattern], src: np.ndarray, sizes: Sequence[int]):
+        """Known zeros of a gather: the -1 entries and the known zeros it reads."""
+        stacked = self._stacked_zeros(xs, sizes)
+        if stacked is None:
             if src.size == 0 or src.min() >= 0:
                 return None
             return src < 0
-        if len(masks) == 1:
-            stacked = masks[0]
-        else:
-            stacked = np.zeros(int(sum(sizes)), bool)
-            at = 0
-            for m, size in zip(masks, sizes):
-                if m is not None:
-                    stacked[at : at + int(size)] = m
-                at += int(size)
         zero, known = _take_mask(stacked, src)
         return zero if known else None
 

@@ -61,7 +61,17 @@ def test_the_tool_prepares_every_column_with_small_errors():
     p = problems.make("sparse:rosenbrock_hessian", 30, 1, 0, 0)
     cases = SparseTool().cases(p, (), (None,), None)
     got = {(c.key["engine"], c.key["mode"]) for c in cases}
-    ours = {"primal", "detect", "plan", "jac_fwd", "jac_rev", "jac_cfwd", "jac_crev", "jac_auto"}
+    ours = {
+        "primal",
+        "detect",
+        "detect_color",
+        "plan",
+        "jac_fwd",
+        "jac_rev",
+        "jac_cfwd",
+        "jac_crev",
+        "jac_auto",
+    }
     assert {("compiled", m) for m in ours | {"sweep_cfwd", "hess_star"}} <= got
     assert {("jax", "primal"), ("jax", "jac_fwd"), ("scipy", "jac_fd")} <= got
     for c in cases:
@@ -96,7 +106,8 @@ def _fake_rows():
             )
 
         add("compiled", "primal", f_s)
-        add("compiled", "detect", plan / 2)
+        add("compiled", "detect", plan / 3)
+        add("compiled", "detect_color", plan * 0.8)
         add("compiled", "plan", plan)
         add("compiled", "jac_fwd", 1.0)
         add("compiled", "jac_rev", 1.2)
@@ -113,8 +124,9 @@ def test_report_section_computes_the_issue_figures():
     text = sparse_report.section(_fake_rows())
     assert "jac_auto: 5" in text and "<= 10: PASS" in text  # banded: 5 x f
     assert "jac_auto: 20" in text and "<= 15: FAIL" in text  # laplace: 20 x f
-    assert "<= 20: PASS" in text  # plan 10 x f and 30 x f
+    assert "<= 20: PASS" in text  # detection + colouring 8 x f and 24 x f
     assert "<= 20: FAIL" in text
+    assert "| 10 |" in text and "| 30 |" in text  # the whole plan: beside the target
     assert "100 % of 2 cells" in text
     assert "PASS for 'faster than every peer" in text
     assert "| banded3 | 10000 | 30000 | 3 / 3 (1x) |" in text

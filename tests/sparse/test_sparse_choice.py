@@ -55,6 +55,7 @@ def test_a_banded_jacobian_pays_one_colouring_on_its_first_call(variant):
     plan = api.JacobianPlan(p.notes["jacobian_graph"])
     assert plan.mode() == "colored_forward"
     assert "row" not in plan._colorings  # the row colouring could not have won
+    assert "row_bound" not in vars(plan)  # settled by the mean count per column
     plan.coloring("row")  # explain and the explicit mode still colour on demand
     assert plan.mode() == "colored_forward"
 
