@@ -289,23 +289,31 @@ def _group(targets, n_out):
     return ptr, idx
 
 
+def _table_csr(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR arrays (int64) of an entry-column table (K x n, any signed integer type:
+    entry r depends on the columns ``cols[:, r]`` that are >= 0, distinct), each row
+    sorted. See :func:`_table_csr_kernel`."""
+    cols = np.ascontiguousarray(cols)
+    return _table_csr_kernel(cols, cols.view(cols.dtype.str.replace("i", "u")))
+
+
 @_jit
-def _table_csr(cols):
-    """CSR arrays of an entry-column table (K x n: entry r depends on the columns
-    ``cols[:, r]`` that are >= 0, distinct), each row sorted.
+def _table_csr_kernel(cols, unsigned):
+    """:func:`_table_csr` on ``cols`` and the same table read as unsigned integers.
 
     Every pass runs over whole lines, so none loops per entry over its few columns
     (an insertion sort per entry took 1.5x the time on the Laplacian: K = 5, n = 10^4):
     - a sorting network across the lines (odd-even transposition, compare-exchange of
-      two lines per pass) on a copy read as unsigned, where -1 (no column) is the
+      two lines per pass) on a copy of ``unsigned``, where -1 (no column) is the
       largest: each entry's columns come first, ascending;
     - line q then goes to position ptr[r] + q of every entry r, written for all r
       without a test, lines from the last to the first: a write past an entry's own
       columns lands on a later entry's slot of a lower line (or the same line, a
       later entry), which is written after it; K spare slots take the writes past
-      the end."""
+      the end. (Those overwritten writes carry -1 read as unsigned; only columns,
+      which are below 2^31, land in the result.)"""
     K, n = cols.shape
-    u = cols.view(np.uint64).copy()
+    u = unsigned.copy()
     for rnd in range(K):
         for i in range(rnd % 2, K - 1, 2):
             a, b = u[i], u[i + 1]
@@ -321,9 +329,8 @@ def _table_csr(cols):
     for r in range(n):
         ptr[r + 1] += ptr[r]
     idx = np.empty(ptr[n] + K, np.int64)
-    ordered = u.view(np.int64)
     for q in range(K - 1, -1, -1):
-        line = ordered[q]
+        line = u[q]
         for r in range(n):
             idx[ptr[r] + q] = line[r]
     return ptr, idx[: ptr[n]]
@@ -333,7 +340,7 @@ def _table_csr(cols):
 def _take_table(cols, src):
     """A gather of an entry-column table: entry r is entry src[r] (-1: empty); and
     whether any entry has a column."""
-    out = np.empty((cols.shape[0], src.shape[0]), np.int64)
+    out = np.empty((cols.shape[0], src.shape[0]), cols.dtype)
     top = -1
     for q in range(cols.shape[0]):
         row, o = cols[q], out[q]
@@ -369,7 +376,7 @@ def _union_tables(a, b):
     one pass per line of a, so a line that stays where it lands is not copied."""
     ka, n = a.shape
     kb = b.shape[0]
-    out = np.empty((ka + kb, n), np.int64)
+    out = np.empty((ka + kb, n), a.dtype)
     extra = ka  # b's reduced lines with a column left: out[ka:extra]
     for k in range(kb):
         e = out[extra]
@@ -533,6 +540,11 @@ def is_symmetric(ptr, idx):
 _EMPTY = np.zeros(0, np.int64)
 #: The most lines an entry-column table takes before a union makes it CSR.
 TABLE_MAX = 8
+#: The integer type of a table's column indices: half the bytes of int64, so the
+#: passes over whole lines, which stream them, move half the memory.
+TABLE_DTYPE = np.int32
+#: Tables hold columns below this (more inputs than that: CSR arrays throughout).
+TABLE_LIMIT = int(np.iinfo(TABLE_DTYPE).max)
 
 
 class Pattern:
@@ -590,7 +602,7 @@ class Pattern:
     def indptr(self) -> np.ndarray | None:
         """CSR row pointers (None for a constant)."""
         if self._indptr is None and self.cols is not None:
-            self._indptr, self._indices = _table_csr(np.ascontiguousarray(self.cols))
+            self._indptr, self._indices = _table_csr(self.cols)
         return self._indptr
 
     @property
@@ -807,7 +819,7 @@ class Ops:
                 return Pattern(shape, base._indptr, base._indices, zero=zero, cols=base.cols)
         zero = self._take_zeros(xs, src, [nb * s for s in sizes])
         if base.offset >= 0 and zero is None and src.size:  # an input, every entry read:
-            line = src + base.offset if base.offset else np.ascontiguousarray(src)
+            line = (src + base.offset if base.offset else src).astype(TABLE_DTYPE)
             return Pattern(shape, cols=line[None, :])
         if base.cols is not None:
             cols, live = _take_table(base.cols, src)
@@ -925,7 +937,7 @@ class Ops:
             return xs[0]
         if all(x.constant or x.cols is not None for x in xs):
             k = max(x.cols.shape[0] for x in xs if not x.constant)
-            cols = np.full((k, sum(x.size for x in xs)), -1, np.int64)
+            cols = np.full((k, sum(x.size for x in xs)), -1, TABLE_DTYPE)
             at = 0
             for x in xs:
                 if not x.constant:
@@ -946,7 +958,7 @@ def _shifted(x: Pattern, shape: tuple[int, ...], first: int, z: np.ndarray | Non
     zero = np.ones(size, bool)
     zero[first:stop] = False if z is None else z
     if x.cols is not None:  # a live table stays live
-        cols = np.empty((x.cols.shape[0], size), np.int64)
+        cols = np.empty((x.cols.shape[0], size), x.cols.dtype)
         cols[:, :first] = -1
         cols[:, first:stop] = x.cols
         cols[:, stop:] = -1
@@ -990,7 +1002,11 @@ def _shape(shape: tuple[int, ...] | int) -> tuple[int, ...]:
 
 
 def _identity(shape: tuple[int, ...], offset: int) -> Pattern:
-    p = Pattern(shape, cols=np.arange(offset, offset + math.prod(shape), dtype=np.int64)[None, :])
+    size = math.prod(shape)
+    if offset + size > TABLE_LIMIT:  # columns past int32: CSR arrays (no table)
+        ptr = np.arange(size + 1, dtype=np.int64)
+        return Pattern(shape, ptr, np.arange(offset, offset + size, dtype=np.int64))
+    p = Pattern(shape, cols=np.arange(offset, offset + size, dtype=TABLE_DTYPE)[None, :])
     p.offset = offset
     return p
 

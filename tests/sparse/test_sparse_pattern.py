@@ -56,6 +56,25 @@ def test_pattern_is_exact_on_every_family(variant, seed):
     np.testing.assert_array_equal(P.toarray(), p.notes["sparse_jacobian"](x).toarray() != 0)
 
 
+@pytest.mark.parametrize("variant", family.VARIANTS)
+def test_patterns_past_the_tables_column_limit_are_csr_and_the_same(variant, monkeypatch):
+    """Tables hold int32 columns; with more inputs than that (here: a limit lowered to
+    20 columns) the inputs are CSR arrays from the start and the pattern is the same."""
+    from ad.sparse import pattern as P
+
+    n = 49 if variant == "laplace2d" else 40
+    p = family.make(n, n, 0, 0, variant)
+    G = p.notes["jacobian_graph"]
+    (table,) = propagate(G)
+    want = jacobian_pattern(G).toarray()
+    monkeypatch.setattr(P, "TABLE_LIMIT", 20)
+    (csr,) = propagate(G)
+    assert csr.cols is None
+    np.testing.assert_array_equal(jacobian_pattern(G).toarray(), want)
+    if table.cols is not None:
+        assert table.cols.dtype == np.int32
+
+
 def test_public_sparsity_functions_match_the_dense_derivatives(rng):
     x = rng.standard_normal(12)
     f = lambda x: np.sin(x[1:]) * x[:-1]
