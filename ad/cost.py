@@ -364,15 +364,19 @@ def sweep_line(cnt: Counts, target: str, theta: Mapping[str, float]) -> tuple[fl
     raise ValueError(f"target must be 'jvp' or 'vjp', not {target!r}")
 
 
-_THETA: list[Any] = [None, None]  # (calibration, its linear parameters): the last one read
+#: (calibration, its linear parameters): the last one read, as one tuple (replaced
+#: whole, so a concurrent reader never pairs one calibration with another's values)
+_THETA: tuple[Any, dict[str, float]] = (None, {})
 
 
 def linear(cal: Calibration) -> dict[str, float]:
     """The calibration as values of the linear parameters (:data:`LINEAR`); the last
     calibration's are kept (a sparse plan reads them at every first call; a
     Calibration is never mutated). The dict returned is the caller's to change."""
-    if _THETA[0] is cal:
-        return dict(_THETA[1])
+    global _THETA
+    last, values = _THETA
+    if last is cal:
+        return dict(values)
     theta = dict(cal.overheads)
     for k in KINDS:
         c = cal.kinds[k]
@@ -381,7 +385,7 @@ def linear(cal: Calibration) -> dict[str, float]:
         theta[f"cf1.{k}"] = c["c"] * c["f1"]
         theta[f"ca0.{k}"] = c["c"] * (c["r0"] - 1.0)
         theta[f"cr1.{k}"] = c["c"] * c["r1"]
-    _THETA[:] = [cal, theta]
+    _THETA = (cal, theta)
     return dict(theta)
 
 

@@ -138,6 +138,7 @@ def test_the_linear_parameters_are_the_callers_to_change():
     theta["c.matmul"] = -1.0  # the caller's copy: the next reading is unchanged
     assert cost.linear(cal)["c.matmul"] == 2.0
     assert cost.linear(calibration(c=3.0))["c.matmul"] == 3.0  # another calibration
+    assert cost.linear(cal)["c.matmul"] == 2.0  # and back: the last one read is replaced
 
 
 def test_the_programs_tally_is_each_instructions_work_summed():
